@@ -1,0 +1,500 @@
+//! penstock configuration: `config/penstock.toml` defaults (or the file `PENSTOCK_CONFIG`
+//! names), each key overridable by `PENSTOCK_<KEY>`, plus the dataset specs under
+//! `datasets_dir`. Everything is validated here, at start-up, and every error names the key,
+//! where its value came from, and the fix.
+//!
+//! When no config file is found and `PENSTOCK_CONFIG` is unset, the defaults and dataset
+//! specs compiled into the binary are used, so `penstock` runs from any directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use penstock_core::DatasetSpec;
+
+/// Where objects are listed and read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// A local folder (absolute path).
+    Local(PathBuf),
+    /// An S3 bucket, with an optional key prefix that is stripped from keys.
+    S3 { bucket: String, prefix: String },
+}
+
+impl StorageUrl {
+    /// A stable name for the store, recorded with each file version.
+    pub fn id(&self) -> String {
+        match self {
+            StorageUrl::Local(p) => format!("file://{}", p.display()),
+            StorageUrl::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            StorageUrl::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// The validated configuration of one penstock process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub amqp_url: String,
+    pub storage: StorageUrl,
+    pub queue_prefix: String,
+    pub scan_interval: Duration,
+    pub chunk_bytes: u64,
+    pub database_concurrency: usize,
+    pub shutdown_grace: Duration,
+    pub datasets: Vec<DatasetSpec>,
+    /// Where the defaults came from (a path, or "built-in defaults").
+    pub source: String,
+}
+
+impl Config {
+    /// The dataset an object key belongs to (longest matching prefix wins).
+    pub fn dataset_for(&self, key: &str) -> Option<&DatasetSpec> {
+        self.datasets
+            .iter()
+            .filter(|d| d.matches(key))
+            .max_by_key(|d| d.key_prefix.len())
+    }
+
+    pub fn dataset(&self, name: &str) -> Option<&DatasetSpec> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+}
+
+/// A setting that cannot be used. The message names the key and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key} ({origin}): {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub origin: String,
+    pub message: String,
+}
+
+const BUILTIN_CONFIG: &str = include_str!("../../../config/penstock.toml");
+const BUILTIN_DATASETS: &[(&str, &str)] = &[(
+    "egrid_generators.toml",
+    include_str!("../../../config/datasets/egrid_generators.toml"),
+)];
+
+const KEYS: &[&str] = &[
+    "database_url",
+    "amqp_url",
+    "storage_url",
+    "queue_prefix",
+    "scan_interval",
+    "chunk_bytes",
+    "database_concurrency",
+    "shutdown_grace",
+    "datasets_dir",
+];
+
+/// Loads the configuration from the process environment.
+pub fn load() -> Result<Config, ConfigError> {
+    load_from(&std::env::vars().collect())
+}
+
+/// Loads the configuration from the given environment (tests pass their own).
+pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    let explicit = env.get("PENSTOCK_CONFIG").filter(|p| !p.is_empty());
+    let (text, source, base) = match explicit {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                key: "PENSTOCK_CONFIG".into(),
+                origin: "environment".into(),
+                message: format!("cannot read {path}: {e}; point it at a penstock.toml"),
+            })?;
+            let base = Path::new(path)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            (text, path.clone(), Some(base))
+        }
+        None => match std::fs::read_to_string("config/penstock.toml") {
+            Ok(text) => (
+                text,
+                "config/penstock.toml".to_string(),
+                Some(PathBuf::from("config")),
+            ),
+            Err(_) => (
+                BUILTIN_CONFIG.to_string(),
+                "built-in defaults".to_string(),
+                None,
+            ),
+        },
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
+        key: "config file".into(),
+        origin: source.clone(),
+        message: format!("not valid TOML: {e}"),
+    })?;
+    for key in table.keys() {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError {
+                key: key.clone(),
+                origin: source.clone(),
+                message: format!("unknown key; known keys are {}", KEYS.join(", ")),
+            });
+        }
+    }
+    let settings = Settings {
+        table,
+        env,
+        source: &source,
+    };
+
+    let database_url = settings.string("database_url")?;
+    settings.check(
+        "database_url",
+        database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"),
+        "must be a postgres:// URL, e.g. postgres://user@127.0.0.1:5432/penstock",
+    )?;
+    let amqp_url = settings.string("amqp_url")?;
+    settings.check(
+        "amqp_url",
+        amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://"),
+        "must be an amqp:// URL with the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/%2f",
+    )?;
+    let storage = parse_storage(&settings.string("storage_url")?)
+        .map_err(|m| settings.error("storage_url", m))?;
+    let queue_prefix = settings.string("queue_prefix")?;
+    settings.check(
+        "queue_prefix",
+        !queue_prefix.is_empty()
+            && queue_prefix.len() <= 200
+            && queue_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)),
+        "must be non-empty and use only letters, digits, '-', '_', '.' or ':'",
+    )?;
+    let scan_interval = settings.duration("scan_interval")?;
+    let chunk_bytes = settings.integer("chunk_bytes", 1, 1 << 30)?;
+    let database_concurrency = settings.integer("database_concurrency", 1, 256)? as usize;
+    let shutdown_grace = settings.duration("shutdown_grace")?;
+
+    let datasets_dir = settings.string("datasets_dir")?;
+    let datasets = match (&base, env.get("PENSTOCK_DATASETS_DIR")) {
+        (None, None) => BUILTIN_DATASETS
+            .iter()
+            .map(|(name, text)| DatasetSpec::from_toml(&format!("built-in {name}"), text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| settings.error("datasets_dir", e.to_string()))?,
+        _ => {
+            let dir = match &base {
+                Some(base) if env.get("PENSTOCK_DATASETS_DIR").is_none() => {
+                    base.join(&datasets_dir)
+                }
+                _ => PathBuf::from(&datasets_dir),
+            };
+            load_datasets(&dir).map_err(|m| settings.error("datasets_dir", m))?
+        }
+    };
+    if datasets.is_empty() {
+        return Err(settings.error(
+            "datasets_dir",
+            "holds no dataset spec (*.toml); add one".into(),
+        ));
+    }
+    for (i, a) in datasets.iter().enumerate() {
+        if let Some(b) = datasets[..i].iter().find(|b| b.name == a.name) {
+            return Err(settings.error(
+                "datasets_dir",
+                format!("two specs declare the dataset {:?}", b.name),
+            ));
+        }
+    }
+    Ok(Config {
+        database_url,
+        amqp_url,
+        storage,
+        queue_prefix,
+        scan_interval,
+        chunk_bytes,
+        database_concurrency,
+        shutdown_grace,
+        datasets,
+        source,
+    })
+}
+
+fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read folder {}: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            DatasetSpec::from_toml(&p.display().to_string(), &text).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Parses `storage_url`: a local folder or `s3://bucket[/prefix]`.
+pub fn parse_storage(value: &str) -> Result<StorageUrl, String> {
+    if let Some(rest) = value.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("s3:// URL has no bucket; use s3://bucket or s3://bucket/prefix".into());
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        return Ok(StorageUrl::S3 {
+            bucket: bucket.to_string(),
+            prefix,
+        });
+    }
+    let path = match value.strip_prefix("file://") {
+        Some(p) if p.starts_with('/') => PathBuf::from(p),
+        Some(_) => return Err("file:// URLs must be absolute, e.g. file:///srv/inbox".into()),
+        None if value.contains("://") => {
+            return Err(format!(
+                "unsupported scheme in {value:?}; use a folder path, file:///abs/path or s3://bucket[/prefix]"
+            ));
+        }
+        None if value.is_empty() => {
+            return Err("is empty; use a folder path or s3://bucket[/prefix]".into());
+        }
+        None => PathBuf::from(value),
+    };
+    let path = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("cannot resolve relative path: {e}"))?
+            .join(path)
+    };
+    Ok(StorageUrl::Local(path))
+}
+
+/// Looks a key up in the environment first, then the file.
+struct Settings<'a> {
+    table: toml::Table,
+    env: &'a HashMap<String, String>,
+    source: &'a str,
+}
+
+impl Settings<'_> {
+    fn env_name(key: &str) -> String {
+        format!("PENSTOCK_{}", key.to_uppercase())
+    }
+
+    /// The raw value and where it came from.
+    fn raw(&self, key: &str) -> Result<(String, String), ConfigError> {
+        let var = Self::env_name(key);
+        if let Some(v) = self.env.get(&var) {
+            return Ok((v.clone(), format!("environment variable {var}")));
+        }
+        match self.table.get(key) {
+            Some(toml::Value::String(s)) => Ok((s.clone(), self.source.to_string())),
+            Some(toml::Value::Integer(n)) => Ok((n.to_string(), self.source.to_string())),
+            Some(other) => Err(ConfigError {
+                key: key.into(),
+                origin: self.source.to_string(),
+                message: format!(
+                    "expected a string or an integer, found {}",
+                    other.type_str()
+                ),
+            }),
+            None => Err(ConfigError {
+                key: key.into(),
+                origin: self.source.to_string(),
+                message: format!("missing; set it in the config file or with {var}"),
+            }),
+        }
+    }
+
+    fn error(&self, key: &str, message: String) -> ConfigError {
+        let var = Self::env_name(key);
+        let origin = if self.env.contains_key(&var) {
+            format!("environment variable {var}")
+        } else {
+            self.source.to_string()
+        };
+        ConfigError {
+            key: key.into(),
+            origin,
+            message,
+        }
+    }
+
+    fn check(&self, key: &str, ok: bool, message: &str) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.error(key, message.into()))
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<String, ConfigError> {
+        Ok(self.raw(key)?.0)
+    }
+
+    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        let (value, _) = self.raw(key)?;
+        match humantime::parse_duration(value.trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => Err(self.error(
+                key,
+                format!("{value:?} is not a positive duration; use e.g. 500ms, 2s, 1m"),
+            )),
+        }
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let (value, _) = self.raw(key)?;
+        match value.trim().replace('_', "").parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.error(
+                key,
+                format!("{value:?} is not a whole number between {min} and {max}"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // Point at the repository's config so tests do not depend on the working directory.
+        env.entry("PENSTOCK_CONFIG".into()).or_insert_with(|| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/penstock.toml").into()
+        });
+        env
+    }
+
+    #[test]
+    fn the_repository_defaults_load_with_the_egrid_dataset() {
+        let config = load_from(&env(&[])).unwrap();
+        assert_eq!(config.queue_prefix, "penstock");
+        assert_eq!(config.scan_interval, Duration::from_secs(2));
+        assert!(matches!(config.storage, StorageUrl::Local(ref p) if p.is_absolute()));
+        let spec = config
+            .dataset_for("egrid/generators/egrid2023_gen.csv")
+            .unwrap();
+        assert_eq!(spec.name, "egrid_generators");
+        assert!(config.dataset_for("other/file.csv").is_none());
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let config = load_from(&env(&[
+            ("PENSTOCK_SCAN_INTERVAL", "1s"),
+            ("PENSTOCK_QUEUE_PREFIX", "fleet-b"),
+            ("PENSTOCK_STORAGE_URL", "s3://drops/incoming/"),
+        ]))
+        .unwrap();
+        assert_eq!(config.scan_interval, Duration::from_secs(1));
+        assert_eq!(config.queue_prefix, "fleet-b");
+        assert_eq!(
+            config.storage,
+            StorageUrl::S3 {
+                bucket: "drops".into(),
+                prefix: "incoming/".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_variable_and_the_fix() {
+        let err = load_from(&env(&[("PENSTOCK_SCAN_INTERVAL", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scan_interval (environment variable PENSTOCK_SCAN_INTERVAL)"),
+            "{err}"
+        );
+        assert!(err.contains("use e.g."), "{err}");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused() {
+        let err = load_from(&env(&[("PENSTOCK_DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("postgres://"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_config_file_is_named() {
+        let err = load_from(&env(&[("PENSTOCK_CONFIG", "/nonexistent/penstock.toml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PENSTOCK_CONFIG") && err.contains("/nonexistent/penstock.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("penstock.toml");
+        std::fs::write(&path, "scan_intervall = \"1s\"\n").unwrap();
+        let err = load_from(&env(&[("PENSTOCK_CONFIG", path.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scan_intervall") && err.contains("known keys"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_says_how_to_set_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("penstock.toml");
+        std::fs::write(&path, "").unwrap();
+        let err = load_from(&env(&[("PENSTOCK_CONFIG", path.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("PENSTOCK_DATABASE_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn storage_urls_parse_local_and_s3_forms() {
+        assert_eq!(
+            parse_storage("/srv/in").unwrap(),
+            StorageUrl::Local("/srv/in".into())
+        );
+        assert_eq!(
+            parse_storage("file:///srv/in").unwrap(),
+            StorageUrl::Local("/srv/in".into())
+        );
+        assert_eq!(
+            parse_storage("s3://b").unwrap(),
+            StorageUrl::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(parse_storage("file://relative").is_err());
+        assert!(
+            parse_storage("gs://b")
+                .unwrap_err()
+                .contains("unsupported scheme")
+        );
+        assert!(parse_storage("s3:///x").is_err());
+    }
+}

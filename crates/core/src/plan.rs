@@ -1,0 +1,128 @@
+//! Chunk planning: given where each data record starts (byte offset and physical line, as a
+//! real CSV parser reports them), cut the file into record-aligned byte ranges of about
+//! `target_bytes`. A record never straddles two chunks, whatever commas or newlines its
+//! quoted fields hold, because boundaries are only ever placed at record starts.
+
+use serde::{Deserialize, Serialize};
+
+/// One chunk: the half-open byte range `[start, end)` of whole records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPlan {
+    /// 0-based chunk number within the file.
+    pub number: u32,
+    pub start: u64,
+    pub end: u64,
+    /// 1-based physical line on which the chunk's first record starts.
+    pub first_line: u64,
+    /// Records in the chunk.
+    pub records: u64,
+}
+
+/// Accumulates record starts and emits chunk plans.
+#[derive(Debug)]
+pub struct ChunkPlanner {
+    target_bytes: u64,
+    done: Vec<ChunkPlan>,
+    open: Option<ChunkPlan>,
+}
+
+impl ChunkPlanner {
+    pub fn new(target_bytes: u64) -> ChunkPlanner {
+        ChunkPlanner {
+            target_bytes: target_bytes.max(1),
+            done: Vec::new(),
+            open: None,
+        }
+    }
+
+    /// Records that a data record starts at `byte` on physical `line`. Calls must be in
+    /// file order.
+    pub fn record(&mut self, byte: u64, line: u64) {
+        match &mut self.open {
+            Some(chunk) if byte - chunk.start < self.target_bytes => chunk.records += 1,
+            open => {
+                let number = self.done.len() as u32 + u32::from(open.is_some());
+                if let Some(mut full) = open.take() {
+                    full.end = byte;
+                    self.done.push(full);
+                }
+                *open = Some(ChunkPlan {
+                    number,
+                    start: byte,
+                    end: byte,
+                    first_line: line,
+                    records: 1,
+                });
+            }
+        }
+    }
+
+    /// Closes the last chunk at `end_byte` (the file's size) and returns every chunk.
+    pub fn finish(mut self, end_byte: u64) -> Vec<ChunkPlan> {
+        if let Some(mut last) = self.open.take() {
+            last.end = end_byte;
+            self.done.push(last);
+        }
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_records_means_no_chunks() {
+        assert!(ChunkPlanner::new(10).finish(100).is_empty());
+    }
+
+    #[test]
+    fn records_are_grouped_until_a_chunk_reaches_the_target_size() {
+        let mut p = ChunkPlanner::new(10);
+        for (i, byte) in [5u64, 9, 14, 16, 30].iter().enumerate() {
+            p.record(*byte, i as u64 + 2);
+        }
+        let chunks = p.finish(40);
+        assert_eq!(
+            chunks,
+            vec![
+                ChunkPlan {
+                    number: 0,
+                    start: 5,
+                    end: 16,
+                    first_line: 2,
+                    records: 3
+                },
+                ChunkPlan {
+                    number: 1,
+                    start: 16,
+                    end: 30,
+                    first_line: 5,
+                    records: 1
+                },
+                ChunkPlan {
+                    number: 2,
+                    start: 30,
+                    end: 40,
+                    first_line: 6,
+                    records: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn chunks_tile_the_data_without_gaps() {
+        let mut p = ChunkPlanner::new(7);
+        for b in (3..200).step_by(3) {
+            p.record(b, b);
+        }
+        let chunks = p.finish(202);
+        assert_eq!(chunks[0].start, 3);
+        assert_eq!(chunks.last().unwrap().end, 202);
+        for w in chunks.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        assert_eq!(chunks.iter().map(|c| c.records).sum::<u64>(), 66);
+    }
+}

@@ -1,0 +1,387 @@
+//! Dataset specs: a TOML file per dataset under `config/datasets/` declares which objects it
+//! matches, the CSV dialect, the target table, every column's source header, type and
+//! transforms, and the conflict key. Adding a dataset needs this file and a migration, no Rust.
+//!
+//! This module only parses and checks a spec for internal consistency; checking it against
+//! the live table is the database layer's job.
+
+use serde::Deserialize;
+
+/// One dataset, as declared in `config/datasets/<name>.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Unique name; also the default table name.
+    pub name: String,
+    /// Target table (defaults to `name`).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Objects whose key starts with this prefix belong to the dataset.
+    pub key_prefix: String,
+    #[serde(default)]
+    pub csv: CsvDialect,
+    /// Column names (target table) that form the unique conflict key.
+    pub conflict_key: Vec<String>,
+    /// Strings that mean "no value" in every column (compared after trimming).
+    #[serde(default = "default_null_tokens")]
+    pub null_tokens: Vec<String>,
+    pub columns: Vec<ColumnSpec>,
+}
+
+/// How the dataset's files are written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvDialect {
+    /// Field delimiter, one ASCII character.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Quote character, one ASCII character.
+    #[serde(default = "default_quote")]
+    pub quote: char,
+    /// How many records at the top of the file are headers (not data).
+    #[serde(default = "default_header_rows")]
+    pub header_rows: u32,
+    /// Which of the header records (1-based) holds the column names.
+    #[serde(default)]
+    pub names_row: Option<u32>,
+    /// Only `utf-8` is supported (a UTF-8 byte order mark is tolerated).
+    #[serde(default = "default_encoding")]
+    pub encoding: String,
+}
+
+impl Default for CsvDialect {
+    fn default() -> Self {
+        CsvDialect {
+            delimiter: default_delimiter(),
+            quote: default_quote(),
+            header_rows: default_header_rows(),
+            names_row: None,
+            encoding: default_encoding(),
+        }
+    }
+}
+
+impl CsvDialect {
+    /// The 1-based header record that holds the column names (the last header by default).
+    pub fn names_row(&self) -> u32 {
+        self.names_row.unwrap_or(self.header_rows)
+    }
+
+    /// A `csv` reader builder for this dialect that reads data records (no header handling:
+    /// penstock finds headers itself) and tolerates ragged records so they can be quarantined.
+    pub fn reader_builder(&self) -> csv::ReaderBuilder {
+        let mut builder = csv::ReaderBuilder::new();
+        builder
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter as u8)
+            .quote(self.quote as u8);
+        builder
+    }
+}
+
+/// One target column.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Column name in the target table.
+    pub name: String,
+    /// Header name in the file (matched case-insensitively, surrounding spaces ignored).
+    pub source: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// Whether NULL is allowed (conflict-key columns never are).
+    #[serde(default = "yes")]
+    pub nullable: bool,
+    /// Trim surrounding whitespace before anything else (default true).
+    #[serde(default = "yes")]
+    pub trim: bool,
+    /// Accept thousands separators in numbers, e.g. `"20,961"`.
+    #[serde(default)]
+    pub thousands: Option<char>,
+    /// Accept accounting negatives, e.g. `(2,443)` for -2443.
+    #[serde(default)]
+    pub accounting_negatives: bool,
+    /// Change the case of text values.
+    #[serde(default)]
+    pub case: Option<Case>,
+}
+
+/// The value types penstock coerces to; each maps to one PostgreSQL type.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Text,
+    Integer,
+    Bigint,
+    Numeric,
+    Boolean,
+    Date,
+}
+
+impl ColumnType {
+    /// PostgreSQL type names (as `information_schema.columns.data_type` reports them) that
+    /// can hold this type's values.
+    pub fn compatible_pg_types(self) -> &'static [&'static str] {
+        match self {
+            ColumnType::Text => &["text", "character varying", "character"],
+            ColumnType::Integer => &["integer", "bigint", "numeric"],
+            ColumnType::Bigint => &["bigint", "numeric"],
+            ColumnType::Numeric => &["numeric", "double precision", "real"],
+            ColumnType::Boolean => &["boolean"],
+            ColumnType::Date => &["date"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Case {
+    Upper,
+    Lower,
+}
+
+/// A spec that cannot be used, with the fix in the message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpecError {
+    #[error("dataset spec {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_quote() -> char {
+    '"'
+}
+fn default_header_rows() -> u32 {
+    1
+}
+fn default_encoding() -> String {
+    "utf-8".to_string()
+}
+fn default_null_tokens() -> Vec<String> {
+    vec![String::new()]
+}
+fn yes() -> bool {
+    true
+}
+
+impl DatasetSpec {
+    /// Parses and checks a spec; `path` is only used in error messages.
+    pub fn from_toml(path: &str, text: &str) -> Result<DatasetSpec, SpecError> {
+        let invalid = |message: String| SpecError::Invalid {
+            path: path.to_string(),
+            message,
+        };
+        let spec: DatasetSpec = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        spec.check().map_err(invalid)?;
+        Ok(spec)
+    }
+
+    /// The table rows are loaded into.
+    pub fn table(&self) -> &str {
+        self.table.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether an object key belongs to this dataset.
+    pub fn matches(&self, key: &str) -> bool {
+        key.starts_with(&self.key_prefix)
+    }
+
+    /// Indexes (into `columns`) of the conflict-key columns, in key order.
+    pub fn key_indexes(&self) -> Vec<usize> {
+        self.conflict_key
+            .iter()
+            .map(|k| {
+                self.columns
+                    .iter()
+                    .position(|c| &c.name == k)
+                    .expect("checked at load: every key column is a column")
+            })
+            .collect()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let ident_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if !ident_ok(&self.name) {
+            return Err(format!(
+                "name {:?} must be a lowercase SQL identifier (a-z, 0-9, _)",
+                self.name
+            ));
+        }
+        if !ident_ok(self.table()) {
+            return Err(format!(
+                "table {:?} must be a lowercase SQL identifier (a-z, 0-9, _)",
+                self.table()
+            ));
+        }
+        if self.key_prefix.is_empty() {
+            return Err("key_prefix is empty; set the object-key prefix this dataset owns, e.g. \"egrid/generators/\"".into());
+        }
+        if !self.csv.delimiter.is_ascii() || !self.csv.quote.is_ascii() {
+            return Err("csv.delimiter and csv.quote must be ASCII characters".into());
+        }
+        if !self.csv.encoding.eq_ignore_ascii_case("utf-8")
+            && !self.csv.encoding.eq_ignore_ascii_case("utf8")
+        {
+            return Err(format!(
+                "csv.encoding {:?} is not supported; use \"utf-8\"",
+                self.csv.encoding
+            ));
+        }
+        let names_row = self.csv.names_row();
+        if names_row == 0 || names_row > self.csv.header_rows {
+            return Err(format!(
+                "csv.names_row is {names_row} but csv.header_rows is {}; the names row must be one of the header rows",
+                self.csv.header_rows
+            ));
+        }
+        if self.columns.is_empty() {
+            return Err("no [[columns]]; declare at least one column".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.columns {
+            if !ident_ok(&c.name) {
+                return Err(format!(
+                    "column name {:?} must be a lowercase SQL identifier",
+                    c.name
+                ));
+            }
+            if ["source_file_id", "source_line", "loaded_at"].contains(&c.name.as_str()) {
+                return Err(format!(
+                    "column name {:?} is reserved for lineage; rename it",
+                    c.name
+                ));
+            }
+            if !seen.insert(c.name.as_str()) {
+                return Err(format!("column {:?} is declared twice", c.name));
+            }
+            if c.source.trim().is_empty() {
+                return Err(format!("column {:?} has an empty source header", c.name));
+            }
+        }
+        if self.conflict_key.is_empty() {
+            return Err("conflict_key is empty; name the columns that identify a record".into());
+        }
+        for k in &self.conflict_key {
+            match self.columns.iter().find(|c| &c.name == k) {
+                None => {
+                    return Err(format!(
+                        "conflict_key names {k:?}, which is not a declared column (columns: {})",
+                        self.columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                Some(c) if c.nullable => {
+                    return Err(format!(
+                        "conflict-key column {k:?} must set nullable = false (a NULL key cannot be deduplicated)"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "things"
+key_prefix = "things/"
+conflict_key = ["id"]
+[csv]
+header_rows = 2
+[[columns]]
+name = "id"
+source = "ID"
+type = "integer"
+nullable = false
+[[columns]]
+name = "label"
+source = "Label"
+type = "text"
+"#;
+
+    #[test]
+    fn a_valid_spec_parses_with_defaults() {
+        let spec = DatasetSpec::from_toml("t.toml", GOOD).unwrap();
+        assert_eq!(spec.table(), "things");
+        assert_eq!(spec.csv.delimiter, ',');
+        assert_eq!(spec.csv.names_row(), 2);
+        assert_eq!(spec.null_tokens, vec![String::new()]);
+        assert!(spec.columns[1].trim);
+        assert_eq!(spec.key_indexes(), vec![0]);
+        assert!(spec.matches("things/2023.csv"));
+        assert!(!spec.matches("other/2023.csv"));
+    }
+
+    #[test]
+    fn a_conflict_key_that_is_not_a_column_is_rejected_with_the_columns_listed() {
+        let text = GOOD.replace(r#"conflict_key = ["id"]"#, r#"conflict_key = ["idd"]"#);
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"idd\""), "{err}");
+        assert!(err.contains("columns: id, label"), "{err}");
+    }
+
+    #[test]
+    fn a_nullable_key_column_is_rejected() {
+        let text = GOOD.replace("nullable = false\n", "");
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nullable = false"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_rejected_by_name() {
+        let text = GOOD.replace("type = \"text\"", "type = \"text\"\nnulable = true");
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nulable"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_type_is_rejected() {
+        let text = GOOD.replace("type = \"text\"", "type = \"string\"");
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("string"), "{err}");
+    }
+
+    #[test]
+    fn a_names_row_outside_the_header_rows_is_rejected() {
+        let text = GOOD.replace("header_rows = 2", "header_rows = 2\nnames_row = 3");
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("names_row"), "{err}");
+    }
+
+    #[test]
+    fn lineage_column_names_are_reserved() {
+        let text = GOOD.replace("name = \"label\"", "name = \"source_line\"");
+        let err = DatasetSpec::from_toml("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reserved"), "{err}");
+    }
+}

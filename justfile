@@ -1,0 +1,39 @@
+# penstock: every routine command. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export CARGO_TERM_COLOR := "never"
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the penstock binary (debug).
+build:
+    cargo build -p penstock
+
+# Format check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Every test: unit tests beside the code and end-to-end tests against the real services.
+test: services
+    cargo nextest run --workspace --no-fail-fast
+    cargo test --workspace --doc --quiet
+
+# Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).
+services:
+    @bash scripts/services.sh
+
+# Apply the migrations (creates the database if it does not exist).
+migrate:
+    cargo run -q -p penstock -- migrate
+
+# Run the main job on the embedded default: migrate, start the fleet, drop the real eGRID file, watch it load.
+demo: services
+    bash scripts/demo.sh
+
+# ~1M-row eGRID-shaped file: psql \copy vs penstock end to end, rows/s, ratio, peak RSS.
+bench: services
+    bash scripts/bench.sh
