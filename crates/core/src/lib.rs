@@ -24,5 +24,5 @@ pub use coerce::{CoerceError, Value};
 pub use header::{HeaderError, HeaderMap};
 pub use message::{ChunkItem, FileItem};
 pub use plan::{ChunkPlan, ChunkPlanner};
-pub use rows::{ChunkRows, QuarantinedRecord, Row};
+pub use rows::{ChunkRows, PreparedChunk, QuarantinedRecord, Row, prepare_chunk};
 pub use spec::{ColumnSpec, ColumnType, CsvDialect, DatasetSpec, SpecError};

@@ -36,16 +36,20 @@ impl ChunkPlanner {
     }
 
     /// Records that a data record starts at `byte` on physical `line`. Calls must be in
-    /// file order.
-    pub fn record(&mut self, byte: u64, line: u64) {
+    /// file order. Returns the chunk this record closed, if it starts a new one.
+    pub fn record(&mut self, byte: u64, line: u64) -> Option<ChunkPlan> {
         match &mut self.open {
-            Some(chunk) if byte - chunk.start < self.target_bytes => chunk.records += 1,
+            Some(chunk) if byte - chunk.start < self.target_bytes => {
+                chunk.records += 1;
+                None
+            }
             open => {
                 let number = self.done.len() as u32 + u32::from(open.is_some());
-                if let Some(mut full) = open.take() {
+                let closed = open.take().map(|mut full| {
                     full.end = byte;
-                    self.done.push(full);
-                }
+                    full
+                });
+                self.done.extend(closed);
                 *open = Some(ChunkPlan {
                     number,
                     start: byte,
@@ -53,8 +57,14 @@ impl ChunkPlanner {
                     first_line: line,
                     records: 1,
                 });
+                closed
             }
         }
+    }
+
+    /// Where the open chunk starts, if any.
+    pub fn open_start(&self) -> Option<u64> {
+        self.open.map(|c| c.start)
     }
 
     /// Closes the last chunk at `end_byte` (the file's size) and returns every chunk.
@@ -79,9 +89,14 @@ mod tests {
     #[test]
     fn records_are_grouped_until_a_chunk_reaches_the_target_size() {
         let mut p = ChunkPlanner::new(10);
+        let mut closed = Vec::new();
         for (i, byte) in [5u64, 9, 14, 16, 30].iter().enumerate() {
-            p.record(*byte, i as u64 + 2);
+            closed.extend(p.record(*byte, i as u64 + 2));
         }
+        assert_eq!(
+            closed.iter().map(|c| c.number).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
         let chunks = p.finish(40);
         assert_eq!(
             chunks,

@@ -35,6 +35,43 @@ pub struct ChunkRows {
     pub records: u64,
 }
 
+/// A chunk parsed, coerced and deduplicated, ready to load.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PreparedChunk {
+    /// Rows in COPY text format: the spec's columns, then source_file_id, source_line.
+    pub copy: Vec<u8>,
+    pub rows: u64,
+    pub superseded: u64,
+    pub quarantined: Vec<QuarantinedRecord>,
+    pub records: u64,
+}
+
+/// Parses, coerces and deduplicates a chunk of file version `file_id`, and encodes the rows
+/// for COPY.
+pub fn prepare_chunk(
+    bytes: &[u8],
+    spec: &DatasetSpec,
+    header: &HeaderMap,
+    first_line: u64,
+    file_id: i64,
+) -> PreparedChunk {
+    let parsed = parse_chunk(bytes, spec, header, first_line);
+    let (rows, superseded) = crate::dedupe::last_wins(parsed.rows, &spec.key_indexes());
+    let mut copy = Vec::with_capacity(bytes.len() + rows.len() * 16);
+    let file = Value::Integer(file_id);
+    for row in &rows {
+        let line = Value::Integer(row.line as i64);
+        crate::copy_text::push_row(&mut copy, row.values.iter().chain([&file, &line]));
+    }
+    PreparedChunk {
+        copy,
+        rows: rows.len() as u64,
+        superseded,
+        quarantined: parsed.quarantined,
+        records: parsed.records,
+    }
+}
+
 /// Parses and coerces one chunk whose first byte sits on physical line `first_line`.
 pub fn parse_chunk(
     bytes: &[u8],
@@ -204,6 +241,17 @@ accounting_negatives = true
     fn invalid_utf8_is_quarantined_not_a_panic() {
         let parsed = parse_chunk(b"A\xff,1\n", &spec(), &header(), 2);
         assert!(parsed.quarantined[0].reason.contains("not valid UTF-8"));
+    }
+
+    #[test]
+    fn a_prepared_chunk_keeps_the_last_duplicate_and_appends_lineage() {
+        let prepared = prepare_chunk(b"A,1\nB,2\nA,\" (3)\"\nC,x\n", &spec(), &header(), 3, 42);
+        assert_eq!(prepared.copy, b"B\t2\t42\t4\nA\t-3\t42\t5\n");
+        assert_eq!(
+            (prepared.rows, prepared.superseded, prepared.records),
+            (2, 1, 4)
+        );
+        assert_eq!(prepared.quarantined[0].line, 6);
     }
 
     #[test]

@@ -1,1 +1,95 @@
-fn main() {}
+//! The penstock binary: parses the command line and calls the library crates.
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use penstock_workers::{Fleet, Role};
+use tokio_util::sync::CancellationToken;
+
+mod status;
+
+#[derive(Parser)]
+#[command(
+    name = "penstock",
+    version,
+    about = "Streaming CSV → PostgreSQL ingest through RabbitMQ"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the embedded migrations (creates the database if missing; idempotent).
+    Migrate,
+    /// Run roles in this process: `all`, or any of scanner, chunker, database.
+    Run {
+        #[arg(required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// Show every file version: status, chunks, rows loaded / quarantined / superseded.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_logging();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = penstock_config::load()?;
+    match cli.command {
+        Command::Migrate => {
+            penstock_db::ensure_database(&config.database_url)
+                .await
+                .context("creating the database named by database_url")?;
+            let pool = penstock_db::connect(&config.database_url, 2).await?;
+            penstock_db::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Run { roles } => {
+            let mut selected = Vec::new();
+            for name in &roles {
+                match Role::parse(name) {
+                    Some(r) => selected.extend(r),
+                    None => bail!("unknown role {name:?}; use all, scanner, chunker or database"),
+                }
+            }
+            let shutdown = CancellationToken::new();
+            penstock_workers::shutdown::on_signals(shutdown.clone())?;
+            let fleet = Fleet::start(config, &selected, shutdown).await?;
+            tracing::info!(roles = ?selected.iter().map(|r| r.name()).collect::<Vec<_>>(), "penstock running");
+            fleet.wait().await;
+            Ok(())
+        }
+        Command::Status { json } => {
+            let pool = penstock_db::connect(&config.database_url, 2).await?;
+            status::print(&pool, json).await
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PENSTOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("PENSTOCK_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

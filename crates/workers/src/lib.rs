@@ -1,1 +1,17 @@
-//! placeholder
+//! penstock's roles and the fleet that runs them.
+//!
+//! - [`scanner`]: lists the store, records new object versions, publishes file items.
+//! - [`chunker`]: validates a file and publishes record-aligned chunk items.
+//! - [`loader`]: the database consumer; loads chunks exactly once in effect.
+//!
+//! [`fleet::Fleet`] runs any subset of roles in one process, each under a supervisor that
+//! reconnects after broker failures; [`shutdown`] is the one shutdown path.
+
+pub mod chunker;
+mod consume;
+pub mod fleet;
+pub mod loader;
+pub mod scanner;
+pub mod shutdown;
+
+pub use fleet::{Fleet, Role, RunError};

@@ -1,0 +1,201 @@
+//! The ingest ledger: one `ingest_files` row per object version and its life cycle
+//! (discovered → chunking → loading → done | done_with_errors | rejected | failed), the
+//! objects that match no dataset, and the status views `penstock status` prints.
+//!
+//! Every transition is a single guarded UPDATE, so concurrent workers and redelivered items
+//! cannot move a file backwards or finish it twice.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::DbError;
+
+/// A file version as the ledger knows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct FileStatus {
+    pub id: i64,
+    pub store: String,
+    pub key: String,
+    pub version: String,
+    pub dataset: String,
+    pub size_bytes: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub chunks_total: Option<i32>,
+    pub chunks_done: i32,
+    pub records_total: Option<i64>,
+    pub rows_loaded: i64,
+    pub rows_quarantined: i64,
+    pub rows_superseded: i64,
+    pub discovered_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl FileStatus {
+    /// Whether nothing more will happen to this file version.
+    pub fn is_terminal(&self) -> bool {
+        is_terminal(&self.status)
+    }
+}
+
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "done" | "done_with_errors" | "rejected" | "failed")
+}
+
+const FILE_COLUMNS: &str = "id, store, key, version, dataset, size_bytes, status, reason, chunks_total, chunks_done,
+    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at";
+
+/// Records a newly seen object version; returns its id if it is new (None if known).
+pub async fn discover(
+    pool: &PgPool,
+    store: &str,
+    key: &str,
+    version: &str,
+    dataset: &str,
+    size: u64,
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO ingest_files (store, key, version, dataset, size_bytes) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (store, key, version) DO NOTHING RETURNING id",
+    )
+    .bind(store)
+    .bind(key)
+    .bind(version)
+    .bind(dataset)
+    .bind(size as i64)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Every (key, version) already recorded for a store.
+pub async fn known_versions(pool: &PgPool, store: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(
+        sqlx::query_as("SELECT key, version FROM ingest_files WHERE store = $1")
+            .bind(store)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// File versions recorded but whose file item was never confirmed published (a scanner
+/// stopped between the two): the scanner publishes them again.
+pub async fn unpublished(pool: &PgPool, store: &str) -> Result<Vec<FileStatus>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM ingest_files WHERE store = $1 AND published_at IS NULL AND status = 'discovered' ORDER BY id"
+    )))
+    .bind(store)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn mark_published(pool: &PgPool, id: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE ingest_files SET published_at = now(), updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records an object that matches no dataset; true the first time.
+pub async fn record_ignored(pool: &PgPool, store: &str, key: &str) -> Result<bool, DbError> {
+    let result = sqlx::query(
+        "INSERT INTO ingest_ignored (store, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(store)
+    .bind(key)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn file(pool: &PgPool, id: i64) -> Result<Option<FileStatus>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM ingest_files WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Moves a file to `chunking` unless it is already past it. Returns false if the file is
+/// in `loading` or a terminal state (a redelivered file item: nothing to do but re-publish
+/// chunks for `loading`, which the caller decides from [`file`]).
+pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
+    let result = sqlx::query(
+        "UPDATE ingest_files SET status = 'chunking', started_at = coalesce(started_at, now()), updated_at = now()
+         WHERE id = $1 AND status IN ('discovered', 'chunking')",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Records the chunk plan and moves the file to `loading` (or straight to `done` when the
+/// file holds no data records).
+pub async fn chunks_planned(
+    pool: &PgPool,
+    id: i64,
+    chunks_total: u32,
+    records_total: u64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE ingest_files SET chunks_total = $2, records_total = $3,
+            status = CASE WHEN $2 = 0 THEN 'done' ELSE 'loading' END,
+            finished_at = CASE WHEN $2 = 0 THEN now() END, updated_at = now()
+         WHERE id = $1 AND status = 'chunking'",
+    )
+    .bind(id)
+    .bind(chunks_total as i32)
+    .bind(records_total as i64)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
+/// already ended.
+pub async fn finish_with(
+    pool: &PgPool,
+    id: i64,
+    status: &str,
+    reason: &str,
+) -> Result<bool, DbError> {
+    let result = sqlx::query(
+        "UPDATE ingest_files SET status = $2, reason = $3, finished_at = now(), updated_at = now()
+         WHERE id = $1 AND status NOT IN ('done', 'done_with_errors', 'rejected', 'failed')",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Every file version, newest first.
+pub async fn all_files(pool: &PgPool) -> Result<Vec<FileStatus>, DbError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM ingest_files ORDER BY id DESC"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// An object that matches no dataset.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct IgnoredObject {
+    pub store: String,
+    pub key: String,
+    pub first_seen: DateTime<Utc>,
+}
+
+pub async fn ignored_objects(pool: &PgPool) -> Result<Vec<IgnoredObject>, DbError> {
+    Ok(
+        sqlx::query_as("SELECT store, key, first_seen FROM ingest_ignored ORDER BY key")
+            .fetch_all(pool)
+            .await?,
+    )
+}

@@ -1,0 +1,209 @@
+//! Any S3-compatible server through aws-sdk-s3. Configured by the standard AWS variables
+//! (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`). With a
+//! custom endpoint, path-style addressing is used and checksums are only sent when an
+//! operation requires them: MinIO and other servers reject some newer checksum headers.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use bytes::Bytes;
+
+use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Key prefix inside the bucket (empty or ending in `/`), stripped from keys.
+    prefix: String,
+}
+
+impl S3Store {
+    /// Builds a client from the standard AWS environment.
+    pub async fn from_env(bucket: String, prefix: String) -> S3Store {
+        let shared = aws_config::from_env().load().await;
+        let custom_endpoint = std::env::var("AWS_ENDPOINT_URL").is_ok()
+            || std::env::var("AWS_ENDPOINT_URL_S3").is_ok();
+        let mut config = aws_sdk_s3::config::Builder::from(&shared)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .force_path_style(custom_endpoint);
+        if shared.region().is_none() {
+            config = config.region(aws_sdk_s3::config::Region::new("us-east-1"));
+        }
+        S3Store {
+            client: Client::from_conf(config.build()),
+            bucket,
+            prefix,
+        }
+    }
+
+    /// A store over an existing client (tests).
+    pub fn with_client(client: Client, bucket: String, prefix: String) -> S3Store {
+        S3Store {
+            client,
+            bucket,
+            prefix,
+        }
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    key: &str,
+    e: SdkError<E>,
+) -> StorageError {
+    let transient = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || s.raw().status().as_u16() == 429
+        }
+        _ => false,
+    };
+    let status = match &e {
+        SdkError::ServiceError(s) => Some(s.raw().status().as_u16()),
+        _ => None,
+    };
+    if status == Some(404) || e.code() == Some("NoSuchKey") {
+        return StorageError::NotFound { key: key.into() };
+    }
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(msg)) => format!("S3 error {code}: {msg}"),
+        (Some(code), None) => format!("S3 error {code}"),
+        _ => format!(
+            "S3 request failed: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        ),
+    };
+    StorageError::Failed {
+        key: key.into(),
+        message,
+        transient,
+    }
+}
+
+fn trim_etag(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    fn id(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+        }
+    }
+
+    fn needs_settling(&self) -> bool {
+        false
+    }
+
+    async fn list(&self) -> Result<Vec<ObjectMeta>, StorageError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(&self.id(), e))?;
+            for object in page.contents() {
+                let Some(full) = object.key() else { continue };
+                let Some(key) = full.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                if key.is_empty() || key.ends_with('/') {
+                    continue;
+                }
+                out.push(ObjectMeta {
+                    key: key.to_string(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    modified: object
+                        .last_modified()
+                        .and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                    etag: object.e_tag().map(trim_etag),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn version(&self, meta: &ObjectMeta) -> Result<String, StorageError> {
+        if let Some(etag) = &meta.etag {
+            return Ok(format!("etag:{etag}"));
+        }
+        // Some servers (s3s-fs among them) omit ETags from listings; HEAD has it.
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(&meta.key))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&meta.key, e))?;
+        match head.e_tag() {
+            Some(etag) => Ok(format!("etag:{}", trim_etag(etag))),
+            None => Err(StorageError::Failed {
+                key: meta.key.clone(),
+                message: "the server returned no ETag, so versions cannot be told apart".into(),
+                transient: false,
+            }),
+        }
+    }
+
+    async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| sdk_error(key, e))?;
+        Ok(Box::new(object.body.into_async_read()))
+    }
+
+    async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        if end <= start {
+            return Ok(Bytes::new());
+        }
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .range(format!("bytes={start}-{}", end - 1))
+            .send()
+            .await
+            .map_err(|e| sdk_error(key, e))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Failed {
+                key: key.into(),
+                message: format!("reading the body failed: {e}"),
+                transient: true,
+            })?;
+        let bytes = body.into_bytes();
+        if bytes.len() as u64 != end - start {
+            return Err(StorageError::Failed {
+                key: key.into(),
+                message: format!(
+                    "asked for bytes {start}..{end} but got {} bytes: the object changed after it was discovered",
+                    bytes.len()
+                ),
+                transient: false,
+            });
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,312 @@
+//! Chunker (the validator): consumes file items from `<prefix>.files`, streams the object
+//! once, and either rejects the file with a reason (nothing of it is loaded) or publishes one
+//! chunk item per record-aligned byte range to `<prefix>.chunks`.
+//!
+//! Checks: the dataset's header rows are there and name every mapped column (found by name,
+//! so column order may differ between files); every record is valid UTF-8 (a BOM is
+//! tolerated); the bytes are the version the scanner discovered. Chunk boundaries come from
+//! the CSV state machine ([`penstock_core::scan`]), so quoted commas and newlines never
+//! split a record. Each chunk item carries the SHA-256 of its range so the loader never
+//! loads bytes that changed.
+//!
+//! Acks the file item after every chunk item is confirmed by the broker (or after the
+//! rejection is recorded). A redelivered file item for a file already loading re-publishes
+//! the same chunks (the loader's ledger makes duplicates harmless); for a finished file it
+//! does nothing. Transient failures (storage, database, broker) are retried; a file that
+//! cannot be read for a permanent reason is marked `failed` and dead-lettered.
+
+use std::sync::Arc;
+
+use penstock_broker::{Broker, Delivery};
+use penstock_core::header::{self, HeaderMap};
+use penstock_core::message::{self, VERSION};
+use penstock_core::scan::RecordScanner;
+use penstock_core::{ChunkItem, ChunkPlan, ChunkPlanner, DatasetSpec, FileItem};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::consume::{Disposition, consume};
+use crate::fleet::{Context, RunError, Step, retrying};
+
+const BLOCK: usize = 256 * 1024;
+
+pub async fn run(
+    ctx: Arc<Context>,
+    broker: Broker,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let queue = broker.queues.files.clone();
+    let grace = ctx.config.shutdown_grace;
+    let handler_broker = broker.clone();
+    consume(
+        &broker,
+        &queue,
+        1,
+        grace,
+        &shutdown,
+        move |delivery: Delivery| {
+            let ctx = ctx.clone();
+            let broker = handler_broker.clone();
+            async move {
+                let disposition = handle(&ctx, &broker, &delivery.data).await;
+                (delivery, disposition)
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
+    let item: FileItem = match message::decode(body) {
+        Ok(item) => item,
+        Err(e) => return Disposition::DeadLetter(e.to_string()),
+    };
+    let Some(spec) = ctx.config.dataset(&item.dataset) else {
+        let reason = format!(
+            "unknown dataset {:?}: no spec in datasets_dir declares it",
+            item.dataset
+        );
+        return ctx.fail_file(item.file_id, &reason).await;
+    };
+    match retrying(&ctx.config, || chunk_file(ctx, broker, spec, &item)).await {
+        Ok(()) => Disposition::Ack,
+        Err(Step::Transient(reason)) => {
+            tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; requeueing");
+            Disposition::Requeue
+        }
+        Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
+    }
+}
+
+/// What streaming a file found.
+enum Verdict {
+    Rejected(String),
+    Chunks {
+        header: HeaderMap,
+        plans: Vec<(ChunkPlan, String)>,
+        records: u64,
+    },
+}
+
+async fn chunk_file(
+    ctx: &Context,
+    broker: &Broker,
+    spec: &DatasetSpec,
+    item: &FileItem,
+) -> Result<(), Step> {
+    let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await? else {
+        return Err(Step::Permanent(format!(
+            "file version {} is not in the ledger",
+            item.file_id
+        )));
+    };
+    if file.is_terminal() {
+        tracing::info!(file_id = item.file_id, status = %file.status, "file already finished; nothing to do");
+        return Ok(());
+    }
+    let replan = file.status == "loading";
+    if !replan && !penstock_db::start_chunking(&ctx.pool, item.file_id).await? {
+        return Ok(());
+    }
+    tracing::info!(file_id = item.file_id, key = %item.key, "chunking");
+    let verdict = stream_and_plan(ctx, spec, item).await?;
+    let (header, plans, records) = match verdict {
+        Verdict::Rejected(reason) => {
+            tracing::warn!(file_id = item.file_id, key = %item.key, %reason, "file rejected");
+            penstock_db::finish_with(&ctx.pool, item.file_id, "rejected", &reason).await?;
+            return Ok(());
+        }
+        Verdict::Chunks {
+            header,
+            plans,
+            records,
+        } => (header, plans, records),
+    };
+    if !replan {
+        penstock_db::chunks_planned(&ctx.pool, item.file_id, plans.len() as u32, records).await?;
+    }
+    let total = plans.len() as u32;
+    for (plan, sha256) in plans {
+        let chunk = ChunkItem {
+            v: VERSION,
+            file_id: item.file_id,
+            dataset: item.dataset.clone(),
+            key: item.key.clone(),
+            version: item.version.clone(),
+            chunk: plan.number,
+            chunks_total: total,
+            start: plan.start,
+            end: plan.end,
+            first_line: plan.first_line,
+            records: plan.records,
+            field_count: header.field_count,
+            columns: header.columns.clone(),
+            sha256,
+        };
+        let id = format!("chunk-{}-{}", item.file_id, plan.number);
+        broker.publish(&broker.queues.chunks, &chunk, &id).await?;
+    }
+    tracing::info!(
+        file_id = item.file_id,
+        chunks = total,
+        records,
+        "chunk items published"
+    );
+    Ok(())
+}
+
+/// The chunker's state while one file streams past.
+struct Planning<'a> {
+    spec: &'a DatasetSpec,
+    planner: ChunkPlanner,
+    /// Bytes from `window_start` on: the open chunk (and the header before the first chunk).
+    window: Vec<u8>,
+    window_start: u64,
+    headers: Vec<Vec<String>>,
+    header_lines: Vec<u64>,
+    header_map: Option<HeaderMap>,
+    plans: Vec<(ChunkPlan, String)>,
+    problem: Option<String>,
+    records: u64,
+}
+
+impl Planning<'_> {
+    /// Hashes a closed chunk's bytes out of the window and drops them.
+    fn close(&mut self, plan: ChunkPlan) {
+        let from = (plan.start - self.window_start) as usize;
+        let to = (plan.end - self.window_start) as usize;
+        let sha = hex::encode(Sha256::digest(&self.window[from..to]));
+        self.window.drain(..to);
+        self.window_start = plan.end;
+        self.plans.push((plan, sha));
+    }
+
+    fn on_record(&mut self, record: penstock_core::scan::Record<'_>) {
+        if self.problem.is_some() {
+            return;
+        }
+        if let Err(e) = std::str::from_utf8(record.data()) {
+            self.problem = Some(format!(
+                "line {} is not valid UTF-8 (invalid byte {} bytes into the record's fields); save the file as UTF-8",
+                record.line,
+                e.valid_up_to()
+            ));
+            return;
+        }
+        if self.headers.len() < self.spec.csv.header_rows as usize {
+            self.headers.push(
+                record
+                    .fields()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+            );
+            self.header_lines.push(record.line);
+            if self.headers.len() == self.spec.csv.header_rows as usize {
+                match header::resolve(self.spec, &self.headers, &self.header_lines) {
+                    Ok(map) => self.header_map = Some(map),
+                    Err(e) => self.problem = Some(e.to_string()),
+                }
+            }
+            return;
+        }
+        self.records += 1;
+        if self.planner.open_start().is_none() {
+            // The first data record: the header bytes before it belong to no chunk.
+            let skip = (record.start - self.window_start) as usize;
+            self.window.drain(..skip);
+            self.window_start = record.start;
+        }
+        if let Some(closed) = self.planner.record(record.start, record.line) {
+            self.close(closed);
+        }
+    }
+}
+
+/// Streams the object once: hashes it, checks headers and encoding, plans chunks and hashes
+/// each chunk's bytes (only the open chunk's bytes are held in memory).
+async fn stream_and_plan(
+    ctx: &Context,
+    spec: &DatasetSpec,
+    item: &FileItem,
+) -> Result<Verdict, Step> {
+    let mut reader = ctx.store.open(&item.key).await?;
+    let mut scanner = RecordScanner::new(&spec.csv, 0, 1);
+    let mut state = Planning {
+        spec,
+        planner: ChunkPlanner::new(ctx.config.chunk_bytes),
+        window: Vec::new(),
+        window_start: 0,
+        headers: Vec::new(),
+        header_lines: Vec::new(),
+        header_map: None,
+        plans: Vec::new(),
+        problem: None,
+        records: 0,
+    };
+    let mut whole = Sha256::new();
+    let mut size: u64 = 0;
+    let mut block = vec![0u8; BLOCK];
+    loop {
+        let n = reader
+            .read(&mut block)
+            .await
+            .map_err(|e| Step::Transient(format!("reading {:?}: {e}", item.key)))?;
+        if n == 0 {
+            break;
+        }
+        let bytes = &block[..n];
+        size += n as u64;
+        whole.update(bytes);
+        state.window.extend_from_slice(bytes);
+        scanner.feed(bytes, &mut |r| state.on_record(r));
+        if state.problem.is_some() {
+            break;
+        }
+    }
+    scanner.finish(&mut |r| state.on_record(r));
+
+    if let Some(reason) = state.problem {
+        return Ok(Verdict::Rejected(reason));
+    }
+    if let Some(hash) = item.version.strip_prefix("sha256:") {
+        if hex::encode(whole.finalize()) != hash {
+            return Err(Step::Permanent(format!(
+                "{:?} changed after it was discovered; the scanner will pick up the new version",
+                item.key
+            )));
+        }
+    } else if size != item.size {
+        return Err(Step::Permanent(format!(
+            "{:?} is {size} bytes but was {} when discovered; the scanner will pick up the new version",
+            item.key, item.size
+        )));
+    }
+    let Some(header) = state.header_map.take() else {
+        let reason = if size == 0 {
+            "the file is empty (0 bytes); expected a header".to_string()
+        } else {
+            header::HeaderError::TooFewHeaderRows {
+                expected: spec.csv.header_rows,
+                found: state.headers.len() as u32,
+            }
+            .to_string()
+        };
+        return Ok(Verdict::Rejected(reason));
+    };
+    let planner = std::mem::replace(&mut state.planner, ChunkPlanner::new(1));
+    // The open chunk is the last plan; earlier ones were closed (and hashed) as they streamed.
+    if let Some(last) = planner
+        .finish(size)
+        .pop()
+        .filter(|l| state.plans.last().is_none_or(|(p, _)| p.number < l.number))
+    {
+        state.close(last);
+    }
+    Ok(Verdict::Chunks {
+        header,
+        plans: state.plans,
+        records: state.records,
+    })
+}

@@ -1,0 +1,275 @@
+//! The fleet: runs any subset of roles in one process. Each role runs under a supervisor
+//! that owns its own broker connection and reconnects with exponential backoff and jitter
+//! when the broker fails; the database pool reconnects on its own. Shutdown follows
+//! [`crate::shutdown`]'s order.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use penstock_broker::{Broker, BrokerError};
+use penstock_config::Config;
+use penstock_core::DatasetSpec;
+use penstock_db::{DbError, MergeSql};
+use penstock_storage::{ObjectStore, StorageError};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::consume::Disposition;
+
+/// A role one process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Scanner,
+    Chunker,
+    Database,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Scanner, Role::Chunker, Role::Database];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Scanner => "scanner",
+            Role::Chunker => "chunker",
+            Role::Database => "database",
+        }
+    }
+
+    /// Parses a role name as given on the command line.
+    pub fn parse(name: &str) -> Option<Vec<Role>> {
+        match name {
+            "all" => Some(Role::ALL.to_vec()),
+            "scanner" => Some(vec![Role::Scanner]),
+            "chunker" | "validator" => Some(vec![Role::Chunker]),
+            "database" | "loader" => Some(vec![Role::Database]),
+            _ => None,
+        }
+    }
+}
+
+/// Why the fleet (or a role) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// The outcome of one attempt at a unit of work.
+#[derive(Debug)]
+pub enum Step {
+    Transient(String),
+    Permanent(String),
+}
+
+impl From<DbError> for Step {
+    fn from(e: DbError) -> Step {
+        if e.is_transient() {
+            Step::Transient(e.to_string())
+        } else {
+            Step::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<StorageError> for Step {
+    fn from(e: StorageError) -> Step {
+        if e.is_transient() {
+            Step::Transient(e.to_string())
+        } else {
+            Step::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<BrokerError> for Step {
+    fn from(e: BrokerError) -> Step {
+        // A publish that failed leaves the item unacked; it will be redelivered.
+        Step::Transient(e.to_string())
+    }
+}
+
+/// Retries a unit of work on transient failures with exponential backoff and jitter
+/// (a few attempts in process; past those the caller requeues the item).
+pub async fn retrying<F, Fut>(_config: &Config, mut attempt: F) -> Result<(), Step>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Step>>,
+{
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(4)
+        .with_jitter()
+        .build();
+    loop {
+        match attempt().await {
+            Err(Step::Transient(reason)) => match delays.next() {
+                Some(delay) => {
+                    tracing::debug!(%reason, ?delay, "transient failure; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(Step::Transient(reason)),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// What every role shares: configuration, the pool, the store, the datasets.
+pub struct Context {
+    pub config: Config,
+    pub pool: PgPool,
+    pub store: Arc<dyn ObjectStore>,
+    datasets: HashMap<String, (DatasetSpec, MergeSql)>,
+}
+
+impl Context {
+    /// A dataset's spec and merge statements.
+    pub fn dataset(&self, name: &str) -> Option<(&DatasetSpec, &MergeSql)> {
+        self.datasets.get(name).map(|(s, m)| (s, m))
+    }
+
+    /// Marks a file version failed with a reason and dead-letters its item.
+    pub async fn fail_file(&self, file_id: i64, reason: &str) -> Disposition {
+        tracing::error!(file_id, %reason, "file failed");
+        match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
+            Ok(_) => Disposition::DeadLetter(reason.to_string()),
+            // Could not record the failure: keep the item so the failure is not lost.
+            Err(e) if e.is_transient() => Disposition::Requeue,
+            Err(_) => Disposition::DeadLetter(reason.to_string()),
+        }
+    }
+}
+
+/// A running fleet.
+pub struct Fleet {
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    pool: PgPool,
+}
+
+impl Fleet {
+    /// Connects to the database, checks every dataset spec against its live table, opens
+    /// the store and starts the roles. Fails fast on configuration problems.
+    pub async fn start(
+        config: Config,
+        roles: &[Role],
+        shutdown: CancellationToken,
+    ) -> Result<Fleet, RunError> {
+        let connections = (config.database_concurrency as u32 + 4).max(5);
+        let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
+            RunError::Startup(format!(
+                "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
+            ))
+        })?;
+        let mut datasets = HashMap::new();
+        for spec in &config.datasets {
+            penstock_db::check_spec(&pool, spec)
+                .await
+                .map_err(|e| RunError::Startup(e.to_string()))?;
+            datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
+        }
+        let store = penstock_storage::open(&config.storage).await?;
+        let ctx = Arc::new(Context {
+            config,
+            pool: pool.clone(),
+            store,
+            datasets,
+        });
+        // Fail fast if the broker is unreachable at start-up (later failures reconnect).
+        Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+            .await
+            .map_err(|e| {
+                RunError::Startup(format!(
+                    "cannot connect to RabbitMQ at amqp_url: {e}; check PENSTOCK_AMQP_URL (including the vhost)"
+                ))
+            })?
+            .close()
+            .await;
+        let mut tasks = JoinSet::new();
+        let mut unique: Vec<Role> = roles.to_vec();
+        unique.dedup();
+        for role in unique {
+            tasks.spawn(supervise(ctx.clone(), role, shutdown.clone()));
+        }
+        Ok(Fleet {
+            shutdown,
+            tasks,
+            pool,
+        })
+    }
+
+    /// Asks every role to stop (same as a signal).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every role has stopped, then closes the pool.
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.pool.close().await;
+    }
+
+    /// Stops the fleet and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+/// Runs one role until shutdown, reconnecting after failures.
+async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
+    let mut backoff = reconnect_backoff();
+    while !shutdown.is_cancelled() {
+        let result = match Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
+            Ok(broker) => {
+                backoff = reconnect_backoff();
+                let result = match role {
+                    Role::Scanner => {
+                        crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await
+                    }
+                    Role::Chunker => {
+                        crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await
+                    }
+                    Role::Database => {
+                        crate::loader::run(ctx.clone(), broker.clone(), shutdown.clone()).await
+                    }
+                };
+                broker.close().await;
+                result
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(role = role.name(), error = %e, ?delay, "role stopped on an error; restarting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    tracing::info!(role = role.name(), "role stopped");
+}
+
+fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times()
+        .with_jitter()
+        .build()
+}

@@ -1,0 +1,127 @@
+//! Database consumer: consumes chunk items from `<prefix>.chunks`, fetches the chunk's byte
+//! range (a ranged read, so memory does not grow with file size), checks its SHA-256,
+//! parses, coerces and deduplicates it, and loads it with [`penstock_db::load_chunk`]: rows,
+//! quarantine and the chunk's ledger row in one transaction.
+//!
+//! Acks only after that transaction commits; a redelivered chunk whose ledger row exists is
+//! acked with no effect. Transient failures (storage, database: connection loss,
+//! serialization failures, deadlocks) are retried in process with exponential backoff and
+//! jitter, then requeued; permanent ones (undecodable item, unknown dataset, object gone or
+//! changed) fail the file and dead-letter the item.
+
+use std::sync::Arc;
+
+use penstock_broker::{Broker, Delivery};
+use penstock_core::header::HeaderMap;
+use penstock_core::{ChunkItem, message, prepare_chunk};
+use penstock_db::ChunkOutcome;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::consume::{Disposition, consume};
+use crate::fleet::{Context, RunError, Step, retrying};
+
+pub async fn run(
+    ctx: Arc<Context>,
+    broker: Broker,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let queue = broker.queues.chunks.clone();
+    let prefetch = ctx.config.database_concurrency as u16;
+    let grace = ctx.config.shutdown_grace;
+    consume(
+        &broker,
+        &queue,
+        prefetch,
+        grace,
+        &shutdown,
+        move |delivery: Delivery| {
+            let ctx = ctx.clone();
+            async move {
+                let disposition = handle(&ctx, &delivery.data).await;
+                (delivery, disposition)
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
+    let item: ChunkItem = match message::decode(body) {
+        Ok(item) => item,
+        Err(e) => return Disposition::DeadLetter(e.to_string()),
+    };
+    if ctx.dataset(&item.dataset).is_none() {
+        let reason = format!(
+            "unknown dataset {:?}: no spec in datasets_dir declares it",
+            item.dataset
+        );
+        return ctx.fail_file(item.file_id, &reason).await;
+    }
+    match retrying(&ctx.config, || load(ctx, &item)).await {
+        Ok(()) => Disposition::Ack,
+        Err(Step::Transient(reason)) => {
+            tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; requeueing");
+            Disposition::Requeue
+        }
+        Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
+    }
+}
+
+async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
+    let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
+    let bytes = ctx
+        .store
+        .read_range(&item.key, item.start, item.end)
+        .await?;
+    if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
+        return Err(Step::Permanent(format!(
+            "bytes {}..{} of {:?} changed after the file was validated; the scanner will pick up the new version",
+            item.start, item.end, item.key
+        )));
+    }
+    let spec_owned = spec.clone();
+    let header = HeaderMap {
+        field_count: item.field_count,
+        columns: item.columns.clone(),
+    };
+    let (first_line, file_id) = (item.first_line, item.file_id);
+    // Parsing and coercion are CPU work: keep them off the async workers.
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id)
+    })
+    .await
+    .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
+    if prepared.records != item.records {
+        return Err(Step::Permanent(format!(
+            "chunk {} holds {} records but the chunker counted {}",
+            item.chunk, prepared.records, item.records
+        )));
+    }
+    match penstock_db::load_chunk(&ctx.pool, merge, item, &prepared).await? {
+        ChunkOutcome::AlreadyLoaded => {
+            tracing::info!(
+                file_id = item.file_id,
+                chunk = item.chunk,
+                "chunk already in the ledger; nothing to do"
+            );
+        }
+        ChunkOutcome::Loaded {
+            file_status,
+            rows_changed,
+        } => {
+            tracing::info!(
+                file_id = item.file_id,
+                chunk = item.chunk,
+                rows = prepared.rows,
+                rows_changed,
+                quarantined = prepared.quarantined.len(),
+                superseded = prepared.superseded,
+                status = %file_status,
+                "chunk committed"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Scanner: lists the store every `scan_interval` and turns each new object version into an
+//! `ingest_files` row (status `discovered`) and a file item on `<prefix>.files`.
+//!
+//! Consumes: object listings. Produces: file items (persistent, publisher-confirmed).
+//! Guarantees: a version is identified by (store, key, ETag) on S3 and (store, key, content
+//! hash) on a local folder, so identical bytes dropped again are not ingested again. The
+//! row is written before the publish and marked published after the confirm; rows left
+//! unpublished by a crash are published again on the next pass (the chunker tolerates the
+//! duplicate). A local file is picked up only once two consecutive listings agree on its
+//! size and modification time, so a file still being written is left alone. Objects that
+//! match no dataset are recorded once in `ingest_ignored` and logged once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use penstock_broker::Broker;
+use penstock_core::{FileItem, message::VERSION};
+use penstock_storage::{ObjectMeta, ObjectStore};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::fleet::{Context, RunError};
+
+/// What a listing says about an object that could change its version: size, mtime, ETag.
+type Stamp = (u64, Option<SystemTime>, Option<String>);
+
+/// What the scanner remembers between passes.
+#[derive(Default)]
+struct ScanState {
+    /// key → (size, modified) from the previous listing, for settling local files.
+    last_seen: HashMap<String, (u64, Option<SystemTime>)>,
+    /// key → (size, modified, etag) → version, so unchanged objects are not hashed again.
+    versions: HashMap<String, (Stamp, String)>,
+    /// (key, version) pairs already in the ledger.
+    known: HashSet<(String, String)>,
+    ignored: HashSet<String>,
+}
+
+pub async fn run(
+    ctx: Arc<Context>,
+    broker: Broker,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let store = ctx.store.clone();
+    let store_id = store.id();
+    let mut state = ScanState::default();
+    for pair in penstock_db::known_versions(&ctx.pool, &store_id).await? {
+        state.known.insert(pair);
+    }
+    tracing::info!(store = %store_id, interval = ?ctx.config.scan_interval, "scanner started");
+    let mut ticker = tokio::time::interval(ctx.config.scan_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        republish_unpublished(&ctx.pool, &broker, &store_id).await?;
+        match store.list().await {
+            Ok(objects) => {
+                scan_pass(
+                    &ctx,
+                    &broker,
+                    store.as_ref(),
+                    &store_id,
+                    &mut state,
+                    objects,
+                    &shutdown,
+                )
+                .await?
+            }
+            Err(e) => {
+                tracing::warn!(store = %store_id, error = %e, "listing the store failed; retrying next interval")
+            }
+        }
+    }
+}
+
+async fn scan_pass(
+    ctx: &Context,
+    broker: &Broker,
+    store: &dyn ObjectStore,
+    store_id: &str,
+    state: &mut ScanState,
+    objects: Vec<ObjectMeta>,
+    shutdown: &CancellationToken,
+) -> Result<(), RunError> {
+    let mut seen_now = HashMap::with_capacity(objects.len());
+    for meta in objects {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let stamp = (meta.size, meta.modified);
+        seen_now.insert(meta.key.clone(), stamp);
+        let Some(spec) = ctx.config.dataset_for(&meta.key) else {
+            if state.ignored.insert(meta.key.clone())
+                && penstock_db::record_ignored(&ctx.pool, store_id, &meta.key).await?
+            {
+                tracing::info!(key = %meta.key, "object matches no dataset's key prefix; ignoring it");
+            }
+            continue;
+        };
+        if store.needs_settling() && state.last_seen.get(&meta.key) != Some(&stamp) {
+            continue; // changed since the last listing (or new): maybe still being written
+        }
+        let cache_key = (meta.size, meta.modified, meta.etag.clone());
+        let version = match state.versions.get(&meta.key) {
+            Some((cached, version)) if *cached == cache_key => version.clone(),
+            _ => match store.version(&meta).await {
+                Ok(version) => {
+                    state
+                        .versions
+                        .insert(meta.key.clone(), (cache_key, version.clone()));
+                    version
+                }
+                Err(e) => {
+                    tracing::warn!(key = %meta.key, error = %e, "cannot identify object version; retrying next interval");
+                    continue;
+                }
+            },
+        };
+        let pair = (meta.key.clone(), version.clone());
+        if state.known.contains(&pair) {
+            continue;
+        }
+        if let Some(id) = penstock_db::discover(
+            &ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size,
+        )
+        .await?
+        {
+            tracing::info!(file_id = id, key = %meta.key, %version, dataset = %spec.name, "discovered file version");
+            let item = FileItem {
+                v: VERSION,
+                file_id: id,
+                dataset: spec.name.clone(),
+                key: meta.key.clone(),
+                version: version.clone(),
+                size: meta.size,
+            };
+            broker
+                .publish(&broker.queues.files, &item, &format!("file-{id}"))
+                .await?;
+            penstock_db::mark_published(&ctx.pool, id).await?;
+        }
+        state.known.insert(pair);
+    }
+    state.last_seen = seen_now;
+    Ok(())
+}
+
+async fn republish_unpublished(
+    pool: &PgPool,
+    broker: &Broker,
+    store_id: &str,
+) -> Result<(), RunError> {
+    for file in penstock_db::unpublished(pool, store_id).await? {
+        let item = FileItem {
+            v: VERSION,
+            file_id: file.id,
+            dataset: file.dataset.clone(),
+            key: file.key.clone(),
+            version: file.version.clone(),
+            size: file.size_bytes as u64,
+        };
+        broker
+            .publish(&broker.queues.files, &item, &format!("file-{}", file.id))
+            .await?;
+        penstock_db::mark_published(pool, file.id).await?;
+        tracing::info!(file_id = file.id, key = %file.key, "published a file item left unpublished");
+    }
+    Ok(())
+}
