@@ -1,1 +1,205 @@
+//! The end-to-end harness: every test gets its own PostgreSQL database (created, migrated,
+//! dropped), its own queue prefix on the real RabbitMQ (queues deleted afterwards) and its
+//! own storage folder, so tests run in parallel and leave nothing behind — even when they
+//! panic (cleanup runs in `Drop`).
+//!
+//! Services default to the machine's: `PENSTOCK_TEST_PG` (a server URL without database,
+//! default `postgres://postgres@127.0.0.1:5432`) and `PENSTOCK_TEST_AMQP`.
 
+pub mod egrid;
+pub mod s3;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use penstock_config::Config;
+use penstock_db::FileStatus;
+use penstock_workers::{Fleet, Role};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub fn pg_server() -> String {
+    std::env::var("PENSTOCK_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("PENSTOCK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The repository root (for config/ and the shared data).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The real eGRID 2023 generator file shipped with the project.
+pub fn real_egrid_file() -> Vec<u8> {
+    std::fs::read(repo_root().join("data/egrid/egrid2023_gen.csv"))
+        .expect("data/egrid/egrid2023_gen.csv")
+}
+
+/// One test's private world: database, queue prefix, storage folder.
+pub struct TestEnv {
+    pub name: String,
+    pub database_url: String,
+    pub prefix: String,
+    pub inbox: tempfile::TempDir,
+    pub pool: PgPool,
+}
+
+impl TestEnv {
+    /// Creates and migrates a fresh database, picks a fresh queue prefix and folder.
+    pub async fn new() -> TestEnv {
+        let name = format!("penstock_test_{}", uuid::Uuid::new_v4().simple());
+        let database_url = format!("{}/{name}", pg_server());
+        penstock_db::ensure_database(&database_url)
+            .await
+            .expect("create test database");
+        let pool = penstock_db::connect(&database_url, 5)
+            .await
+            .expect("connect test database");
+        penstock_db::migrate(&pool)
+            .await
+            .expect("migrate test database");
+        TestEnv {
+            prefix: format!("t{}", &name["penstock_test_".len()..][..12]),
+            name,
+            database_url,
+            inbox: tempfile::tempdir().expect("temp folder"),
+            pool,
+        }
+    }
+
+    /// The environment a fleet for this test reads its configuration from.
+    pub fn env(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            (
+                "PENSTOCK_CONFIG",
+                repo_root()
+                    .join("config/penstock.toml")
+                    .display()
+                    .to_string(),
+            ),
+            ("PENSTOCK_DATABASE_URL", self.database_url.clone()),
+            ("PENSTOCK_AMQP_URL", amqp_url()),
+            (
+                "PENSTOCK_STORAGE_URL",
+                self.inbox.path().display().to_string(),
+            ),
+            ("PENSTOCK_QUEUE_PREFIX", self.prefix.clone()),
+            ("PENSTOCK_SCAN_INTERVAL", "200ms".into()),
+            ("PENSTOCK_SHUTDOWN_GRACE", "10s".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env
+    }
+
+    pub fn config(&self, overrides: &[(&str, &str)]) -> Config {
+        penstock_config::load_from(&self.env(overrides)).expect("test configuration")
+    }
+
+    /// Starts the given roles in this process.
+    pub async fn start(&self, config: Config, roles: &[Role]) -> Fleet {
+        Fleet::start(config, roles, CancellationToken::new())
+            .await
+            .expect("fleet starts")
+    }
+
+    /// Drops a file into the local store the way a careful uploader does: write a hidden
+    /// temporary file, then rename it into place.
+    pub fn drop_file(&self, key: &str, bytes: &[u8]) {
+        let path = self.inbox.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+
+    pub async fn files(&self) -> Vec<FileStatus> {
+        let mut files = penstock_db::all_files(&self.pool).await.unwrap();
+        files.reverse();
+        files
+    }
+
+    /// Waits until `count` file versions exist and all are in a terminal state.
+    pub async fn wait_for_files(&self, count: usize, timeout: Duration) -> Vec<FileStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let files = self.files().await;
+            if files.len() >= count && files.iter().all(FileStatus::is_terminal) {
+                return files;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {count} finished file version(s); ledger: {files:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs a scalar query.
+    pub async fn scalar<T>(&self, sql: &'static str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    /// The eGRID table as key → (net generation as text, source file, source line).
+    pub async fn egrid_table(&self) -> egrid::Table {
+        type Loaded = (i32, String, String, String, Option<String>, i64, i64);
+        let rows: Vec<Loaded> = sqlx::query_as(
+            "SELECT year, state, plant_name, generator_id, net_generation_mwh::text, source_file_id, source_line
+             FROM egrid_generators",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(y, s, p, g, v, f, l)| ((y, s, p, g), (v.map(|v| egrid::normalise(&v)), f, l)))
+            .collect()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let (name, prefix, pool) = (self.name.clone(), self.prefix.clone(), self.pool.clone());
+        // Cleanup needs async I/O; run it on its own runtime so it also runs after a panic.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                pool.close().await;
+                if let Ok(broker) = penstock_broker::Broker::connect(&amqp_url(), &prefix).await {
+                    let _ = broker.delete_queues().await;
+                    broker.close().await;
+                }
+                if let Ok(admin) =
+                    penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await
+                {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -32,12 +32,36 @@ impl StorageUrl {
     }
 }
 
+/// S3 connection settings from the standard AWS variables; unset ones fall back to the AWS
+/// SDK's usual chain (profiles, instance metadata).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`): set for MinIO and other S3 servers.
+    pub endpoint_url: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub region: Option<String>,
+}
+
+impl S3Settings {
+    fn from_env(env: &HashMap<String, String>) -> S3Settings {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        S3Settings {
+            endpoint_url: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
+            access_key_id: get("AWS_ACCESS_KEY_ID"),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+        }
+    }
+}
+
 /// The validated configuration of one penstock process.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
     pub amqp_url: String,
     pub storage: StorageUrl,
+    pub s3: S3Settings,
     pub queue_prefix: String,
     pub scan_interval: Duration,
     pub chunk_bytes: u64,
@@ -207,6 +231,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         database_url,
         amqp_url,
         storage,
+        s3: S3Settings::from_env(env),
         queue_prefix,
         scan_interval,
         chunk_bytes,

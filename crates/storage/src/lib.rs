@@ -74,15 +74,13 @@ pub trait ObjectStore: Send + Sync {
 }
 
 /// Opens the store a configuration names.
-pub async fn open(
-    url: &penstock_config::StorageUrl,
-) -> Result<std::sync::Arc<dyn ObjectStore>, StorageError> {
-    Ok(match url {
+pub async fn open(config: &penstock_config::Config) -> std::sync::Arc<dyn ObjectStore> {
+    match &config.storage {
         penstock_config::StorageUrl::Local(path) => {
             std::sync::Arc::new(LocalStore::new(path.clone()))
         }
         penstock_config::StorageUrl::S3 { bucket, prefix } => {
-            std::sync::Arc::new(S3Store::from_env(bucket.clone(), prefix.clone()).await)
+            std::sync::Arc::new(S3Store::new(&config.s3, bucket.clone(), prefix.clone()).await)
         }
-    })
+    }
 }

@@ -7,6 +7,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
+use penstock_config::S3Settings;
 
 use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
 
@@ -18,11 +19,26 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// Builds a client from the standard AWS environment.
-    pub async fn from_env(bucket: String, prefix: String) -> S3Store {
-        let shared = aws_config::from_env().load().await;
-        let custom_endpoint = std::env::var("AWS_ENDPOINT_URL").is_ok()
-            || std::env::var("AWS_ENDPOINT_URL_S3").is_ok();
+    /// Builds a client from the settings (explicit values win over the SDK's chain).
+    pub async fn new(settings: &S3Settings, bucket: String, prefix: String) -> S3Store {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id.clone(),
+                secret.clone(),
+                None,
+                None,
+                "penstock configuration",
+            ));
+        }
+        let shared = loader.load().await;
+        let custom_endpoint = settings.endpoint_url.is_some();
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)

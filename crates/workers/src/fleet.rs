@@ -179,7 +179,7 @@ impl Fleet {
                 .map_err(|e| RunError::Startup(e.to_string()))?;
             datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
         }
-        let store = penstock_storage::open(&config.storage).await?;
+        let store = penstock_storage::open(&config).await;
         let ctx = Arc::new(Context {
             config,
             pool: pool.clone(),
