@@ -20,7 +20,6 @@ lint:
 # Every test: unit tests beside the code and end-to-end tests against the real services.
 test: services
     cargo nextest run --workspace --no-fail-fast
-    cargo test --workspace --doc --quiet
 
 # Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).
 services:

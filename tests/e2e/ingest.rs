@@ -82,16 +82,13 @@ async fn the_real_egrid_file_loads_with_exactly_the_values_it_states() {
         .split("\r\n")
         .enumerate()
         .filter(|(_, l)| {
-            l.contains(",NC,Smithfield Packaged Meats Corp.,1,")
-                || l.contains(",NC,Smithfield Packaged Meats Corp.,2,")
+            l.contains(",NC,Smithfield Packaged Meats Corp.,1,") || l.contains(",NC,Smithfield Packaged Meats Corp.,2,")
         })
         .map(|(i, _)| i + 1)
         .collect();
     assert_eq!(lines.len(), 4, "the file holds each of the two keys twice");
     assert_eq!(dup_lines, vec![lines[2] as i64, lines[3] as i64]);
-    let ledger: i64 = env
-        .scalar("SELECT sum(records)::bigint FROM ingest_chunks")
-        .await;
+    let ledger: i64 = env.scalar("SELECT sum(records)::bigint FROM ingest_chunks").await;
     assert_eq!(ledger, 26_601);
 }
 
@@ -109,11 +106,7 @@ async fn dropping_identical_bytes_again_creates_no_new_version() {
     let files = env.files().await;
     fleet.stop().await;
     assert_eq!(files.len(), 1, "{files:#?}");
-    assert_eq!(
-        env.scalar::<i64>("SELECT count(*) FROM egrid_generators")
-            .await,
-        1
-    );
+    assert_eq!(env.scalar::<i64>("SELECT count(*) FROM egrid_generators").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,17 +209,9 @@ async fn bad_rows_are_quarantined_with_line_column_raw_and_reason_and_the_rest_l
     assert_eq!(errors[0].0, 4);
     assert_eq!(errors[0].1.as_deref(), Some("net_generation_mwh"));
     assert_eq!(errors[0].2, "2,2023,TX,Bad Number,1,\"12,34\"");
-    assert!(
-        errors[0].3.contains("thousands separators"),
-        "{}",
-        errors[0].3
-    );
+    assert!(errors[0].3.contains("thousands separators"), "{}", errors[0].3);
     assert_eq!((errors[1].0, errors[1].1.as_deref()), (6, None));
-    assert!(
-        errors[1].3.contains("expected 6 fields, found 7"),
-        "{}",
-        errors[1].3
-    );
+    assert!(errors[1].3.contains("expected 6 fields, found 7"), "{}", errors[1].3);
     assert_eq!((errors[2].0, errors[2].1.as_deref()), (7, Some("year")));
     assert!(
         errors[2].3.contains("\"twenty\" is not a whole number"),
@@ -263,10 +248,7 @@ async fn a_file_still_being_written_is_not_picked_up_until_it_is_stable() {
     let env = TestEnv::new().await;
     let fleet = env.start(env.config(&[]), &Role::ALL).await;
     let rows: Vec<(i32, String)> = (0..40).map(|i| (2023, format!("Plant {i}"))).collect();
-    let gens: Vec<egrid::Gen<'_>> = rows
-        .iter()
-        .map(|(y, p)| (*y, "TX", p.as_str(), "1", "1"))
-        .collect();
+    let gens: Vec<egrid::Gen<'_>> = rows.iter().map(|(y, p)| (*y, "TX", p.as_str(), "1", "1")).collect();
     let bytes = egrid::file(&gens, &STANDARD_ORDER, "\r\n");
     // Written in place (no rename), a piece every 80 ms: the listing keeps changing.
     let path = env.inbox.path().join("egrid/generators/slow.csv");
@@ -283,10 +265,7 @@ async fn a_file_still_being_written_is_not_picked_up_until_it_is_stable() {
         written += piece.len();
         tokio::time::sleep(Duration::from_millis(80)).await;
         if written < bytes.len() {
-            assert!(
-                env.files().await.is_empty(),
-                "picked up a file still being written"
-            );
+            assert!(env.files().await.is_empty(), "picked up a file still being written");
         }
     }
     let files = env.wait_for_files(1, WAIT).await;

@@ -33,9 +33,7 @@ async fn a_redelivered_chunk_changes_nothing() {
     let env = TestEnv::new().await;
     let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]);
     // Scanner and chunker only: the chunk items wait on the queue.
-    let front = env
-        .start(config.clone(), &[Role::Scanner, Role::Chunker])
-        .await;
+    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     let bytes = real_egrid_file();
     env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
     let chunks_total = loop {
@@ -50,10 +48,7 @@ async fn a_redelivered_chunk_changes_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     front.stop().await;
-    assert!(
-        chunks_total > 10,
-        "small chunks give many chunk items ({chunks_total})"
-    );
+    assert!(chunks_total > 10, "small chunks give many chunk items ({chunks_total})");
 
     // Every chunk item three times, shuffled: at-least-once delivery at its worst.
     let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
@@ -70,12 +65,7 @@ async fn a_redelivered_chunk_changes_nothing() {
     copies.sort_by_key(|(k, _)| k % 17);
     for (i, (_, body)) in copies.iter().enumerate() {
         broker
-            .publish_raw(
-                &broker.queues.chunks,
-                body,
-                &format!("copy-{i}"),
-                Default::default(),
-            )
+            .publish_raw(&broker.queues.chunks, body, &format!("copy-{i}"), Default::default())
             .await
             .unwrap();
     }
@@ -90,15 +80,11 @@ async fn a_redelivered_chunk_changes_nothing() {
     assert_eq!(files[0].status, "done");
     assert_eq!(file.chunks_done as usize, chunks_total);
     assert_eq!(
-        (
-            file.rows_loaded + file.rows_superseded,
-            file.rows_quarantined
-        ),
+        (file.rows_loaded + file.rows_superseded, file.rows_quarantined),
         (26_601, 0)
     );
     assert_eq!(
-        env.scalar::<i64>("SELECT count(*) FROM ingest_chunks")
-            .await as usize,
+        env.scalar::<i64>("SELECT count(*) FROM ingest_chunks").await as usize,
         chunks_total
     );
     assert_eq!(env.egrid_table().await, egrid::expected(&bytes, file.id));
@@ -111,9 +97,7 @@ async fn two_database_consumers_in_parallel_give_the_same_table() {
         ("PENSTOCK_CHUNK_BYTES", "32768"),
         ("PENSTOCK_DATABASE_CONCURRENCY", "3"),
     ]);
-    let front = env
-        .start(config.clone(), &[Role::Scanner, Role::Chunker])
-        .await;
+    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     let one = env.start(config.clone(), &[Role::Database]).await;
     let two = env.start(config, &[Role::Database]).await;
     let bytes = real_egrid_file();
@@ -125,20 +109,14 @@ async fn two_database_consumers_in_parallel_give_the_same_table() {
     assert_eq!(files[0].status, "done", "{files:#?}");
     assert!(files[0].chunks_total.unwrap() > 20);
     assert_eq!(files[0].rows_loaded + files[0].rows_superseded, 26_601);
-    assert_eq!(
-        env.egrid_table().await,
-        egrid::expected(&bytes, files[0].id)
-    );
+    assert_eq!(env.egrid_table().await, egrid::expected(&bytes, files[0].id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_loaded_in() {
     let env = TestEnv::new().await;
     // One record per chunk, so the same key lands in different chunks.
-    let config = env.config(&[
-        ("PENSTOCK_CHUNK_BYTES", "1"),
-        ("PENSTOCK_DATABASE_CONCURRENCY", "4"),
-    ]);
+    let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "1"), ("PENSTOCK_DATABASE_CONCURRENCY", "4")]);
     let v1 = egrid::file(
         &[
             (2023, "TX", "Alpha", "1", "1"),
@@ -151,19 +129,14 @@ async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_load
         "\r\n",
     );
     let v2 = egrid::file(
-        &[
-            (2023, "TX", "Alpha", "1", "100"),
-            (2023, "TX", "Alpha", "1", "4"),
-        ],
+        &[(2023, "TX", "Alpha", "1", "100"), (2023, "TX", "Alpha", "1", "4")],
         &STANDARD_ORDER,
         "\r\n",
     );
     // Both files are chunked before any chunk loads; then the chunk items are loaded newest
     // first. (Two object keys: a local folder keeps only the latest bytes of one key, so an
     // overwritten version cannot be loaded late — it fails as "changed after discovery".)
-    let front = env
-        .start(config.clone(), &[Role::Scanner, Role::Chunker])
-        .await;
+    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     env.drop_file("egrid/generators/first.csv", &v1);
     wait_until_loading(&env, 1).await;
     env.drop_file("egrid/generators/second.csv", &v2);
@@ -174,12 +147,7 @@ async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_load
     bodies.reverse();
     for (i, body) in bodies.iter().enumerate() {
         broker
-            .publish_raw(
-                &broker.queues.chunks,
-                body,
-                &format!("r-{i}"),
-                Default::default(),
-            )
+            .publish_raw(&broker.queues.chunks, body, &format!("r-{i}"), Default::default())
             .await
             .unwrap();
     }

@@ -16,8 +16,7 @@ async fn reject(bytes: &[u8]) -> String {
     fleet.stop().await;
     assert_eq!(files[0].status, "rejected", "{files:#?}");
     assert_eq!(
-        env.scalar::<i64>("SELECT count(*) FROM egrid_generators")
-            .await,
+        env.scalar::<i64>("SELECT count(*) FROM egrid_generators").await,
         0,
         "nothing loaded"
     );
@@ -48,10 +47,7 @@ async fn a_file_with_one_header_row_is_rejected_with_a_hint() {
     let text = String::from_utf8(full).unwrap();
     let one_header: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
     let reason = reject(one_header.as_bytes()).await;
-    assert!(
-        reason.contains("the column names are on line 1"),
-        "{reason}"
-    );
+    assert!(reason.contains("the column names are on line 1"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

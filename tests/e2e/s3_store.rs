@@ -24,59 +24,29 @@ async fn the_real_file_loads_through_an_s3_bucket_and_versions_follow_etags() {
     ]);
     let fleet = env.start(config, &Role::ALL).await;
     let bytes = real_egrid_file();
-    s3.put(
-        "drops",
-        "incoming/egrid/generators/egrid2023_gen.csv",
-        bytes.clone(),
-    )
-    .await;
+    s3.put("drops", "incoming/egrid/generators/egrid2023_gen.csv", bytes.clone())
+        .await;
     s3.put("drops", "incoming/unrelated/readme.txt", b"hello".to_vec())
         .await;
-    s3.put(
-        "drops",
-        "outside-the-prefix/egrid/generators/x.csv",
-        bytes.clone(),
-    )
-    .await;
+    s3.put("drops", "outside-the-prefix/egrid/generators/x.csv", bytes.clone())
+        .await;
     let files = env.wait_for_files(1, WAIT).await;
     assert_eq!(files[0].status, "done", "{files:#?}");
-    assert!(
-        files[0].chunks_total.unwrap() > 1,
-        "ranged reads of several chunks"
-    );
-    assert!(
-        files[0].version.starts_with("etag:"),
-        "{}",
-        files[0].version
-    );
+    assert!(files[0].chunks_total.unwrap() > 1, "ranged reads of several chunks");
+    assert!(files[0].version.starts_with("etag:"), "{}", files[0].version);
     assert_eq!(files[0].store, "s3://drops/incoming");
-    assert_eq!(
-        env.egrid_table().await,
-        egrid::expected(&bytes, files[0].id)
-    );
+    assert_eq!(env.egrid_table().await, egrid::expected(&bytes, files[0].id));
 
     // Re-uploading identical bytes keeps the ETag: no new version.
-    s3.put(
-        "drops",
-        "incoming/egrid/generators/egrid2023_gen.csv",
-        bytes.clone(),
-    )
-    .await;
+    s3.put("drops", "incoming/egrid/generators/egrid2023_gen.csv", bytes.clone())
+        .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(env.files().await.len(), 1);
 
     // Changed bytes under the same key: a new version that upserts over the old rows.
-    let v2 = egrid::file(
-        &[(2023, "AK", "Alakanuk", "UNIT4", "1,234")],
-        &STANDARD_ORDER,
-        "\r\n",
-    );
-    s3.put(
-        "drops",
-        "incoming/egrid/generators/egrid2023_gen.csv",
-        v2.clone(),
-    )
-    .await;
+    let v2 = egrid::file(&[(2023, "AK", "Alakanuk", "UNIT4", "1,234")], &STANDARD_ORDER, "\r\n");
+    s3.put("drops", "incoming/egrid/generators/egrid2023_gen.csv", v2.clone())
+        .await;
     let files = env.wait_for_files(2, WAIT).await;
     fleet.stop().await;
     assert_eq!(files[1].status, "done", "{files:#?}");

@@ -74,18 +74,8 @@ pub fn expected(bytes: &[u8], file_id: i64) -> Table {
         let start = record.position().unwrap().byte() as usize;
         line += line_breaks(bytes, counted_to, start);
         counted_to = start;
-        let text = |i: usize| {
-            String::from_utf8(record[i].to_vec())
-                .unwrap()
-                .trim()
-                .to_string()
-        };
-        let key = (
-            text(y).parse().unwrap(),
-            text(s).to_uppercase(),
-            text(p),
-            text(g),
-        );
+        let text = |i: usize| String::from_utf8(record[i].to_vec()).unwrap().trim().to_string();
+        let key = (text(y).parse().unwrap(), text(s).to_uppercase(), text(p), text(g));
         table.insert(key, (net_generation(&text(n)), file_id, line as i64));
     }
     table
@@ -100,10 +90,7 @@ fn line_breaks(bytes: &[u8], from: usize, to: usize) -> usize {
 
 /// Drops lineage to compare values only.
 pub fn values(table: &Table) -> BTreeMap<Key, Option<String>> {
-    table
-        .iter()
-        .map(|(k, (v, _, _))| (k.clone(), v.clone()))
-        .collect()
+    table.iter().map(|(k, (v, _, _))| (k.clone(), v.clone())).collect()
 }
 
 /// One generator record for a synthetic file: (year, state, plant, generator, GENNTAN as written).
@@ -130,13 +117,7 @@ pub fn file(rows: &[Gen<'_>], order: &[&str], eol: &str) -> Vec<u8> {
         }
     }
     let mut out = String::new();
-    out.push_str(
-        &order
-            .iter()
-            .map(|c| describe(c))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
+    out.push_str(&order.iter().map(|c| describe(c)).collect::<Vec<_>>().join(","));
     out.push_str(eol);
     out.push_str(&order.join(","));
     out.push_str(eol);
@@ -159,8 +140,7 @@ pub fn file(rows: &[Gen<'_>], order: &[&str], eol: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-pub const STANDARD_ORDER: [&str; 6] =
-    ["SEQGEN23", "YEAR", "PSTATEABB", "PNAME", "GENID", "GENNTAN"];
+pub const STANDARD_ORDER: [&str; 6] = ["SEQGEN23", "YEAR", "PSTATEABB", "PNAME", "GENID", "GENNTAN"];
 
 #[cfg(test)]
 mod tests {
@@ -168,10 +148,7 @@ mod tests {
 
     #[test]
     fn spreadsheet_numbers_are_read_as_their_exact_values() {
-        assert_eq!(
-            net_generation("\"20,961\"".trim_matches('"')),
-            Some("20961".into())
-        );
+        assert_eq!(net_generation("\"20,961\"".trim_matches('"')), Some("20961".into()));
         assert_eq!(net_generation(" (2,443)"), Some("-2443".into()));
         assert_eq!(net_generation(" (0)"), Some("0".into()));
         assert_eq!(net_generation("12.50"), Some("12.5".into()));

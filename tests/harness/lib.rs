@@ -20,27 +20,21 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 pub fn pg_server() -> String {
-    std::env::var("PENSTOCK_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("PENSTOCK_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("PENSTOCK_TEST_AMQP")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("PENSTOCK_TEST_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// The repository root (for config/ and the shared data).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The real eGRID 2023 generator file shipped with the project.
 pub fn real_egrid_file() -> Vec<u8> {
-    std::fs::read(repo_root().join("data/egrid/egrid2023_gen.csv"))
-        .expect("data/egrid/egrid2023_gen.csv")
+    std::fs::read(repo_root().join("data/egrid/egrid2023_gen.csv")).expect("data/egrid/egrid2023_gen.csv")
 }
 
 /// One test's private world: database, queue prefix, storage folder.
@@ -63,9 +57,7 @@ impl TestEnv {
         let pool = penstock_db::connect(&database_url, 5)
             .await
             .expect("connect test database");
-        penstock_db::migrate(&pool)
-            .await
-            .expect("migrate test database");
+        penstock_db::migrate(&pool).await.expect("migrate test database");
         TestEnv {
             prefix: format!("t{}", &name["penstock_test_".len()..][..12]),
             name,
@@ -80,17 +72,11 @@ impl TestEnv {
         let mut env: HashMap<String, String> = [
             (
                 "PENSTOCK_CONFIG",
-                repo_root()
-                    .join("config/penstock.toml")
-                    .display()
-                    .to_string(),
+                repo_root().join("config/penstock.toml").display().to_string(),
             ),
             ("PENSTOCK_DATABASE_URL", self.database_url.clone()),
             ("PENSTOCK_AMQP_URL", amqp_url()),
-            (
-                "PENSTOCK_STORAGE_URL",
-                self.inbox.path().display().to_string(),
-            ),
+            ("PENSTOCK_STORAGE_URL", self.inbox.path().display().to_string()),
             ("PENSTOCK_QUEUE_PREFIX", self.prefix.clone()),
             ("PENSTOCK_SCAN_INTERVAL", "200ms".into()),
             ("PENSTOCK_SHUTDOWN_GRACE", "10s".into()),
@@ -120,10 +106,7 @@ impl TestEnv {
     pub fn drop_file(&self, key: &str, bytes: &[u8]) {
         let path = self.inbox.path().join(key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp",
-            path.file_name().unwrap().to_string_lossy()
-        ));
+        let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
         std::fs::write(&tmp, bytes).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
     }
@@ -176,26 +159,23 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let (name, prefix, pool) = (self.name.clone(), self.prefix.clone(), self.pool.clone());
+        let (name, prefix) = (self.name.clone(), self.prefix.clone());
         // Cleanup needs async I/O; run it on its own runtime so it also runs after a panic.
+        // (The test's pool belongs to the test's runtime, which is blocked here: it is not
+        // closed, but cut off by DROP DATABASE … WITH (FORCE).)
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                pool.close().await;
                 if let Ok(broker) = penstock_broker::Broker::connect(&amqp_url(), &prefix).await {
                     let _ = broker.delete_queues().await;
                     broker.close().await;
                 }
-                if let Ok(admin) =
-                    penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await
-                {
+                if let Ok(admin) = penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await {
                     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&admin)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
                     admin.close().await;
                 }
             });

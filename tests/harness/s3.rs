@@ -9,9 +9,7 @@
 //! Known quirk of `s3s-fs` 0.14: ListObjectsV2 entries carry no ETag (HEAD and
 //! GET do), so tests must not rely on listings for object identity.
 
-use aws_sdk_s3::config::{
-    Builder, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
+use aws_sdk_s3::config::{Builder, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -43,9 +41,7 @@ impl S3Server {
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
         let service = builder.build();
 
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind S3 port");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind S3 port");
         let addr = listener.local_addr().expect("S3 local addr");
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());

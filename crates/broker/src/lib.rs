@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -71,14 +71,13 @@ pub struct Broker {
 impl Broker {
     /// Connects and declares the topology.
     pub async fn connect(url: &str, prefix: &str) -> Result<Broker, BrokerError> {
-        let properties = ConnectionProperties::default().with_connection_name(
-            lapin::types::LongString::from(format!("penstock {}", std::process::id())),
-        );
+        let properties = ConnectionProperties::default().with_connection_name(lapin::types::LongString::from(format!(
+            "penstock {}",
+            std::process::id()
+        )));
         let connection = Connection::connect(url, properties).await?;
         let publisher = connection.create_channel().await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
         let broker = Broker {
             connection: Arc::new(connection),
             publisher,
@@ -90,10 +89,7 @@ impl Broker {
 
     async fn declare(&self) -> Result<(), BrokerError> {
         let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         for queue in self.queues.all() {
             self.publisher
                 .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
@@ -115,8 +111,7 @@ impl Broker {
         message_id: &str,
     ) -> Result<(), BrokerError> {
         let body = serde_json::to_vec(item)?;
-        self.publish_raw(queue, &body, message_id, FieldTable::default())
-            .await
+        self.publish_raw(queue, &body, message_id, FieldTable::default()).await
     }
 
     /// Publishes raw bytes with headers; persistent, confirmed, mandatory.
@@ -147,30 +142,19 @@ impl Broker {
             .await?
             .await?;
         if !confirm.is_ack() {
-            return Err(BrokerError::Nacked {
-                queue: queue.into(),
-            });
+            return Err(BrokerError::Nacked { queue: queue.into() });
         }
         if confirm.take_message().is_some() {
-            return Err(BrokerError::Unroutable {
-                queue: queue.into(),
-            });
+            return Err(BrokerError::Unroutable { queue: queue.into() });
         }
         Ok(())
     }
 
     /// Opens a channel with `prefetch` unacknowledged deliveries at most and starts a
     /// manual-ack consumer on `queue`. Closing the channel releases what it holds.
-    pub async fn consume(
-        &self,
-        queue: &str,
-        prefetch: u16,
-        tag: &str,
-    ) -> Result<(Channel, Consumer), BrokerError> {
+    pub async fn consume(&self, queue: &str, prefetch: u16, tag: &str) -> Result<(Channel, Consumer), BrokerError> {
         let channel = self.connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let consumer = channel
             .basic_consume(
                 queue.into(),
@@ -211,10 +195,7 @@ impl Broker {
 
     /// Closes the connection (and with it every channel: unacked deliveries are released).
     pub async fn close(&self) {
-        let _ = self
-            .connection
-            .close(200, "penstock shutting down".into())
-            .await;
+        let _ = self.connection.close(200, "penstock shutting down".into()).await;
     }
 }
 
@@ -237,10 +218,7 @@ pub fn attempt(delivery: &Delivery) -> u32 {
 /// Headers for a dead-lettered item: its reason and attempt count.
 pub fn dead_letter_headers(reason: &str, attempt: u32, source_queue: &str) -> FieldTable {
     let mut headers = FieldTable::default();
-    headers.insert(
-        "x-penstock-reason".into(),
-        AMQPValue::LongString(reason.into()),
-    );
+    headers.insert("x-penstock-reason".into(), AMQPValue::LongString(reason.into()));
     headers.insert("x-penstock-attempt".into(), AMQPValue::LongUInt(attempt));
     headers.insert(
         "x-penstock-source-queue".into(),
@@ -258,12 +236,7 @@ mod tests {
         let q = Queues::new("fleet-a");
         assert_eq!(
             q.all(),
-            [
-                "fleet-a.files",
-                "fleet-a.chunks",
-                "fleet-a.errors",
-                "fleet-a.events"
-            ]
+            ["fleet-a.files", "fleet-a.chunks", "fleet-a.errors", "fleet-a.events"]
         );
     }
 }

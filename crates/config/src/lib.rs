@@ -128,23 +128,12 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
                 origin: "environment".into(),
                 message: format!("cannot read {path}: {e}; point it at a penstock.toml"),
             })?;
-            let base = Path::new(path)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+            let base = Path::new(path).parent().map(Path::to_path_buf).unwrap_or_default();
             (text, path.clone(), Some(base))
         }
         None => match std::fs::read_to_string("config/penstock.toml") {
-            Ok(text) => (
-                text,
-                "config/penstock.toml".to_string(),
-                Some(PathBuf::from("config")),
-            ),
-            Err(_) => (
-                BUILTIN_CONFIG.to_string(),
-                "built-in defaults".to_string(),
-                None,
-            ),
+            Ok(text) => (text, "config/penstock.toml".to_string(), Some(PathBuf::from("config"))),
+            Err(_) => (BUILTIN_CONFIG.to_string(), "built-in defaults".to_string(), None),
         },
     };
     let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
@@ -179,8 +168,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://"),
         "must be an amqp:// URL with the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/%2f",
     )?;
-    let storage = parse_storage(&settings.string("storage_url")?)
-        .map_err(|m| settings.error("storage_url", m))?;
+    let storage = parse_storage(&settings.string("storage_url")?).map_err(|m| settings.error("storage_url", m))?;
     let queue_prefix = settings.string("queue_prefix")?;
     settings.check(
         "queue_prefix",
@@ -205,26 +193,18 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             .map_err(|e| settings.error("datasets_dir", e.to_string()))?,
         _ => {
             let dir = match &base {
-                Some(base) if env.get("PENSTOCK_DATASETS_DIR").is_none() => {
-                    base.join(&datasets_dir)
-                }
+                Some(base) if env.get("PENSTOCK_DATASETS_DIR").is_none() => base.join(&datasets_dir),
                 _ => PathBuf::from(&datasets_dir),
             };
             load_datasets(&dir).map_err(|m| settings.error("datasets_dir", m))?
         }
     };
     if datasets.is_empty() {
-        return Err(settings.error(
-            "datasets_dir",
-            "holds no dataset spec (*.toml); add one".into(),
-        ));
+        return Err(settings.error("datasets_dir", "holds no dataset spec (*.toml); add one".into()));
     }
     for (i, a) in datasets.iter().enumerate() {
         if let Some(b) = datasets[..i].iter().find(|b| b.name == a.name) {
-            return Err(settings.error(
-                "datasets_dir",
-                format!("two specs declare the dataset {:?}", b.name),
-            ));
+            return Err(settings.error("datasets_dir", format!("two specs declare the dataset {:?}", b.name)));
         }
     }
     Ok(Config {
@@ -243,8 +223,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
 }
 
 fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read folder {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read folder {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -253,8 +232,7 @@ fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
             DatasetSpec::from_toml(&p.display().to_string(), &text).map_err(|e| e.to_string())
         })
         .collect()
@@ -325,10 +303,7 @@ impl Settings<'_> {
             Some(other) => Err(ConfigError {
                 key: key.into(),
                 origin: self.source.to_string(),
-                message: format!(
-                    "expected a string or an integer, found {}",
-                    other.type_str()
-                ),
+                message: format!("expected a string or an integer, found {}", other.type_str()),
             }),
             None => Err(ConfigError {
                 key: key.into(),
@@ -379,10 +354,7 @@ impl Settings<'_> {
         let (value, _) = self.raw(key)?;
         match value.trim().replace('_', "").parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.error(
-                key,
-                format!("{value:?} is not a whole number between {min} and {max}"),
-            )),
+            _ => Err(self.error(key, format!("{value:?} is not a whole number between {min} and {max}"))),
         }
     }
 }
@@ -392,14 +364,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         // Point at the repository's config so tests do not depend on the working directory.
-        env.entry("PENSTOCK_CONFIG".into()).or_insert_with(|| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/penstock.toml").into()
-        });
+        env.entry("PENSTOCK_CONFIG".into())
+            .or_insert_with(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/penstock.toml").into());
         env
     }
 
@@ -409,9 +377,7 @@ mod tests {
         assert_eq!(config.queue_prefix, "penstock");
         assert_eq!(config.scan_interval, Duration::from_secs(2));
         assert!(matches!(config.storage, StorageUrl::Local(ref p) if p.is_absolute()));
-        let spec = config
-            .dataset_for("egrid/generators/egrid2023_gen.csv")
-            .unwrap();
+        let spec = config.dataset_for("egrid/generators/egrid2023_gen.csv").unwrap();
         assert_eq!(spec.name, "egrid_generators");
         assert!(config.dataset_for("other/file.csv").is_none());
     }
@@ -452,10 +418,7 @@ mod tests {
         let err = load_from(&env(&[("PENSTOCK_DATABASE_URL", "mysql://x")]))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("database_url") && err.contains("postgres://"),
-            "{err}"
-        );
+        assert!(err.contains("database_url") && err.contains("postgres://"), "{err}");
     }
 
     #[test]
@@ -477,10 +440,7 @@ mod tests {
         let err = load_from(&env(&[("PENSTOCK_CONFIG", path.to_str().unwrap())]))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("scan_intervall") && err.contains("known keys"),
-            "{err}"
-        );
+        assert!(err.contains("scan_intervall") && err.contains("known keys"), "{err}");
     }
 
     #[test]
@@ -499,10 +459,7 @@ mod tests {
 
     #[test]
     fn storage_urls_parse_local_and_s3_forms() {
-        assert_eq!(
-            parse_storage("/srv/in").unwrap(),
-            StorageUrl::Local("/srv/in".into())
-        );
+        assert_eq!(parse_storage("/srv/in").unwrap(), StorageUrl::Local("/srv/in".into()));
         assert_eq!(
             parse_storage("file:///srv/in").unwrap(),
             StorageUrl::Local("/srv/in".into())
@@ -515,11 +472,7 @@ mod tests {
             }
         );
         assert!(parse_storage("file://relative").is_err());
-        assert!(
-            parse_storage("gs://b")
-                .unwrap_err()
-                .contains("unsupported scheme")
-        );
+        assert!(parse_storage("gs://b").unwrap_err().contains("unsupported scheme"));
         assert!(parse_storage("s3:///x").is_err());
     }
 }

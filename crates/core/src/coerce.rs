@@ -26,11 +26,7 @@ pub enum Value {
 pub struct CoerceError(pub String);
 
 /// Coerces one raw field. `null_tokens` are the dataset's "no value" strings.
-pub fn coerce(
-    raw: &str,
-    column: &ColumnSpec,
-    null_tokens: &[String],
-) -> Result<Value, CoerceError> {
+pub fn coerce(raw: &str, column: &ColumnSpec, null_tokens: &[String]) -> Result<Value, CoerceError> {
     let s = if column.trim { raw.trim() } else { raw };
     if null_tokens.iter().any(|t| t == s) {
         return if column.nullable {
@@ -66,12 +62,8 @@ pub fn coerce(
 }
 
 fn parse_integer(s: &str, column: &ColumnSpec, min: i64, max: i64) -> Result<Value, CoerceError> {
-    let decimal = parse_decimal(s, column).map_err(|_| {
-        CoerceError(format!(
-            "{s:?} is not a whole number{}",
-            number_hint(column)
-        ))
-    })?;
+    let decimal = parse_decimal(s, column)
+        .map_err(|_| CoerceError(format!("{s:?} is not a whole number{}", number_hint(column))))?;
     if decimal.contains('.') {
         return Err(CoerceError(format!(
             "{s:?} is not a whole number (it has a fractional part)"
@@ -79,9 +71,7 @@ fn parse_integer(s: &str, column: &ColumnSpec, min: i64, max: i64) -> Result<Val
     }
     match decimal.parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Value::Integer(n)),
-        _ => Err(CoerceError(format!(
-            "{s:?} is out of range ({min} to {max})"
-        ))),
+        _ => Err(CoerceError(format!("{s:?} is out of range ({min} to {max})"))),
     }
 }
 
@@ -102,11 +92,7 @@ pub fn parse_decimal(s: &str, column: &ColumnSpec) -> Result<String, CoerceError
     let bad = || CoerceError(format!("{s:?} is not a number{}", number_hint(column)));
     let mut body = s;
     let mut negative = false;
-    if column.accounting_negatives
-        && body.starts_with('(')
-        && body.ends_with(')')
-        && body.len() >= 2
-    {
+    if column.accounting_negatives && body.starts_with('(') && body.ends_with(')') && body.len() >= 2 {
         body = body[1..body.len() - 1].trim();
         negative = true;
     }
@@ -147,12 +133,7 @@ pub fn parse_decimal(s: &str, column: &ColumnSpec) -> Result<String, CoerceError
     if !int_digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    Ok(canonical_decimal(
-        negative,
-        &int_digits,
-        frac_part,
-        exponent,
-    ))
+    Ok(canonical_decimal(negative, &int_digits, frac_part, exponent))
 }
 
 /// Removes well-formed thousands separators (`1,234,567`), or None if they are misplaced.
@@ -204,11 +185,7 @@ fn parse_boolean(s: &str) -> Result<Value, CoerceError> {
 }
 
 fn parse_date(s: &str) -> Result<Value, CoerceError> {
-    let bad = || {
-        CoerceError(format!(
-            "{s:?} is not a date; expected YYYY-MM-DD or M/D/YYYY"
-        ))
-    };
+    let bad = || CoerceError(format!("{s:?} is not a date; expected YYYY-MM-DD or M/D/YYYY"));
     let (y, m, d) = if let Some((y, rest)) = s.split_once('-') {
         let (m, d) = rest.split_once('-').ok_or_else(bad)?;
         (y, m, d)
@@ -229,20 +206,7 @@ fn parse_date(s: &str) -> Result<Value, CoerceError> {
         num(d, 1..=2).ok_or_else(bad)?,
     );
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&m) || d == 0 || d > days[m as usize - 1] {
         return Err(CoerceError(format!("{s:?} is not a valid calendar date")));
     }
@@ -352,20 +316,9 @@ mod tests {
     #[test]
     fn integers_are_parsed_and_range_checked() {
         let c = column(ColumnType::Integer);
-        assert_eq!(
-            coerce(" 2023 ", &c, &nulls()).unwrap(),
-            Value::Integer(2023)
-        );
-        assert_eq!(
-            coerce("(1,000)", &c, &nulls()).unwrap(),
-            Value::Integer(-1000)
-        );
-        assert!(
-            coerce("2023.5", &c, &nulls())
-                .unwrap_err()
-                .0
-                .contains("fractional")
-        );
+        assert_eq!(coerce(" 2023 ", &c, &nulls()).unwrap(), Value::Integer(2023));
+        assert_eq!(coerce("(1,000)", &c, &nulls()).unwrap(), Value::Integer(-1000));
+        assert!(coerce("2023.5", &c, &nulls()).unwrap_err().0.contains("fractional"));
         assert!(
             coerce("3000000000", &c, &nulls())
                 .unwrap_err()
@@ -402,20 +355,14 @@ mod tests {
         );
         let mut raw = column(ColumnType::Text);
         raw.trim = false;
-        assert_eq!(
-            coerce(" x ", &raw, &nulls()).unwrap(),
-            Value::Text(" x ".into())
-        );
+        assert_eq!(coerce(" x ", &raw, &nulls()).unwrap(), Value::Text(" x ".into()));
     }
 
     #[test]
     fn text_case_can_be_normalised() {
         let mut c = column(ColumnType::Text);
         c.case = Some(Case::Upper);
-        assert_eq!(
-            coerce("tx", &c, &nulls()).unwrap(),
-            Value::Text("TX".into())
-        );
+        assert_eq!(coerce("tx", &c, &nulls()).unwrap(), Value::Text("TX".into()));
     }
 
     #[test]
@@ -447,12 +394,7 @@ mod tests {
             coerce("3/7/2023", &c, &nulls()).unwrap(),
             Value::Date("2023-03-07".into())
         );
-        assert!(
-            coerce("2023-02-29", &c, &nulls())
-                .unwrap_err()
-                .0
-                .contains("calendar")
-        );
+        assert!(coerce("2023-02-29", &c, &nulls()).unwrap_err().0.contains("calendar"));
         assert!(coerce("2023/01/01", &c, &nulls()).is_err());
     }
 }

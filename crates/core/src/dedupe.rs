@@ -9,12 +9,7 @@ use crate::rows::Row;
 /// Keeps the last occurrence of each key (values at `key_indexes`), in file order. Returns
 /// the kept rows and how many were superseded.
 pub fn last_wins(rows: Vec<Row>, key_indexes: &[usize]) -> (Vec<Row>, u64) {
-    let key = |row: &Row| {
-        key_indexes
-            .iter()
-            .map(|&i| row.values[i].clone())
-            .collect::<Vec<_>>()
-    };
+    let key = |row: &Row| key_indexes.iter().map(|&i| row.values[i].clone()).collect::<Vec<_>>();
     let mut last: HashMap<Vec<crate::Value>, usize> = HashMap::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         last.insert(key(row), i);
@@ -46,8 +41,7 @@ mod tests {
 
     #[test]
     fn the_later_line_wins_and_the_earlier_is_counted_as_superseded() {
-        let (kept, superseded) =
-            last_wins(vec![row(3, "a", 1), row(4, "b", 2), row(5, "a", 3)], &[0]);
+        let (kept, superseded) = last_wins(vec![row(3, "a", 1), row(4, "b", 2), row(5, "a", 3)], &[0]);
         assert_eq!(kept, vec![row(4, "b", 2), row(5, "a", 3)]);
         assert_eq!(superseded, 1);
     }
@@ -67,8 +61,7 @@ mod tests {
 
     #[test]
     fn three_occurrences_keep_only_the_last() {
-        let (kept, superseded) =
-            last_wins(vec![row(3, "a", 1), row(4, "a", 2), row(9, "a", 3)], &[0]);
+        let (kept, superseded) = last_wins(vec![row(3, "a", 1), row(4, "a", 2), row(9, "a", 3)], &[0]);
         assert_eq!(kept, vec![row(9, "a", 3)]);
         assert_eq!(superseded, 2);
     }

@@ -53,11 +53,7 @@ fn normalise(name: &str) -> String {
 
 /// Resolves the spec's columns in the header records (`headers[i]` is header record `i+1`,
 /// starting on physical line `lines[i]`).
-pub fn resolve(
-    spec: &DatasetSpec,
-    headers: &[Vec<String>],
-    lines: &[u64],
-) -> Result<HeaderMap, HeaderError> {
+pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Result<HeaderMap, HeaderError> {
     let names_row = spec.csv.names_row() as usize;
     if headers.len() < spec.csv.header_rows as usize {
         return Err(HeaderError::TooFewHeaderRows {
@@ -109,12 +105,7 @@ pub fn resolve(
 
 /// If the column names sit on another row than the spec says, say so: it is the usual cause
 /// (a file exported with one header row instead of two, or the other way round).
-fn hint(
-    spec: &DatasetSpec,
-    headers: &[Vec<String>],
-    lines: &[u64],
-    names_row: usize,
-) -> Option<String> {
+fn hint(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64], names_row: usize) -> Option<String> {
     let wanted: Vec<String> = spec.columns.iter().map(|c| normalise(&c.source)).collect();
     headers.iter().enumerate().find_map(|(i, h)| {
         let found: Vec<String> = h.iter().map(|n| normalise(n)).collect();
@@ -208,21 +199,15 @@ type = "numeric"
 
     #[test]
     fn names_on_the_wrong_header_row_get_a_hint() {
-        let err = resolve(
-            &spec(2),
-            &[row(&["ID", "Value"]), row(&["1", "2"])],
-            &[1, 2],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = resolve(&spec(2), &[row(&["ID", "Value"]), row(&["1", "2"])], &[1, 2])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("the column names are on line 1"), "{err}");
     }
 
     #[test]
     fn a_single_header_field_with_semicolons_hints_at_the_delimiter() {
-        let err = resolve(&spec(1), &[row(&["ID;Value"])], &[1])
-            .unwrap_err()
-            .to_string();
+        let err = resolve(&spec(1), &[row(&["ID;Value"])], &[1]).unwrap_err().to_string();
         assert!(err.contains("another delimiter"), "{err}");
     }
 
@@ -237,12 +222,6 @@ type = "numeric"
     #[test]
     fn too_few_header_rows_is_reported() {
         let err = resolve(&spec(2), &[row(&["ID", "Value"])], &[1]).unwrap_err();
-        assert_eq!(
-            err,
-            HeaderError::TooFewHeaderRows {
-                expected: 2,
-                found: 1
-            }
-        );
+        assert_eq!(err, HeaderError::TooFewHeaderRows { expected: 2, found: 1 });
     }
 }

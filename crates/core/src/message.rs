@@ -95,10 +95,7 @@ mod tests {
     #[test]
     fn an_unknown_schema_version_is_refused() {
         let body = br#"{"v":2,"file_id":7,"dataset":"d","key":"k","version":"e","size":3}"#;
-        assert!(matches!(
-            decode::<FileItem>(body),
-            Err(DecodeError::Version(2))
-        ));
+        assert!(matches!(decode::<FileItem>(body), Err(DecodeError::Version(2))));
     }
 
     #[test]

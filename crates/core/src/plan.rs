@@ -93,10 +93,7 @@ mod tests {
         for (i, byte) in [5u64, 9, 14, 16, 30].iter().enumerate() {
             closed.extend(p.record(*byte, i as u64 + 2));
         }
-        assert_eq!(
-            closed.iter().map(|c| c.number).collect::<Vec<_>>(),
-            vec![0, 1]
-        );
+        assert_eq!(closed.iter().map(|c| c.number).collect::<Vec<_>>(), vec![0, 1]);
         let chunks = p.finish(40);
         assert_eq!(
             chunks,

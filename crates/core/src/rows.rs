@@ -73,12 +73,7 @@ pub fn prepare_chunk(
 }
 
 /// Parses and coerces one chunk whose first byte sits on physical line `first_line`.
-pub fn parse_chunk(
-    bytes: &[u8],
-    spec: &DatasetSpec,
-    header: &HeaderMap,
-    first_line: u64,
-) -> ChunkRows {
+pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_line: u64) -> ChunkRows {
     let mut out = ChunkRows::default();
     scan_all(&spec.csv, bytes, first_line, |record| {
         out.records += 1;
@@ -123,18 +118,14 @@ pub fn parse_chunk(
                 Ok(v) => values.push(v),
                 Err(reason) => {
                     first_bad.get_or_insert_with(|| column.name.clone());
-                    reasons.push(format!(
-                        "column {} ({}): {reason}",
-                        column.name, column.source
-                    ));
+                    reasons.push(format!("column {} ({}): {reason}", column.name, column.source));
                 }
             }
         }
         if reasons.is_empty() {
             out.rows.push(Row { line, values });
         } else {
-            out.quarantined
-                .push(quarantine(first_bad, reasons.join("; ")));
+            out.quarantined.push(quarantine(first_bad, reasons.join("; ")));
         }
     });
     out
@@ -183,10 +174,7 @@ accounting_negatives = true
         assert_eq!(parsed.records, 3);
         assert_eq!(
             parsed.rows[0].values,
-            vec![
-                Value::Text("Smith, Jones".into()),
-                Value::Numeric("20961".into())
-            ]
+            vec![Value::Text("Smith, Jones".into()), Value::Numeric("20961".into())]
         );
         assert_eq!(parsed.rows[1].line, 4);
         assert_eq!(parsed.rows[1].values[0], Value::Text("Two\r\nLines".into()));
@@ -216,11 +204,7 @@ accounting_negatives = true
         let parsed = parse_chunk(b"A,1,extra\nB\n", &spec(), &header(), 2);
         assert_eq!(parsed.rows.len(), 0);
         assert_eq!(parsed.quarantined.len(), 2);
-        assert!(
-            parsed.quarantined[0]
-                .reason
-                .contains("expected 2 fields, found 3")
-        );
+        assert!(parsed.quarantined[0].reason.contains("expected 2 fields, found 3"));
         assert_eq!(parsed.quarantined[1].raw, "B");
         assert_eq!(parsed.quarantined[1].column, None);
     }
@@ -247,10 +231,7 @@ accounting_negatives = true
     fn a_prepared_chunk_keeps_the_last_duplicate_and_appends_lineage() {
         let prepared = prepare_chunk(b"A,1\nB,2\nA,\" (3)\"\nC,x\n", &spec(), &header(), 3, 42);
         assert_eq!(prepared.copy, b"B\t2\t42\t4\nA\t-3\t42\t5\n");
-        assert_eq!(
-            (prepared.rows, prepared.superseded, prepared.records),
-            (2, 1, 4)
-        );
+        assert_eq!((prepared.rows, prepared.superseded, prepared.records), (2, 1, 4));
         assert_eq!(prepared.quarantined[0].line, 6);
     }
 
@@ -278,11 +259,7 @@ accounting_negatives = true
         )
             .prop_map(|(records, crlf, trailing, target)| {
                 let eol = if crlf { "\r\n" } else { "\n" };
-                let mut text = records
-                    .iter()
-                    .map(|r| r.join(","))
-                    .collect::<Vec<_>>()
-                    .join(eol);
+                let mut text = records.iter().map(|r| r.join(",")).collect::<Vec<_>>().join(eol);
                 if trailing {
                     text.push_str(eol);
                 }

@@ -194,12 +194,7 @@ impl RecordScanner {
 }
 
 /// Scans a whole in-memory buffer; convenient for chunks and tests.
-pub fn scan_all(
-    dialect: &CsvDialect,
-    bytes: &[u8],
-    line: u64,
-    mut on_record: impl FnMut(Record<'_>),
-) {
+pub fn scan_all(dialect: &CsvDialect, bytes: &[u8], line: u64, mut on_record: impl FnMut(Record<'_>)) {
     let mut scanner = RecordScanner::new(dialect, 0, line);
     scanner.feed(bytes, &mut on_record);
     scanner.finish(&mut on_record);
@@ -216,9 +211,7 @@ mod tests {
                 r.start,
                 r.end,
                 r.line,
-                r.fields()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect(),
+                r.fields().map(|f| String::from_utf8_lossy(f).into_owned()).collect(),
             ))
         };
         let mut s = RecordScanner::new(&CsvDialect::default(), 0, 1);

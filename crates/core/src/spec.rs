@@ -206,9 +206,7 @@ impl DatasetSpec {
         let ident_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 63
-                && s.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
@@ -225,14 +223,14 @@ impl DatasetSpec {
             ));
         }
         if self.key_prefix.is_empty() {
-            return Err("key_prefix is empty; set the object-key prefix this dataset owns, e.g. \"egrid/generators/\"".into());
+            return Err(
+                "key_prefix is empty; set the object-key prefix this dataset owns, e.g. \"egrid/generators/\"".into(),
+            );
         }
         if !self.csv.delimiter.is_ascii() || !self.csv.quote.is_ascii() {
             return Err("csv.delimiter and csv.quote must be ASCII characters".into());
         }
-        if !self.csv.encoding.eq_ignore_ascii_case("utf-8")
-            && !self.csv.encoding.eq_ignore_ascii_case("utf8")
-        {
+        if !self.csv.encoding.eq_ignore_ascii_case("utf-8") && !self.csv.encoding.eq_ignore_ascii_case("utf8") {
             return Err(format!(
                 "csv.encoding {:?} is not supported; use \"utf-8\"",
                 self.csv.encoding
@@ -251,16 +249,10 @@ impl DatasetSpec {
         let mut seen = std::collections::HashSet::new();
         for c in &self.columns {
             if !ident_ok(&c.name) {
-                return Err(format!(
-                    "column name {:?} must be a lowercase SQL identifier",
-                    c.name
-                ));
+                return Err(format!("column name {:?} must be a lowercase SQL identifier", c.name));
             }
             if ["source_file_id", "source_line", "loaded_at"].contains(&c.name.as_str()) {
-                return Err(format!(
-                    "column name {:?} is reserved for lineage; rename it",
-                    c.name
-                ));
+                return Err(format!("column name {:?} is reserved for lineage; rename it", c.name));
             }
             if !seen.insert(c.name.as_str()) {
                 return Err(format!("column {:?} is declared twice", c.name));
@@ -333,9 +325,7 @@ type = "text"
     #[test]
     fn a_conflict_key_that_is_not_a_column_is_rejected_with_the_columns_listed() {
         let text = GOOD.replace(r#"conflict_key = ["id"]"#, r#"conflict_key = ["idd"]"#);
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("\"idd\""), "{err}");
         assert!(err.contains("columns: id, label"), "{err}");
     }
@@ -343,45 +333,35 @@ type = "text"
     #[test]
     fn a_nullable_key_column_is_rejected() {
         let text = GOOD.replace("nullable = false\n", "");
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("nullable = false"), "{err}");
     }
 
     #[test]
     fn an_unknown_field_is_rejected_by_name() {
         let text = GOOD.replace("type = \"text\"", "type = \"text\"\nnulable = true");
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("nulable"), "{err}");
     }
 
     #[test]
     fn an_unknown_type_is_rejected() {
         let text = GOOD.replace("type = \"text\"", "type = \"string\"");
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("string"), "{err}");
     }
 
     #[test]
     fn a_names_row_outside_the_header_rows_is_rejected() {
         let text = GOOD.replace("header_rows = 2", "header_rows = 2\nnames_row = 3");
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("names_row"), "{err}");
     }
 
     #[test]
     fn lineage_column_names_are_reserved() {
         let text = GOOD.replace("name = \"label\"", "name = \"source_line\"");
-        let err = DatasetSpec::from_toml("t.toml", &text)
-            .unwrap_err()
-            .to_string();
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("reserved"), "{err}");
     }
 }

@@ -71,12 +71,10 @@ pub async fn discover(
 
 /// Every (key, version) already recorded for a store.
 pub async fn known_versions(pool: &PgPool, store: &str) -> Result<Vec<(String, String)>, DbError> {
-    Ok(
-        sqlx::query_as("SELECT key, version FROM ingest_files WHERE store = $1")
-            .bind(store)
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT key, version FROM ingest_files WHERE store = $1")
+        .bind(store)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// File versions recorded but whose file item was never confirmed published (a scanner
@@ -100,13 +98,11 @@ pub async fn mark_published(pool: &PgPool, id: i64) -> Result<(), DbError> {
 
 /// Records an object that matches no dataset; true the first time.
 pub async fn record_ignored(pool: &PgPool, store: &str, key: &str) -> Result<bool, DbError> {
-    let result = sqlx::query(
-        "INSERT INTO ingest_ignored (store, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(store)
-    .bind(key)
-    .execute(pool)
-    .await?;
+    let result = sqlx::query("INSERT INTO ingest_ignored (store, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(store)
+        .bind(key)
+        .execute(pool)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -135,12 +131,7 @@ pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
 
 /// Records the chunk plan and moves the file to `loading` (or straight to `done` when the
 /// file holds no data records).
-pub async fn chunks_planned(
-    pool: &PgPool,
-    id: i64,
-    chunks_total: u32,
-    records_total: u64,
-) -> Result<(), DbError> {
+pub async fn chunks_planned(pool: &PgPool, id: i64, chunks_total: u32, records_total: u64) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE ingest_files SET chunks_total = $2, records_total = $3,
             status = CASE WHEN $2 = 0 THEN 'done' ELSE 'loading' END,
@@ -157,12 +148,7 @@ pub async fn chunks_planned(
 
 /// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
 /// already ended.
-pub async fn finish_with(
-    pool: &PgPool,
-    id: i64,
-    status: &str,
-    reason: &str,
-) -> Result<bool, DbError> {
+pub async fn finish_with(pool: &PgPool, id: i64, status: &str, reason: &str) -> Result<bool, DbError> {
     let result = sqlx::query(
         "UPDATE ingest_files SET status = $2, reason = $3, finished_at = now(), updated_at = now()
          WHERE id = $1 AND status NOT IN ('done', 'done_with_errors', 'rejected', 'failed')",

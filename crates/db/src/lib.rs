@@ -43,10 +43,7 @@ impl DbError {
 
 fn sql_error_is_transient(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             code.starts_with("08") // connection exceptions
                 || code == "40001" // serialization failure
@@ -78,16 +75,13 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
         return Ok(());
     }
     let mut admin = options.database("postgres").connect().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
         tracing::info!(database = %name, "created database");
     }
     admin.close().await?;

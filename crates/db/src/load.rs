@@ -71,10 +71,7 @@ pub enum ChunkOutcome {
     /// The ledger already had this chunk: nothing changed.
     AlreadyLoaded,
     /// Committed; the file's status after this chunk.
-    Loaded {
-        file_status: String,
-        rows_changed: u64,
-    },
+    Loaded { file_status: String, rows_changed: u64 },
 }
 
 /// Loads one chunk in one transaction (see the module docs).
@@ -133,16 +130,8 @@ pub async fn load_chunk(
         .bind(item.file_id)
         .bind(q.iter().map(|r| r.line as i64).collect::<Vec<_>>())
         .bind(q.iter().map(|r| r.column.clone()).collect::<Vec<_>>())
-        .bind(
-            q.iter()
-                .map(|r| r.raw.replace('\0', "\u{FFFD}"))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            q.iter()
-                .map(|r| r.reason.replace('\0', "\u{FFFD}"))
-                .collect::<Vec<_>>(),
-        )
+        .bind(q.iter().map(|r| r.raw.replace('\0', "\u{FFFD}")).collect::<Vec<_>>())
+        .bind(q.iter().map(|r| r.reason.replace('\0', "\u{FFFD}")).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }

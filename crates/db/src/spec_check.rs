@@ -17,34 +17,20 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError
     .bind(table)
     .fetch_all(pool)
     .await?;
-    let fail = |message: String| {
-        Err(DbError::Invalid(format!(
-            "dataset {:?}: {message}",
-            spec.name
-        )))
-    };
+    let fail = |message: String| Err(DbError::Invalid(format!("dataset {:?}: {message}", spec.name)));
     if columns.is_empty() {
         return fail(format!(
             "table {table:?} does not exist; add a migration that creates it and run `penstock migrate`"
         ));
     }
-    let find = |name: &str| {
-        columns
-            .iter()
-            .find(|(c, _)| c == name)
-            .map(|(_, t)| t.as_str())
-    };
+    let find = |name: &str| columns.iter().find(|(c, _)| c == name).map(|(_, t)| t.as_str());
     for column in &spec.columns {
         match find(&column.name) {
             None => {
                 return fail(format!(
                     "column {:?} is not in table {table:?} (its columns: {}); fix the spec's name or add the column in a migration",
                     column.name,
-                    columns
-                        .iter()
-                        .map(|(c, _)| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    columns.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
                 ));
             }
             Some(ty) if !column.ty.compatible_pg_types().contains(&ty) => {

@@ -43,13 +43,7 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Failed {
-                transient: true,
-                ..
-            }
-        )
+        matches!(self, StorageError::Failed { transient: true, .. })
     }
 }
 
@@ -76,9 +70,7 @@ pub trait ObjectStore: Send + Sync {
 /// Opens the store a configuration names.
 pub async fn open(config: &penstock_config::Config) -> std::sync::Arc<dyn ObjectStore> {
     match &config.storage {
-        penstock_config::StorageUrl::Local(path) => {
-            std::sync::Arc::new(LocalStore::new(path.clone()))
-        }
+        penstock_config::StorageUrl::Local(path) => std::sync::Arc::new(LocalStore::new(path.clone())),
         penstock_config::StorageUrl::S3 { bucket, prefix } => {
             std::sync::Arc::new(S3Store::new(&config.s3, bucket.clone(), prefix.clone()).await)
         }

@@ -130,22 +130,16 @@ impl ObjectStore for LocalStore {
         let mut file = tokio::fs::File::open(self.path(key))
             .await
             .map_err(|e| io_error(key, e))?;
-        file.seek(SeekFrom::Start(start))
-            .await
-            .map_err(|e| io_error(key, e))?;
+        file.seek(SeekFrom::Start(start)).await.map_err(|e| io_error(key, e))?;
         let mut buf = vec![0; (end - start) as usize];
-        file.read_exact(&mut buf)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => StorageError::Failed {
-                    key: key.into(),
-                    message: format!(
-                        "is shorter than byte {end}: it changed after it was discovered"
-                    ),
-                    transient: false,
-                },
-                _ => io_error(key, e),
-            })?;
+        file.read_exact(&mut buf).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => StorageError::Failed {
+                key: key.into(),
+                message: format!("is shorter than byte {end}: it changed after it was discovered"),
+                transient: false,
+            },
+            _ => io_error(key, e),
+        })?;
         Ok(Bytes::from(buf))
     }
 }
@@ -170,10 +164,7 @@ mod tests {
             .into_iter()
             .map(|m| (m.key, m.size))
             .collect();
-        assert_eq!(
-            keys,
-            vec![("a.csv".into(), 2), ("egrid/generators/b.csv".into(), 1)]
-        );
+        assert_eq!(keys, vec![("a.csv".into(), 2), ("egrid/generators/b.csv".into(), 1)]);
     }
 
     #[tokio::test]
@@ -205,11 +196,7 @@ mod tests {
         std::fs::write(dir.path().join("f.csv"), "0123456789").unwrap();
         let store = LocalStore::new(dir.path().to_path_buf());
         assert_eq!(&store.read_range("f.csv", 2, 5).await.unwrap()[..], b"234");
-        let err = store
-            .read_range("f.csv", 8, 20)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = store.read_range("f.csv", 8, 20).await.unwrap_err().to_string();
         assert!(err.contains("changed after it was discovered"), "{err}");
         assert!(matches!(
             store.read_range("gone.csv", 0, 1).await,

@@ -55,11 +55,7 @@ impl S3Store {
 
     /// A store over an existing client (tests).
     pub fn with_client(client: Client, bucket: String, prefix: String) -> S3Store {
-        S3Store {
-            client,
-            bucket,
-            prefix,
-        }
+        S3Store { client, bucket, prefix }
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -74,9 +70,7 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     let transient = match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
         SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(s) => {
-            s.raw().status().is_server_error() || s.raw().status().as_u16() == 429
-        }
+        SdkError::ServiceError(s) => s.raw().status().is_server_error() || s.raw().status().as_u16() == 429,
         _ => false,
     };
     let status = match &e {
@@ -89,10 +83,7 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     let message = match (e.code(), e.message()) {
         (Some(code), Some(msg)) => format!("S3 error {code}: {msg}"),
         (Some(code), None) => format!("S3 error {code}"),
-        _ => format!(
-            "S3 request failed: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&e)
-        ),
+        _ => format!("S3 request failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
     };
     StorageError::Failed {
         key: key.into(),
@@ -200,15 +191,11 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| sdk_error(key, e))?;
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Failed {
-                key: key.into(),
-                message: format!("reading the body failed: {e}"),
-                transient: true,
-            })?;
+        let body = object.body.collect().await.map_err(|e| StorageError::Failed {
+            key: key.into(),
+            message: format!("reading the body failed: {e}"),
+            transient: true,
+        })?;
         let bytes = body.into_bytes();
         if bytes.len() as u64 != end - start {
             return Err(StorageError::Failed {

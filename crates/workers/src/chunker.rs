@@ -31,29 +31,18 @@ use crate::fleet::{Context, RunError, Step, retrying};
 
 const BLOCK: usize = 256 * 1024;
 
-pub async fn run(
-    ctx: Arc<Context>,
-    broker: Broker,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let queue = broker.queues.files.clone();
     let grace = ctx.config.shutdown_grace;
     let handler_broker = broker.clone();
-    consume(
-        &broker,
-        &queue,
-        1,
-        grace,
-        &shutdown,
-        move |delivery: Delivery| {
-            let ctx = ctx.clone();
-            let broker = handler_broker.clone();
-            async move {
-                let disposition = handle(&ctx, &broker, &delivery.data).await;
-                (delivery, disposition)
-            }
-        },
-    )
+    consume(&broker, &queue, 1, grace, &shutdown, move |delivery: Delivery| {
+        let ctx = ctx.clone();
+        let broker = handler_broker.clone();
+        async move {
+            let disposition = handle(&ctx, &broker, &delivery.data).await;
+            (delivery, disposition)
+        }
+    })
     .await?;
     Ok(())
 }
@@ -90,12 +79,7 @@ enum Verdict {
     },
 }
 
-async fn chunk_file(
-    ctx: &Context,
-    broker: &Broker,
-    spec: &DatasetSpec,
-    item: &FileItem,
-) -> Result<(), Step> {
+async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &FileItem) -> Result<(), Step> {
     let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await? else {
         return Err(Step::Permanent(format!(
             "file version {} is not in the ledger",
@@ -118,11 +102,7 @@ async fn chunk_file(
             penstock_db::finish_with(&ctx.pool, item.file_id, "rejected", &reason).await?;
             return Ok(());
         }
-        Verdict::Chunks {
-            header,
-            plans,
-            records,
-        } => (header, plans, records),
+        Verdict::Chunks { header, plans, records } => (header, plans, records),
     };
     if !replan {
         penstock_db::chunks_planned(&ctx.pool, item.file_id, plans.len() as u32, records).await?;
@@ -148,12 +128,7 @@ async fn chunk_file(
         let id = format!("chunk-{}-{}", item.file_id, plan.number);
         broker.publish(&broker.queues.chunks, &chunk, &id).await?;
     }
-    tracing::info!(
-        file_id = item.file_id,
-        chunks = total,
-        records,
-        "chunk items published"
-    );
+    tracing::info!(file_id = item.file_id, chunks = total, records, "chunk items published");
     Ok(())
 }
 
@@ -226,11 +201,7 @@ impl Planning<'_> {
 
 /// Streams the object once: hashes it, checks headers and encoding, plans chunks and hashes
 /// each chunk's bytes (only the open chunk's bytes are held in memory).
-async fn stream_and_plan(
-    ctx: &Context,
-    spec: &DatasetSpec,
-    item: &FileItem,
-) -> Result<Verdict, Step> {
+async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> Result<Verdict, Step> {
     let mut reader = ctx.store.open(&item.key).await?;
     let mut scanner = RecordScanner::new(&spec.csv, 0, 1);
     let mut state = Planning {

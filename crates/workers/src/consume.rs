@@ -62,11 +62,8 @@ where
         }
     };
     // Stop intake first, then drain what is in flight for at most the grace period.
-    let _ = channel
-        .basic_cancel(tag.as_str().into(), Default::default())
-        .await;
-    let drained =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = channel.basic_cancel(tag.as_str().into(), Default::default()).await;
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!(
             queue,
@@ -75,18 +72,11 @@ where
         tasks.abort_all();
     }
     // Closing the channel returns every unacknowledged delivery to the queue.
-    let _ = channel
-        .close(200, "penstock consumer stopping".into())
-        .await;
+    let _ = channel.close(200, "penstock consumer stopping".into()).await;
     outcome
 }
 
-async fn settle(
-    broker: &Broker,
-    queue: &str,
-    delivery: Delivery,
-    disposition: Disposition,
-) -> Result<(), BrokerError> {
+async fn settle(broker: &Broker, queue: &str, delivery: Delivery, disposition: Disposition) -> Result<(), BrokerError> {
     match disposition {
         Disposition::Ack => {
             delivery.ack(BasicAckOptions::default()).await?;

@@ -161,11 +161,7 @@ pub struct Fleet {
 impl Fleet {
     /// Connects to the database, checks every dataset spec against its live table, opens
     /// the store and starts the roles. Fails fast on configuration problems.
-    pub async fn start(
-        config: Config,
-        roles: &[Role],
-        shutdown: CancellationToken,
-    ) -> Result<Fleet, RunError> {
+    pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) -> Result<Fleet, RunError> {
         let connections = (config.database_concurrency as u32 + 4).max(5);
         let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
             RunError::Startup(format!(
@@ -202,11 +198,7 @@ impl Fleet {
         for role in unique {
             tasks.spawn(supervise(ctx.clone(), role, shutdown.clone()));
         }
-        Ok(Fleet {
-            shutdown,
-            tasks,
-            pool,
-        })
+        Ok(Fleet { shutdown, tasks, pool })
     }
 
     /// Asks every role to stop (same as a signal).
@@ -235,15 +227,9 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
             Ok(broker) => {
                 backoff = reconnect_backoff();
                 let result = match role {
-                    Role::Scanner => {
-                        crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await
-                    }
-                    Role::Chunker => {
-                        crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await
-                    }
-                    Role::Database => {
-                        crate::loader::run(ctx.clone(), broker.clone(), shutdown.clone()).await
-                    }
+                    Role::Scanner => crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
+                    Role::Chunker => crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
+                    Role::Database => crate::loader::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                 };
                 broker.close().await;
                 result

@@ -21,11 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consume::{Disposition, consume};
 use crate::fleet::{Context, RunError, Step, retrying};
 
-pub async fn run(
-    ctx: Arc<Context>,
-    broker: Broker,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let queue = broker.queues.chunks.clone();
     let prefetch = ctx.config.database_concurrency as u16;
     let grace = ctx.config.shutdown_grace;
@@ -71,10 +67,7 @@ async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
 
 async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
     let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
-    let bytes = ctx
-        .store
-        .read_range(&item.key, item.start, item.end)
-        .await?;
+    let bytes = ctx.store.read_range(&item.key, item.start, item.end).await?;
     if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
         return Err(Step::Permanent(format!(
             "bytes {}..{} of {:?} changed after the file was validated; the scanner will pick up the new version",
@@ -88,11 +81,10 @@ async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
     };
     let (first_line, file_id) = (item.first_line, item.file_id);
     // Parsing and coercion are CPU work: keep them off the async workers.
-    let prepared = tokio::task::spawn_blocking(move || {
-        prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id)
-    })
-    .await
-    .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id))
+            .await
+            .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
     if prepared.records != item.records {
         return Err(Step::Permanent(format!(
             "chunk {} holds {} records but the chunker counted {}",

@@ -6,8 +6,9 @@
 //! hash) on a local folder, so identical bytes dropped again are not ingested again. The
 //! row is written before the publish and marked published after the confirm; rows left
 //! unpublished by a crash are published again on the next pass (the chunker tolerates the
-//! duplicate). A local file is picked up only once two consecutive listings agree on its
-//! size and modification time, so a file still being written is left alone. Objects that
+//! duplicate). A local file is picked up only once it has settled: two consecutive listings
+//! agree on its size and modification time (or, on first sight, it has not changed for a
+//! whole interval), so a file still being written is left alone. Objects that
 //! match no dataset are recorded once in `ingest_ignored` and logged once.
 
 use std::collections::{HashMap, HashSet};
@@ -37,11 +38,7 @@ struct ScanState {
     ignored: HashSet<String>,
 }
 
-pub async fn run(
-    ctx: Arc<Context>,
-    broker: Broker,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let store = ctx.store.clone();
     let store_id = store.id();
     let mut state = ScanState::default();
@@ -58,18 +55,7 @@ pub async fn run(
         }
         republish_unpublished(&ctx.pool, &broker, &store_id).await?;
         match store.list().await {
-            Ok(objects) => {
-                scan_pass(
-                    &ctx,
-                    &broker,
-                    store.as_ref(),
-                    &store_id,
-                    &mut state,
-                    objects,
-                    &shutdown,
-                )
-                .await?
-            }
+            Ok(objects) => scan_pass(&ctx, &broker, store.as_ref(), &store_id, &mut state, objects, &shutdown).await?,
             Err(e) => {
                 tracing::warn!(store = %store_id, error = %e, "listing the store failed; retrying next interval")
             }
@@ -101,17 +87,15 @@ async fn scan_pass(
             }
             continue;
         };
-        if store.needs_settling() && state.last_seen.get(&meta.key) != Some(&stamp) {
-            continue; // changed since the last listing (or new): maybe still being written
+        if store.needs_settling() && !settled(&meta, state.last_seen.get(&meta.key), ctx.config.scan_interval) {
+            continue; // changed recently: maybe still being written
         }
         let cache_key = (meta.size, meta.modified, meta.etag.clone());
         let version = match state.versions.get(&meta.key) {
             Some((cached, version)) if *cached == cache_key => version.clone(),
             _ => match store.version(&meta).await {
                 Ok(version) => {
-                    state
-                        .versions
-                        .insert(meta.key.clone(), (cache_key, version.clone()));
+                    state.versions.insert(meta.key.clone(), (cache_key, version.clone()));
                     version
                 }
                 Err(e) => {
@@ -124,10 +108,7 @@ async fn scan_pass(
         if state.known.contains(&pair) {
             continue;
         }
-        if let Some(id) = penstock_db::discover(
-            &ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size,
-        )
-        .await?
+        if let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size).await?
         {
             tracing::info!(file_id = id, key = %meta.key, %version, dataset = %spec.name, "discovered file version");
             let item = FileItem {
@@ -149,11 +130,19 @@ async fn scan_pass(
     Ok(())
 }
 
-async fn republish_unpublished(
-    pool: &PgPool,
-    broker: &Broker,
-    store_id: &str,
-) -> Result<(), RunError> {
+/// A local file is settled when two consecutive listings agree on its size and modification
+/// time, or, on first sight, when it has not been modified for a whole scan interval.
+fn settled(meta: &ObjectMeta, previous: Option<&(u64, Option<SystemTime>)>, interval: std::time::Duration) -> bool {
+    match previous {
+        Some(previous) => *previous == (meta.size, meta.modified),
+        None => meta
+            .modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age >= interval),
+    }
+}
+
+async fn republish_unpublished(pool: &PgPool, broker: &Broker, store_id: &str) -> Result<(), RunError> {
     for file in penstock_db::unpublished(pool, store_id).await? {
         let item = FileItem {
             v: VERSION,
@@ -170,4 +159,44 @@ async fn republish_unpublished(
         tracing::info!(file_id = file.id, key = %file.key, "published a file item left unpublished");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta(size: u64, modified: SystemTime) -> ObjectMeta {
+        ObjectMeta {
+            key: "k".into(),
+            size,
+            modified: Some(modified),
+            etag: None,
+        }
+    }
+
+    #[test]
+    fn a_file_is_settled_when_two_listings_agree() {
+        let now = SystemTime::now();
+        assert!(settled(&meta(5, now), Some(&(5, Some(now))), Duration::from_secs(2)));
+        assert!(!settled(&meta(6, now), Some(&(5, Some(now))), Duration::from_secs(2)));
+        let later = now + Duration::from_millis(1);
+        assert!(!settled(&meta(5, later), Some(&(5, Some(now))), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_first_seen_file_is_settled_only_if_untouched_for_an_interval() {
+        let now = SystemTime::now();
+        assert!(!settled(&meta(5, now), None, Duration::from_secs(2)));
+        assert!(settled(
+            &meta(5, now - Duration::from_secs(3)),
+            None,
+            Duration::from_secs(2)
+        ));
+        let unknown = ObjectMeta {
+            modified: None,
+            ..meta(5, now)
+        };
+        assert!(!settled(&unknown, None, Duration::from_secs(2)));
+    }
 }

@@ -1,0 +1,193 @@
+//! The `penstock` binary as an operator runs it: configuration errors, migrate, status,
+//! and SIGTERM during an ingest. Each test has its own database, queue prefix and folder.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use penstock_tests::{TestEnv, real_egrid_file};
+
+fn penstock(env: &HashMap<String, String>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_penstock"));
+    cmd.args(args)
+        .env_clear()
+        .envs(env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    penstock(env, args).output().expect("penstock runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_naming_the_variable_and_the_fix() {
+    let env = TestEnv::new().await;
+    let out = run(&env.env(&[("PENSTOCK_SCAN_INTERVAL", "soon")]), &["run", "all"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("PENSTOCK_SCAN_INTERVAL") && err.contains("use e.g. 500ms"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_role_is_refused_with_the_known_roles() {
+    let env = TestEnv::new().await;
+    let out = run(&env.env(&[]), &["run", "scaner"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown role \"scaner\"; use all, scanner, chunker or database"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_dataset_spec_that_does_not_match_its_table_fails_fast_naming_the_column() {
+    let env = TestEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = penstock_tests::repo_root();
+    std::fs::copy(root.join("config/penstock.toml"), dir.path().join("penstock.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("datasets")).unwrap();
+    let spec = std::fs::read_to_string(root.join("config/datasets/egrid_generators.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("datasets/egrid_generators.toml"),
+        spec.replace("name = \"net_generation_mwh\"", "name = \"net_generation\""),
+    )
+    .unwrap();
+    let config = dir.path().join("penstock.toml").display().to_string();
+    let out = run(&env.env(&[("PENSTOCK_CONFIG", &config)]), &["run", "all"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("column \"net_generation\" is not in table \"egrid_generators\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_is_idempotent() {
+    let env = TestEnv::new().await;
+    let name = format!("{}_m", env.name);
+    let url = format!("{}/{name}", penstock_tests::pg_server());
+    let vars = env.env(&[("PENSTOCK_DATABASE_URL", &url)]);
+    for _ in 0..2 {
+        let out = run(&vars, &["migrate"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let pool = penstock_db::connect(&url, 1).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let admin = penstock_db::connect(&format!("{}/postgres", penstock_tests::pg_server()), 1)
+        .await
+        .unwrap();
+    let drop = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&admin).await.unwrap();
+    assert_eq!(applied, 2);
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_ingest_exits_zero_within_the_grace_period_and_loses_nothing() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("PENSTOCK_CHUNK_BYTES", "16384"), ("PENSTOCK_SHUTDOWN_GRACE", "5s")]);
+    let mut fleet = penstock(&vars, &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bytes = real_egrid_file();
+    env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
+    // Wait until loading has begun, then ask it to stop.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.files().await.first().is_none_or(|f| f.chunks_done == 0) {
+        assert!(Instant::now() < deadline, "loading never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &fleet.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_exit(&mut fleet, Duration::from_secs(15)).expect("exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        signalled.elapsed()
+    );
+
+    // A new fleet finishes the file; the table is exactly the file's.
+    let mut again = penstock(&vars, &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let files = env.wait_for_files(1, Duration::from_secs(90)).await;
+    Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status()
+        .unwrap();
+    wait_exit(&mut again, Duration::from_secs(15)).expect("exits");
+    assert_eq!(files[0].status, "done", "{files:#?}");
+    assert_eq!(
+        env.egrid_table().await,
+        penstock_tests::egrid::expected(&bytes, files[0].id)
+    );
+    assert_eq!(files[0].rows_loaded + files[0].rows_superseded, 26_601);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_lists_each_file_version_with_its_counts_and_ignored_objects() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &penstock_workers::Role::ALL).await;
+    env.drop_file("egrid/generators/egrid2023_gen.csv", &real_egrid_file());
+    env.drop_file("misc/readme.txt", b"hello");
+    env.wait_for_files(1, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fleet.stop().await;
+    let out = run(&env.env(&[]), &["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &json["files"][0];
+    assert_eq!(file["key"], "egrid/generators/egrid2023_gen.csv");
+    assert_eq!(file["status"], "done");
+    assert_eq!(
+        (file["chunks_done"].as_i64(), file["chunks_total"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            file["rows_loaded"].as_i64(),
+            file["rows_quarantined"].as_i64(),
+            file["rows_superseded"].as_i64()
+        ),
+        (Some(26_599), Some(0), Some(2))
+    );
+    assert_eq!(json["ignored"][0]["key"], "misc/readme.txt");
+    let table = run(&env.env(&[]), &["status"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("done") && text.contains("26599") && text.contains("misc/readme.txt"),
+        "{text}"
+    );
+}
