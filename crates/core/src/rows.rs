@@ -3,6 +3,8 @@
 //! column, the raw record and every reason). A bad record never sinks the chunk.
 
 use crate::coerce::{Value, coerce};
+use crate::copy_text;
+use crate::dedupe::LastWins;
 use crate::header::HeaderMap;
 use crate::scan::scan_all;
 use crate::spec::DatasetSpec;
@@ -47,7 +49,8 @@ pub struct PreparedChunk {
 }
 
 /// Parses, coerces and deduplicates a chunk of file version `file_id`, and encodes the rows
-/// for COPY.
+/// for COPY. Rows are encoded as they are parsed (no per-row structures are kept), so memory
+/// stays close to twice the chunk's size.
 pub fn prepare_chunk(
     bytes: &[u8],
     spec: &DatasetSpec,
@@ -55,28 +58,75 @@ pub fn prepare_chunk(
     first_line: u64,
     file_id: i64,
 ) -> PreparedChunk {
-    let parsed = parse_chunk(bytes, spec, header, first_line);
-    let (rows, superseded) = crate::dedupe::last_wins(parsed.rows, &spec.key_indexes());
-    let mut copy = Vec::with_capacity(bytes.len() + rows.len() * 16);
+    let key_indexes = spec.key_indexes();
     let file = Value::Integer(file_id);
-    for row in &rows {
-        let line = Value::Integer(row.line as i64);
-        crate::copy_text::push_row(&mut copy, row.values.iter().chain([&file, &line]));
+    let mut copy = Vec::with_capacity(bytes.len() + bytes.len() / 4);
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut dead: Vec<usize> = Vec::new();
+    let mut dedupe = LastWins::new();
+    let mut key = Vec::new();
+    let (records, quarantined) = coerce_records(bytes, spec, header, first_line, |line, values| {
+        key.clear();
+        for &i in &key_indexes {
+            copy_text::push_value(&mut key, &values[i]);
+            key.push(b'\t');
+        }
+        let start = copy.len();
+        copy_text::push_row(&mut copy, values.iter().chain([&file, &Value::Integer(line as i64)]));
+        spans.push((start, copy.len()));
+        dead.extend(dedupe.push(&key));
+    });
+    let superseded = dead.len() as u64;
+    if !dead.is_empty() {
+        let mut keep = vec![true; spans.len()];
+        for i in dead {
+            keep[i] = false;
+        }
+        let mut compact = Vec::with_capacity(copy.len());
+        for (&(from, to), _) in spans.iter().zip(&keep).filter(|(_, k)| **k) {
+            compact.extend_from_slice(&copy[from..to]);
+        }
+        copy = compact;
     }
     PreparedChunk {
         copy,
-        rows: rows.len() as u64,
+        rows: spans.len() as u64 - superseded,
         superseded,
-        quarantined: parsed.quarantined,
-        records: parsed.records,
+        quarantined,
+        records,
     }
 }
 
 /// Parses and coerces one chunk whose first byte sits on physical line `first_line`.
 pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_line: u64) -> ChunkRows {
-    let mut out = ChunkRows::default();
+    let mut rows = Vec::new();
+    let (records, quarantined) = coerce_records(bytes, spec, header, first_line, |line, values| {
+        rows.push(Row {
+            line,
+            values: values.to_vec(),
+        })
+    });
+    ChunkRows {
+        rows,
+        quarantined,
+        records,
+    }
+}
+
+/// Scans and coerces every record, handing each good row (its line and its values in spec
+/// order) to `on_row`; returns the record count and the quarantined records.
+fn coerce_records(
+    bytes: &[u8],
+    spec: &DatasetSpec,
+    header: &HeaderMap,
+    first_line: u64,
+    mut on_row: impl FnMut(u64, &[Value]),
+) -> (u64, Vec<QuarantinedRecord>) {
+    let mut records = 0;
+    let mut quarantined = Vec::new();
+    let mut values = Vec::with_capacity(spec.columns.len());
     scan_all(&spec.csv, bytes, first_line, |record| {
-        out.records += 1;
+        records += 1;
         let line = record.line;
         let raw = || {
             let text = &bytes[record.start as usize..record.end as usize];
@@ -93,7 +143,7 @@ pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_l
             reason,
         };
         if record.len() != header.field_count as usize {
-            out.quarantined.push(quarantine(
+            quarantined.push(quarantine(
                 None,
                 format!(
                     "expected {} fields, found {} (an unquoted delimiter inside a value, or a missing field?)",
@@ -103,7 +153,7 @@ pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_l
             ));
             return;
         }
-        let mut values = Vec::with_capacity(spec.columns.len());
+        values.clear();
         let mut first_bad: Option<String> = None;
         let mut reasons = Vec::new();
         for (column, &index) in spec.columns.iter().zip(&header.columns) {
@@ -123,12 +173,12 @@ pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_l
             }
         }
         if reasons.is_empty() {
-            out.rows.push(Row { line, values });
+            on_row(line, &values);
         } else {
-            out.quarantined.push(quarantine(first_bad, reasons.join("; ")));
+            quarantined.push(quarantine(first_bad, reasons.join("; ")));
         }
     });
-    out
+    (records, quarantined)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl MergeSql {
             copy: format!("COPY penstock_stage ({list}, source_file_id, source_line) FROM STDIN"),
             merge: format!(
                 "INSERT INTO {table} AS t ({list}, source_file_id, source_line, loaded_at)
-                 SELECT {list}, source_file_id, source_line, now() FROM penstock_stage ORDER BY {keys}
+                 SELECT {list}, source_file_id, source_line, now() FROM penstock_stage
                  ON CONFLICT ({keys}) DO UPDATE SET {updates}
                  WHERE (t.source_file_id, t.source_line) < (EXCLUDED.source_file_id, EXCLUDED.source_line)",
                 keys = key.join(", "),
