@@ -273,3 +273,43 @@ async fn a_file_still_being_written_is_not_picked_up_until_it_is_stable() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].rows_loaded, 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_only_its_header_rows_is_done_with_nothing_loaded() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &Role::ALL).await;
+    env.drop_file("egrid/generators/empty.csv", &egrid::file(&[], &STANDARD_ORDER, "\r\n"));
+    let files = env.wait_for_files(1, WAIT).await;
+    fleet.stop().await;
+    assert_eq!(
+        (files[0].status.as_str(), files[0].chunks_total, files[0].records_total),
+        ("done", Some(0), Some(0))
+    );
+    assert_eq!(files[0].rows_loaded, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_old_mac_cr_line_endings_loads_with_the_right_lines() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &Role::ALL).await;
+    let bytes = egrid::file(
+        &[
+            (2021, "WY", "Multi\rLine, Plant", "1", "3.25"),
+            (2021, "WY", "Next", "2", " (0.5)"),
+        ],
+        &STANDARD_ORDER,
+        "\r",
+    );
+    env.drop_file("egrid/generators/cr.csv", &bytes);
+    let files = env.wait_for_files(1, WAIT).await;
+    fleet.stop().await;
+    assert_eq!(files[0].status, "done", "{files:#?}");
+    let table = env.egrid_table().await;
+    assert_eq!(table, egrid::expected(&bytes, files[0].id));
+    let next = &table[&(2021, "WY".to_string(), "Next".to_string(), "2".to_string())];
+    assert_eq!(
+        (next.0.as_deref(), next.2),
+        (Some("-0.5"), 5),
+        "a quoted CR inside a field still counts as a line"
+    );
+}

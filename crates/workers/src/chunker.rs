@@ -59,7 +59,7 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
         );
         return ctx.fail_file(item.file_id, &reason).await;
     };
-    match retrying(&ctx.config, || chunk_file(ctx, broker, spec, &item)).await {
+    match retrying(|| chunk_file(ctx, broker, spec, &item)).await {
         Ok(()) => Disposition::Ack,
         Err(Step::Transient(reason)) => {
             tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; requeueing");

@@ -71,23 +71,25 @@ pub enum Step {
     Permanent(String),
 }
 
+impl Step {
+    fn classified(transient: bool, reason: String) -> Step {
+        if transient {
+            Step::Transient(reason)
+        } else {
+            Step::Permanent(reason)
+        }
+    }
+}
+
 impl From<DbError> for Step {
     fn from(e: DbError) -> Step {
-        if e.is_transient() {
-            Step::Transient(e.to_string())
-        } else {
-            Step::Permanent(e.to_string())
-        }
+        Step::classified(e.is_transient(), e.to_string())
     }
 }
 
 impl From<StorageError> for Step {
     fn from(e: StorageError) -> Step {
-        if e.is_transient() {
-            Step::Transient(e.to_string())
-        } else {
-            Step::Permanent(e.to_string())
-        }
+        Step::classified(e.is_transient(), e.to_string())
     }
 }
 
@@ -100,7 +102,7 @@ impl From<BrokerError> for Step {
 
 /// Retries a unit of work on transient failures with exponential backoff and jitter
 /// (a few attempts in process; past those the caller requeues the item).
-pub async fn retrying<F, Fut>(_config: &Config, mut attempt: F) -> Result<(), Step>
+pub async fn retrying<F, Fut>(mut attempt: F) -> Result<(), Step>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), Step>>,

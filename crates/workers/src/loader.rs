@@ -55,7 +55,7 @@ async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
         );
         return ctx.fail_file(item.file_id, &reason).await;
     }
-    match retrying(&ctx.config, || load(ctx, &item)).await {
+    match retrying(|| load(ctx, &item)).await {
         Ok(()) => Disposition::Ack,
         Err(Step::Transient(reason)) => {
             tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; requeueing");
@@ -67,6 +67,13 @@ async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
 
 async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
     let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
+    // A file that has already failed or been rejected loads nothing more.
+    if let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await?
+        && matches!(file.status.as_str(), "failed" | "rejected")
+    {
+        tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
+        return Ok(());
+    }
     let bytes = ctx.store.read_range(&item.key, item.start, item.end).await?;
     if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
         return Err(Step::Permanent(format!(
