@@ -67,3 +67,122 @@ async fn an_empty_file_is_rejected_as_empty() {
     let reason = reject(b"").await;
     assert!(reason.contains("empty"), "{reason}");
 }
+
+fn two_rows() -> Vec<u8> {
+    egrid::file(
+        &[(2023, "TX", "A", "1", "1"), (2023, "TX", "B", "1", "2")],
+        &STANDARD_ORDER,
+        "\r\n",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semicolon_delimited_file_is_rejected_with_a_delimiter_hint() {
+    let text = String::from_utf8(two_rows()).unwrap().replace(',', ";");
+    let reason = reject(text.as_bytes()).await;
+    assert!(reason.contains("another delimiter"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicated_column_is_rejected() {
+    let bytes = egrid::file(
+        &[(2023, "TX", "A", "1", "1")],
+        &["SEQGEN23", "YEAR", "PSTATEABB", "PNAME", "GENID", "GENNTAN", "YEAR"],
+        "\n",
+    );
+    let reason = reject(&bytes).await;
+    assert!(reason.contains("\"YEAR\" more than once (fields 2 and 7)"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_content_is_rejected_naming_the_line() {
+    let mut bytes = two_rows();
+    bytes.extend_from_slice(b"3,2023,TX,C\x00\x01\x02,1,3\r\n");
+    let reason = reject(&bytes).await;
+    assert!(reason.contains("line 5 holds a NUL byte"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unterminated_quote_is_rejected_naming_the_line() {
+    let mut bytes = two_rows();
+    bytes.extend_from_slice(b"3,2023,TX,\"Never closed,1,3\r\n4,2023,TX,D,1,4\r\n");
+    let reason = reject(&bytes).await;
+    assert!(reason.contains("opened on line 5 is never closed"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_over_the_size_limit_is_rejected() {
+    let mut bytes = two_rows();
+    bytes.extend_from_slice(format!("3,2023,TX,\"{}\",1,3\r\n", "x".repeat(1_100_000)).as_bytes());
+    let reason = reject(&bytes).await;
+    assert!(
+        reason.contains("field 4 of the record on line 5 is 1100000 bytes, over the limit of 1048576"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_file_named_csv_is_rejected_as_compressed() {
+    let reason = reject(&[0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 3, 1, 2, 3]).await;
+    assert!(reason.contains("gzip-compressed"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_bad_row_limit_is_rejected_before_any_row_loads() {
+    let env = TestEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = penstock_tests::repo_root();
+    std::fs::copy(root.join("config/penstock.toml"), dir.path().join("penstock.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("datasets")).unwrap();
+    let spec = std::fs::read_to_string(root.join("config/datasets/egrid_generators.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("datasets/egrid_generators.toml"),
+        spec.replace("null_tokens = [\"\"]", "null_tokens = [\"\"]\nmax_bad_rows = 0.4"),
+    )
+    .unwrap();
+    let config = env.config(&[("PENSTOCK_CONFIG", dir.path().join("penstock.toml").to_str().unwrap())]);
+    let fleet = env.start(config, &Role::ALL).await;
+    let ok = egrid::file(
+        &[
+            (2023, "TX", "A", "1", "1"),
+            (2023, "TX", "B", "1", "x"),
+            (2023, "TX", "C", "1", "3"),
+        ],
+        &STANDARD_ORDER,
+        "\n",
+    );
+    let bad = egrid::file(
+        &[
+            (2023, "TX", "A", "1", "1"),
+            (2023, "TX", "B", "1", "x"),
+            (2023, "TX", "C", "1", "y"),
+        ],
+        &STANDARD_ORDER,
+        "\n",
+    );
+    env.drop_file("egrid/generators/ok.csv", &ok);
+    env.drop_file("egrid/generators/bad.csv", &bad);
+    let files = env.wait_for_files(2, WAIT).await;
+    fleet.stop().await;
+    let by_key = |k: &str| files.iter().find(|f| f.key.ends_with(k)).unwrap().clone();
+    assert_eq!(
+        by_key("ok.csv").status,
+        "done_with_errors",
+        "1 of 3 is under 40 %: {files:#?}"
+    );
+    assert_eq!(by_key("bad.csv").status, "rejected");
+    let reason = by_key("bad.csv").reason.unwrap();
+    assert!(
+        reason.contains("2 of 3 data records (66.7 %) cannot be loaded, over the dataset's limit of 40.0 %"),
+        "{reason}"
+    );
+    let loaded: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT source_file_id FROM egrid_generators")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded,
+        vec![by_key("ok.csv").id],
+        "nothing of the rejected file is loaded"
+    );
+}

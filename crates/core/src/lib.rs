@@ -18,6 +18,7 @@ pub mod message;
 pub mod plan;
 pub mod rows;
 pub mod scan;
+pub mod sniff;
 pub mod spec;
 
 pub use coerce::{CoerceError, Value};

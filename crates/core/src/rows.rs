@@ -6,7 +6,7 @@ use crate::coerce::{Value, coerce};
 use crate::copy_text;
 use crate::dedupe::LastWins;
 use crate::header::HeaderMap;
-use crate::scan::scan_all;
+use crate::scan::{Record, scan_all};
 use crate::spec::DatasetSpec;
 
 /// A record that coerced cleanly: one value per spec column, in spec order.
@@ -142,43 +142,56 @@ fn coerce_records(
             raw: raw(),
             reason,
         };
-        if record.len() != header.field_count as usize {
-            quarantined.push(quarantine(
-                None,
-                format!(
-                    "expected {} fields, found {} (an unquoted delimiter inside a value, or a missing field?)",
-                    header.field_count,
-                    record.len()
-                ),
-            ));
-            return;
-        }
-        values.clear();
-        let mut first_bad: Option<String> = None;
-        let mut reasons = Vec::new();
-        for (column, &index) in spec.columns.iter().zip(&header.columns) {
-            let result = match std::str::from_utf8(record.field(index as usize)) {
-                Ok(text) => coerce(text, column, &spec.null_tokens).map_err(|e| e.0),
-                Err(e) => Err(format!(
-                    "the field is not valid UTF-8 (invalid byte at offset {})",
-                    e.valid_up_to()
-                )),
-            };
-            match result {
-                Ok(v) => values.push(v),
-                Err(reason) => {
-                    first_bad.get_or_insert_with(|| column.name.clone());
-                    reasons.push(format!("column {} ({}): {reason}", column.name, column.source));
-                }
-            }
-        }
-        if reasons.is_empty() {
-            on_row(line, &values);
-        } else {
-            quarantined.push(quarantine(first_bad, reasons.join("; ")));
+        match coerce_record(&record, spec, header, &mut values) {
+            Ok(()) => on_row(line, &values),
+            Err((column, reason)) => quarantined.push(quarantine(column, reason)),
         }
     });
     (records, quarantined)
+}
+
+/// Checks one record's shape and coerces its mapped fields into `values` (spec order).
+/// On failure returns the first bad column (None for a shape problem) and every reason.
+pub fn coerce_record(
+    record: &Record<'_>,
+    spec: &DatasetSpec,
+    header: &HeaderMap,
+    values: &mut Vec<Value>,
+) -> Result<(), (Option<String>, String)> {
+    if record.len() != header.field_count as usize {
+        return Err((
+            None,
+            format!(
+                "expected {} fields, found {} (an unquoted delimiter inside a value, or a missing field?)",
+                header.field_count,
+                record.len()
+            ),
+        ));
+    }
+    values.clear();
+    let mut first_bad: Option<String> = None;
+    let mut reasons = Vec::new();
+    for (column, &index) in spec.columns.iter().zip(&header.columns) {
+        let result = match std::str::from_utf8(record.field(index as usize)) {
+            Ok(text) => coerce(text, column, &spec.null_tokens).map_err(|e| e.0),
+            Err(e) => Err(format!(
+                "the field is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            )),
+        };
+        match result {
+            Ok(v) => values.push(v),
+            Err(reason) => {
+                first_bad.get_or_insert_with(|| column.name.clone());
+                reasons.push(format!("column {} ({}): {reason}", column.name, column.source));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err((first_bad, reasons.join("; ")))
+    }
 }
 
 #[cfg(test)]
@@ -363,6 +376,65 @@ accounting_negatives = true
                 let before = &bytes[..start as usize];
                 let breaks = before.iter().enumerate().filter(|(i, b)| **b == b'\n' && (*i == 0 || before[i - 1] != b'\r') || **b == b'\r').count();
                 prop_assert_eq!(line, 1 + breaks as u64);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod never_panics {
+    use super::*;
+    use crate::plan::ChunkPlanner;
+    use crate::scan::RecordScanner;
+    use proptest::prelude::*;
+
+    fn egrid() -> DatasetSpec {
+        DatasetSpec::from_toml("egrid", include_str!("../../../config/datasets/egrid_generators.toml")).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the bytes (in whatever blocks): scanning, header resolution, planning
+        /// and coercion return results, never panic.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_chunker_or_the_loader(
+            bytes in prop::collection::vec(prop_oneof![
+                Just(b','), Just(b'"'), Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'('), Just(b')'),
+                any::<u8>(), b'0'..=b'9',
+            ], 0..400),
+            block in 1usize..64,
+        ) {
+            let spec = egrid();
+            let mut scanner = RecordScanner::new(&spec.csv, 0, 1);
+            let mut planner = ChunkPlanner::new(16);
+            let mut headers: Vec<Vec<String>> = Vec::new();
+            let mut lines = Vec::new();
+            let mut on = |r: crate::scan::Record<'_>| {
+                if headers.len() < 2 {
+                    headers.push(r.fields().map(|f| String::from_utf8_lossy(f).into_owned()).collect());
+                    lines.push(r.line);
+                } else {
+                    planner.record(r.start, r.line);
+                }
+            };
+            for piece in bytes.chunks(block) {
+                scanner.feed(piece, &mut on);
+            }
+            let _ = scanner.unterminated_quote_line();
+            scanner.finish(&mut on);
+            let _ = crate::header::resolve(&spec, &headers, &lines);
+            let header = HeaderMap { field_count: 6, columns: vec![1, 2, 3, 4, 5] };
+            for plan in planner.finish(bytes.len() as u64) {
+                let _ = prepare_chunk(&bytes[plan.start as usize..plan.end as usize], &spec, &header, plan.first_line, 1);
+            }
+            let _ = prepare_chunk(&bytes, &spec, &header, 1, 1);
+        }
+
+        #[test]
+        fn any_text_coerces_to_a_value_or_an_error(text in ".{0,40}") {
+            for column in &egrid().columns {
+                let _ = crate::coerce::coerce(&text, column, &[String::new()]);
             }
         }
     }

@@ -45,9 +45,22 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Where the byte stream stands relative to quotes, mirrored beside csv-core (which does not
+/// expose its state) to tell an unterminated quote at the end of input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
 /// Incremental record scanner; see the module docs.
 pub struct RecordScanner {
     core: Reader,
+    delimiter: u8,
+    quote: u8,
+    quote_state: QuoteState,
     offset: u64,
     line: u64,
     after_cr: bool,
@@ -69,6 +82,9 @@ impl RecordScanner {
                 .delimiter(dialect.delimiter as u8)
                 .quote(dialect.quote as u8)
                 .build(),
+            delimiter: dialect.delimiter as u8,
+            quote: dialect.quote as u8,
+            quote_state: QuoteState::FieldStart,
             offset,
             line,
             after_cr: false,
@@ -99,8 +115,28 @@ impl RecordScanner {
         self.in_record
     }
 
+    /// The line of a record left open inside a quoted field, if input ends now: an
+    /// unterminated quote. Ask before [`RecordScanner::finish`].
+    pub fn unterminated_quote_line(&self) -> Option<u64> {
+        (self.in_record && self.quote_state == QuoteState::Quoted).then_some(self.record_line)
+    }
+
+    /// The line of the record in progress, if any.
+    pub fn open_record_line(&self) -> Option<u64> {
+        self.in_record.then_some(self.record_line)
+    }
+
     fn count_lines(&mut self, bytes: &[u8]) {
         for &b in bytes {
+            let terminator = b == b'\n' || b == b'\r';
+            self.quote_state = match self.quote_state {
+                QuoteState::Quoted if b == self.quote => QuoteState::QuoteInQuoted,
+                QuoteState::Quoted => QuoteState::Quoted,
+                QuoteState::QuoteInQuoted if b == self.quote => QuoteState::Quoted,
+                QuoteState::FieldStart if b == self.quote => QuoteState::Quoted,
+                _ if b == self.delimiter || terminator => QuoteState::FieldStart,
+                _ => QuoteState::Unquoted,
+            };
             match b {
                 b'\n' if self.after_cr => self.after_cr = false,
                 b'\n' => self.line += 1,
@@ -250,6 +286,17 @@ mod tests {
         let got = scan(b"\xef\xbb\xbfID,V\n1,2\n", 64);
         assert_eq!(got[0].3[0], "ID");
         assert_eq!(got[1].2, 2);
+    }
+
+    #[test]
+    fn an_unterminated_quote_at_the_end_is_told_with_its_line() {
+        let mut s = RecordScanner::new(&CsvDialect::default(), 0, 1);
+        s.feed(b"a,b\r\nc,\"open,\r\nmore\r\n", &mut |_| {});
+        assert_eq!(s.unterminated_quote_line(), Some(2));
+        let mut s = RecordScanner::new(&CsvDialect::default(), 0, 1);
+        s.feed(b"a,\"x\"\"y\",b\"c\r\nd,e", &mut |_| {});
+        assert_eq!(s.unterminated_quote_line(), None, "escaped and stray quotes are fine");
+        assert_eq!(s.open_record_line(), Some(2));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct DatasetSpec {
     /// Strings that mean "no value" in every column (compared after trimming).
     #[serde(default = "default_null_tokens")]
     pub null_tokens: Vec<String>,
+    /// The largest share (0 to 1) of data records that may be quarantined; a file with more
+    /// is rejected before any row loads. Unset: no limit.
+    #[serde(default)]
+    pub max_bad_rows: Option<f64>,
     pub columns: Vec<ColumnSpec>,
 }
 
@@ -47,6 +51,10 @@ pub struct CsvDialect {
     /// Only `utf-8` is supported (a UTF-8 byte order mark is tolerated).
     #[serde(default = "default_encoding")]
     pub encoding: String,
+    /// The largest field accepted; a larger one rejects the file (usually an unterminated
+    /// quote that swallowed the rest of the file).
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: u64,
 }
 
 impl Default for CsvDialect {
@@ -57,6 +65,7 @@ impl Default for CsvDialect {
             header_rows: default_header_rows(),
             names_row: None,
             encoding: default_encoding(),
+            max_field_bytes: default_max_field_bytes(),
         }
     }
 }
@@ -160,6 +169,9 @@ fn default_header_rows() -> u32 {
 fn default_encoding() -> String {
     "utf-8".to_string()
 }
+fn default_max_field_bytes() -> u64 {
+    1 << 20
+}
 fn default_null_tokens() -> Vec<String> {
     vec![String::new()]
 }
@@ -242,6 +254,12 @@ impl DatasetSpec {
                 "csv.names_row is {names_row} but csv.header_rows is {}; the names row must be one of the header rows",
                 self.csv.header_rows
             ));
+        }
+        if self.max_bad_rows.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+            return Err("max_bad_rows is a share of the data records, between 0 and 1 (e.g. 0.05 for 5 %)".into());
+        }
+        if self.csv.max_field_bytes == 0 {
+            return Err("csv.max_field_bytes must be at least 1".into());
         }
         if self.columns.is_empty() {
             return Err("no [[columns]]; declare at least one column".into());
@@ -356,6 +374,13 @@ type = "text"
         let text = GOOD.replace("header_rows = 2", "header_rows = 2\nnames_row = 3");
         let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("names_row"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_row_share_outside_zero_to_one_is_rejected() {
+        let text = GOOD.replace("conflict_key = [\"id\"]", "conflict_key = [\"id\"]\nmax_bad_rows = 5");
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("max_bad_rows"), "{err}");
     }
 
     #[test]

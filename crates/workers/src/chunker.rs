@@ -145,6 +145,9 @@ struct Planning<'a> {
     plans: Vec<(ChunkPlan, String)>,
     problem: Option<String>,
     records: u64,
+    /// Data records that would be quarantined (counted only when the spec sets a limit).
+    bad_rows: u64,
+    values: Vec<penstock_core::Value>,
 }
 
 impl Planning<'_> {
@@ -170,6 +173,23 @@ impl Planning<'_> {
             ));
             return;
         }
+        if record.data().contains(&0) {
+            self.problem = Some(format!(
+                "line {} holds a NUL byte: the file looks binary, not CSV text",
+                record.line
+            ));
+            return;
+        }
+        let max = self.spec.csv.max_field_bytes;
+        if let Some((i, field)) = record.fields().enumerate().find(|(_, f)| f.len() as u64 > max) {
+            self.problem = Some(format!(
+                "field {} of the record on line {} is {} bytes, over the limit of {max} (csv.max_field_bytes); an unterminated quote?",
+                i + 1,
+                record.line,
+                field.len()
+            ));
+            return;
+        }
         if self.headers.len() < self.spec.csv.header_rows as usize {
             self.headers.push(
                 record
@@ -187,6 +207,12 @@ impl Planning<'_> {
             return;
         }
         self.records += 1;
+        if self.spec.max_bad_rows.is_some()
+            && let Some(header) = &self.header_map
+            && penstock_core::rows::coerce_record(&record, self.spec, header, &mut self.values).is_err()
+        {
+            self.bad_rows += 1;
+        }
         if self.planner.open_start().is_none() {
             // The first data record: the header bytes before it belong to no chunk.
             let skip = (record.start - self.window_start) as usize;
@@ -215,6 +241,8 @@ async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> 
         plans: Vec::new(),
         problem: None,
         records: 0,
+        bad_rows: 0,
+        values: Vec::new(),
     };
     let mut whole = Sha256::new();
     let mut size: u64 = 0;
@@ -228,13 +256,36 @@ async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> 
             break;
         }
         let bytes = &block[..n];
+        if size == 0
+            && let Some(reason) = penstock_core::sniff::not_csv(bytes)
+        {
+            return Ok(Verdict::Rejected(reason));
+        }
         size += n as u64;
         whole.update(bytes);
         state.window.extend_from_slice(bytes);
         scanner.feed(bytes, &mut |r| state.on_record(r));
+        // An open record larger than any record may be is an unterminated quote swallowing
+        // the file: stop before it takes the worker's memory.
+        let fields = state.header_map.as_ref().map_or(1, |h| h.field_count as u64);
+        if scanner.pending_bytes() as u64 > spec.csv.max_field_bytes.saturating_mul(fields)
+            && let Some(line) = scanner.open_record_line()
+        {
+            state.problem.get_or_insert(format!(
+                "the record starting on line {line} grows past {} bytes without ending: an unterminated quote?",
+                scanner.pending_bytes()
+            ));
+        }
         if state.problem.is_some() {
             break;
         }
+    }
+    if state.problem.is_none()
+        && let Some(line) = scanner.unterminated_quote_line()
+    {
+        state.problem = Some(format!(
+            "the quoted field opened on line {line} is never closed (unterminated quote); check the quotes on that line"
+        ));
     }
     scanner.finish(&mut |r| state.on_record(r));
 
@@ -253,6 +304,18 @@ async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> 
             "{:?} is {size} bytes but was {} when discovered; the scanner will pick up the new version",
             item.key, item.size
         )));
+    }
+    if let (Some(limit), true) = (spec.max_bad_rows, state.records > 0) {
+        let share = state.bad_rows as f64 / state.records as f64;
+        if share > limit {
+            return Ok(Verdict::Rejected(format!(
+                "{} of {} data records ({:.1} %) cannot be loaded, over the dataset's limit of {:.1} % (max_bad_rows); fix the file or raise the limit",
+                state.bad_rows,
+                state.records,
+                share * 100.0,
+                limit * 100.0
+            )));
+        }
     }
     let Some(header) = state.header_map.take() else {
         let reason = if size == 0 {
