@@ -313,3 +313,20 @@ async fn a_file_with_old_mac_cr_line_endings_loads_with_the_right_lines() {
         "a quoted CR inside a field still counts as a line"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverting_a_key_to_earlier_bytes_makes_them_the_latest_version_again() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &Role::ALL).await;
+    let a = egrid::file(&[(2019, "TX", "Plant A", "1", "100")], &STANDARD_ORDER, "\n");
+    let b = egrid::file(&[(2019, "TX", "Plant A", "1", "111")], &STANDARD_ORDER, "\n");
+    for (i, bytes) in [&a, &b, &a].into_iter().enumerate() {
+        env.drop_file("egrid/generators/2019.csv", bytes);
+        env.wait_for_files(i + 1, WAIT).await;
+    }
+    let files = env.files().await;
+    fleet.stop().await;
+    assert_eq!(files.len(), 3, "{files:#?}");
+    assert_eq!(files[0].version, files[2].version);
+    assert_eq!(env.egrid_table().await, egrid::expected(&a, files[2].id));
+}

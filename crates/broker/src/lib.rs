@@ -42,6 +42,26 @@ impl Queues {
     pub fn all(&self) -> [&str; 4] {
         [&self.files, &self.chunks, &self.errors, &self.events]
     }
+
+    /// The work queues, which have retry queues.
+    pub fn work(&self) -> [&str; 2] {
+        [&self.files, &self.chunks]
+    }
+
+    /// The retry queue that holds items of `work_queue` for `delay`, then dead-letters them
+    /// back into `work_queue`.
+    pub fn retry(work_queue: &str, delay: std::time::Duration) -> String {
+        format!("{work_queue}.{}", penstock_core::retry::queue_suffix(delay))
+    }
+
+    /// Every queue the fleet declares, retry queues included.
+    pub fn every(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.all().iter().map(|q| q.to_string()).collect();
+        for work in self.work() {
+            names.extend(penstock_core::retry::DELAYS.iter().map(|d| Queues::retry(work, *d)));
+        }
+        names
+    }
 }
 
 /// A broker failure. Connection-level failures are transient (retry after reconnecting);
@@ -94,6 +114,21 @@ impl Broker {
             self.publisher
                 .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
                 .await?;
+        }
+        // Retry queues: messages wait out their TTL, then dead-letter (through the default
+        // exchange) back into their work queue. Classic queues: TTL plus dead-lettering is
+        // their home ground, and they only ever hold items that will come back.
+        for work in self.queues.work() {
+            for delay in penstock_core::retry::DELAYS {
+                let mut retry = FieldTable::default();
+                retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+                retry.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+                retry.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(work.into()));
+                let name = Queues::retry(work, delay);
+                self.publisher
+                    .queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), retry)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -185,9 +220,9 @@ impl Broker {
 
     /// Deletes the fleet's queues (tests and teardown).
     pub async fn delete_queues(&self) -> Result<(), BrokerError> {
-        for queue in self.queues.all() {
+        for queue in self.queues.every() {
             self.publisher
-                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                 .await?;
         }
         Ok(())
@@ -215,6 +250,26 @@ pub fn attempt(delivery: &Delivery) -> u32 {
         .unwrap_or(1)
 }
 
+/// A string header of a delivery, if present.
+pub fn header(delivery: &Delivery, name: &str) -> Option<String> {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| match h.inner().get(name) {
+            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+            _ => None,
+        })
+}
+
+/// Headers for the next attempt of an item.
+pub fn attempt_headers(attempt: u32) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert("x-penstock-attempt".into(), AMQPValue::LongUInt(attempt));
+    headers
+}
+
 /// Headers for a dead-lettered item: its reason and attempt count.
 pub fn dead_letter_headers(reason: &str, attempt: u32, source_queue: &str) -> FieldTable {
     let mut headers = FieldTable::default();
@@ -238,5 +293,8 @@ mod tests {
             q.all(),
             ["fleet-a.files", "fleet-a.chunks", "fleet-a.errors", "fleet-a.events"]
         );
+        assert!(q.every().iter().all(|n| n.starts_with("fleet-a.")));
+        assert!(q.every().contains(&"fleet-a.chunks.retry.30s".to_string()));
+        assert_eq!(q.every().len(), 14);
     }
 }

@@ -67,6 +67,8 @@ pub struct Config {
     pub chunk_bytes: u64,
     pub database_concurrency: usize,
     pub shutdown_grace: Duration,
+    /// Attempts a work item gets before it is dead-lettered.
+    pub max_attempts: u32,
     pub datasets: Vec<DatasetSpec>,
     /// Where the defaults came from (a path, or "built-in defaults").
     pub source: String,
@@ -110,6 +112,7 @@ const KEYS: &[&str] = &[
     "chunk_bytes",
     "database_concurrency",
     "shutdown_grace",
+    "max_attempts",
     "datasets_dir",
 ];
 
@@ -183,6 +186,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let chunk_bytes = settings.integer("chunk_bytes", 1, 1 << 30)?;
     let database_concurrency = settings.integer("database_concurrency", 1, 256)? as usize;
     let shutdown_grace = settings.duration("shutdown_grace")?;
+    let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
 
     let datasets_dir = settings.string("datasets_dir")?;
     let datasets = match (&base, env.get("PENSTOCK_DATASETS_DIR")) {
@@ -217,6 +221,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         chunk_bytes,
         database_concurrency,
         shutdown_grace,
+        max_attempts,
         datasets,
         source,
     })

@@ -16,6 +16,7 @@ pub mod dedupe;
 pub mod header;
 pub mod message;
 pub mod plan;
+pub mod retry;
 pub mod rows;
 pub mod scan;
 pub mod sniff;

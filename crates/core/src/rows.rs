@@ -144,6 +144,29 @@ fn coerce_records(
         };
         match coerce_record(&record, spec, header, &mut values) {
             Ok(()) => on_row(line, &values),
+            Err((None, reason)) => {
+                // A record of the wrong shape that spans lines is usually a stray quote that
+                // swallowed the lines after it: say so, with the lines it covers.
+                let text = &bytes[record.start as usize..record.end as usize];
+                let body = &text[..text
+                    .iter()
+                    .rposition(|b| *b != b'\n' && *b != b'\r')
+                    .map_or(0, |i| i + 1)];
+                let breaks = body
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, b)| **b == b'\r' || (**b == b'\n' && (*i == 0 || body[i - 1] != b'\r')))
+                    .count() as u64;
+                let reason = if breaks > 0 {
+                    format!(
+                        "{reason}; the record runs from line {line} to line {}: a quote opened on line {line} may never close",
+                        line + breaks
+                    )
+                } else {
+                    reason
+                };
+                quarantined.push(quarantine(None, reason))
+            }
             Err((column, reason)) => quarantined.push(quarantine(column, reason)),
         }
     });
@@ -270,6 +293,19 @@ accounting_negatives = true
         assert!(parsed.quarantined[0].reason.contains("expected 2 fields, found 3"));
         assert_eq!(parsed.quarantined[1].raw, "B");
         assert_eq!(parsed.quarantined[1].column, None);
+    }
+
+    #[test]
+    fn a_stray_quote_that_swallows_lines_is_named_with_the_lines_it_covers() {
+        let parsed = parse_chunk(b"A,1\r\n\"B,2\r\nC,3\r\nD,4\r\n", &spec(), &header(), 10);
+        let q = &parsed.quarantined[0];
+        assert_eq!(q.line, 11);
+        assert!(
+            q.reason
+                .contains("runs from line 11 to line 13: a quote opened on line 11 may never close"),
+            "{}",
+            q.reason
+        );
     }
 
     #[test]

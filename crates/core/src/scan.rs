@@ -61,6 +61,10 @@ pub struct RecordScanner {
     delimiter: u8,
     quote: u8,
     quote_state: QuoteState,
+    /// True unless the scanner starts at the very beginning of a file: csv-core strips a
+    /// byte order mark from its first input, which is only right at the start of a file.
+    protect_bom: bool,
+    fed: bool,
     offset: u64,
     line: u64,
     after_cr: bool,
@@ -85,6 +89,8 @@ impl RecordScanner {
             delimiter: dialect.delimiter as u8,
             quote: dialect.quote as u8,
             quote_state: QuoteState::FieldStart,
+            protect_bom: !(offset == 0 && line == 1),
+            fed: false,
             offset,
             line,
             after_cr: false,
@@ -169,7 +175,11 @@ impl RecordScanner {
                 self.record_start = self.offset;
                 self.record_line = self.line;
             }
-            let consumed = self.step(input, on_record);
+            // Handing csv-core a single first byte keeps it from taking a mid-file BOM for
+            // the file's own.
+            let take = if self.protect_bom && !self.fed { 1 } else { input.len() };
+            self.fed = true;
+            let consumed = self.step(&input[..take], on_record);
             input = &input[consumed..];
         }
     }
@@ -297,6 +307,15 @@ mod tests {
         s.feed(b"a,\"x\"\"y\",b\"c\r\nd,e", &mut |_| {});
         assert_eq!(s.unterminated_quote_line(), None, "escaped and stray quotes are fine");
         assert_eq!(s.open_record_line(), Some(2));
+    }
+
+    #[test]
+    fn a_byte_order_mark_inside_a_file_is_data_wherever_a_chunk_starts() {
+        let mut fields = Vec::new();
+        scan_all(&CsvDialect::default(), b"\xef\xbb\xbfA,1\n\xef\xbb\xbfB,2\n", 7, |r| {
+            fields.push(String::from_utf8_lossy(r.field(0)).into_owned())
+        });
+        assert_eq!(fields, vec!["\u{feff}A".to_string(), "\u{feff}B".to_string()]);
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub fn is_terminal(status: &str) -> bool {
 const FILE_COLUMNS: &str = "id, store, key, version, dataset, size_bytes, status, reason, chunks_total, chunks_done,
     records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at";
 
-/// Records a newly seen object version; returns its id if it is new (None if known).
+/// Records an object version unless it is the latest version of its key already; returns
+/// the new id (None if nothing changed). Serialised per key with an advisory lock, so two
+/// scanners cannot record the same change twice.
 pub async fn discover(
     pool: &PgPool,
     store: &str,
@@ -56,25 +58,39 @@ pub async fn discover(
     dataset: &str,
     size: u64,
 ) -> Result<Option<i64>, DbError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO ingest_files (store, key, version, dataset, size_bytes) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (store, key, version) DO NOTHING RETURNING id",
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '\x1f' || $2, 0))")
+        .bind(store)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    let id = sqlx::query_scalar(
+        "INSERT INTO ingest_files (store, key, version, dataset, size_bytes)
+         SELECT $1, $2, $3, $4, $5
+         WHERE $3 IS DISTINCT FROM (SELECT version FROM ingest_files WHERE store = $1 AND key = $2 ORDER BY id DESC LIMIT 1)
+         RETURNING id",
     )
     .bind(store)
     .bind(key)
     .bind(version)
     .bind(dataset)
     .bind(size as i64)
-    .fetch_optional(pool)
-    .await?)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
-/// Every (key, version) already recorded for a store.
-pub async fn known_versions(pool: &PgPool, store: &str) -> Result<Vec<(String, String)>, DbError> {
-    Ok(sqlx::query_as("SELECT key, version FROM ingest_files WHERE store = $1")
+/// The latest recorded version of every key of a store.
+pub async fn latest_versions(pool: &PgPool, store: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(
+        sqlx::query_as(
+            "SELECT DISTINCT ON (key) key, version FROM ingest_files WHERE store = $1 ORDER BY key, id DESC",
+        )
         .bind(store)
         .fetch_all(pool)
-        .await?)
+        .await?,
+    )
 }
 
 /// File versions recorded but whose file item was never confirmed published (a scanner

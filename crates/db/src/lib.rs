@@ -3,6 +3,7 @@
 //! load (COPY into a staging table, one `INSERT … ON CONFLICT` merge, ledger and quarantine
 //! in the same transaction).
 
+mod dead;
 mod ledger;
 mod load;
 mod spec_check;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+pub use dead::{DeadItem, record_dead_items};
 pub use ledger::*;
 pub use load::{ChunkOutcome, MergeSql, load_chunk};
 pub use spec_check::check_spec;

@@ -1,34 +1,51 @@
 //! `penstock status`: every file version as a table or JSON, plus ignored objects.
 
+use std::io::Write;
+
 use penstock_db::FileStatus;
 use sqlx::PgPool;
 
 pub async fn print(pool: &PgPool, json: bool) -> anyhow::Result<()> {
     let files = penstock_db::all_files(pool).await?;
     let ignored = penstock_db::ignored_objects(pool).await?;
-    if json {
-        let out = serde_json::json!({ "files": files, "ignored": ignored });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    if files.is_empty() {
-        println!("no file versions yet");
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let doc = serde_json::json!({ "files": files, "ignored": ignored });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)
     } else {
-        println!(
+        write_table(&mut out, &files, &ignored)
+    };
+    match written {
+        // `penstock status | head` closes the pipe early: not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn write_table(
+    out: &mut impl Write,
+    files: &[FileStatus],
+    ignored: &[penstock_db::IgnoredObject],
+) -> std::io::Result<()> {
+    if files.is_empty() {
+        writeln!(out, "no file versions yet")?;
+    } else {
+        writeln!(
+            out,
             "{:>5}  {:<17}  {:>9}  {:>10}  {:>11}  {:>10}  key / reason",
             "id", "status", "chunks", "loaded", "quarantined", "superseded"
-        );
-        for f in &files {
-            println!("{}", line(f));
+        )?;
+        for f in files {
+            writeln!(out, "{}", line(f))?;
             if let Some(reason) = &f.reason {
-                println!("{:>7}{reason}", "");
+                writeln!(out, "{:>7}{reason}", "")?;
             }
         }
     }
     if !ignored.is_empty() {
-        println!("\nignored (no dataset matches the key):");
-        for o in &ignored {
-            println!("  {}", o.key);
+        writeln!(out, "\nignored (no dataset matches the key):")?;
+        for o in ignored {
+            writeln!(out, "  {}", o.key)?;
         }
     }
     Ok(())

@@ -35,14 +35,23 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
     let queue = broker.queues.files.clone();
     let grace = ctx.config.shutdown_grace;
     let handler_broker = broker.clone();
-    consume(&broker, &queue, 1, grace, &shutdown, move |delivery: Delivery| {
-        let ctx = ctx.clone();
-        let broker = handler_broker.clone();
-        async move {
-            let disposition = handle(&ctx, &broker, &delivery.data).await;
-            (delivery, disposition)
-        }
-    })
+    let max_attempts = ctx.config.max_attempts;
+    consume(
+        &broker,
+        &queue,
+        1,
+        grace,
+        max_attempts,
+        &shutdown,
+        move |delivery: Delivery| {
+            let ctx = ctx.clone();
+            let broker = handler_broker.clone();
+            async move {
+                let disposition = handle(&ctx, &broker, &delivery.data).await;
+                (delivery, disposition)
+            }
+        },
+    )
     .await?;
     Ok(())
 }
@@ -62,8 +71,8 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
     match retrying(|| chunk_file(ctx, broker, spec, &item)).await {
         Ok(()) => Disposition::Ack,
         Err(Step::Transient(reason)) => {
-            tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; requeueing");
-            Disposition::Requeue
+            tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; will retry");
+            Disposition::Retry(reason)
         }
         Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
     }

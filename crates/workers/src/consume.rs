@@ -6,7 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use penstock_broker::{BasicAckOptions, BasicNackOptions, Broker, BrokerError, Delivery};
+use penstock_broker::{BasicAckOptions, Broker, BrokerError, Delivery, Queues};
+use penstock_core::retry::Decision;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -15,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 pub enum Disposition {
     /// The effect is committed (or there is none to have): acknowledge.
     Ack,
-    /// A transient failure outlasted the in-process retries: give it back to the queue.
-    Requeue,
+    /// A transient failure outlasted the in-process retries: publish it to the retry queue
+    /// for its attempt (or dead-letter it past the attempt limit), then ack.
+    Retry(String),
     /// A permanent failure: publish it to `<prefix>.errors` with the reason, then ack.
     DeadLetter(String),
 }
@@ -28,6 +30,7 @@ pub async fn consume<F, Fut>(
     queue: &str,
     prefetch: u16,
     grace: Duration,
+    max_attempts: u32,
     shutdown: &CancellationToken,
     handler: F,
 ) -> Result<(), BrokerError>
@@ -53,7 +56,7 @@ where
                     let queue = queue.to_string();
                     tasks.spawn(async move {
                         let (delivery, disposition) = handler(delivery).await;
-                        settle(&broker, &queue, delivery, disposition).await
+                        settle(&broker, &queue, max_attempts, delivery, disposition).await
                     });
                 }
                 Some(Err(e)) => break Err(e.into()),
@@ -76,26 +79,40 @@ where
     outcome
 }
 
-async fn settle(broker: &Broker, queue: &str, delivery: Delivery, disposition: Disposition) -> Result<(), BrokerError> {
+/// Acts on a disposition. Republishing (to a retry queue or the dead-letter queue) is
+/// confirmed before the original is acked, so a crash in between duplicates the item at
+/// worst (harmless: work is idempotent) and never loses it.
+async fn settle(
+    broker: &Broker,
+    queue: &str,
+    max_attempts: u32,
+    delivery: Delivery,
+    disposition: Disposition,
+) -> Result<(), BrokerError> {
+    let disposition = match disposition {
+        Disposition::Retry(reason) => {
+            let attempt = penstock_broker::attempt(&delivery);
+            match penstock_core::retry::decide(attempt, max_attempts, true, &reason) {
+                Decision::Retry { delay, next_attempt } => {
+                    let id = message_id(&delivery);
+                    let retry_queue = Queues::retry(queue, delay);
+                    tracing::info!(queue, message_id = %id, attempt, ?delay, "retrying later");
+                    let headers = penstock_broker::attempt_headers(next_attempt);
+                    broker.publish_raw(&retry_queue, &delivery.data, &id, headers).await?;
+                    delivery.ack(BasicAckOptions::default()).await?;
+                    return Ok(());
+                }
+                Decision::DeadLetter(reason) => Disposition::DeadLetter(reason),
+            }
+        }
+        other => other,
+    };
     match disposition {
-        Disposition::Ack => {
+        Disposition::Ack | Disposition::Retry(_) => {
             delivery.ack(BasicAckOptions::default()).await?;
         }
-        Disposition::Requeue => {
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await?;
-        }
         Disposition::DeadLetter(reason) => {
-            let id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
+            let id = message_id(&delivery);
             let attempt = penstock_broker::attempt(&delivery);
             tracing::warn!(queue, message_id = %id, %reason, "dead-lettering work item");
             let headers = penstock_broker::dead_letter_headers(&reason, attempt, queue);
@@ -106,6 +123,15 @@ async fn settle(broker: &Broker, queue: &str, delivery: Delivery, disposition: D
         }
     }
     Ok(())
+}
+
+fn message_id(delivery: &Delivery) -> String {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 fn uuid_like() -> String {

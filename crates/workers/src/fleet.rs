@@ -26,16 +26,18 @@ pub enum Role {
     Scanner,
     Chunker,
     Database,
+    Errors,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Scanner, Role::Chunker, Role::Database];
+    pub const ALL: [Role; 4] = [Role::Scanner, Role::Chunker, Role::Database, Role::Errors];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Scanner => "scanner",
             Role::Chunker => "chunker",
             Role::Database => "database",
+            Role::Errors => "errors",
         }
     }
 
@@ -46,6 +48,7 @@ impl Role {
             "scanner" => Some(vec![Role::Scanner]),
             "chunker" | "validator" => Some(vec![Role::Chunker]),
             "database" | "loader" => Some(vec![Role::Database]),
+            "errors" => Some(vec![Role::Errors]),
             _ => None,
         }
     }
@@ -102,15 +105,15 @@ impl From<BrokerError> for Step {
 
 /// Retries a unit of work on transient failures with exponential backoff and jitter
 /// (a few attempts in process; past those the caller requeues the item).
-pub async fn retrying<F, Fut>(mut attempt: F) -> Result<(), Step>
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, Step>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), Step>>,
+    Fut: Future<Output = Result<T, Step>>,
 {
     let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_max_times(4)
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(3)
         .with_jitter()
         .build();
     loop {
@@ -147,7 +150,9 @@ impl Context {
         match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
             Ok(_) => Disposition::DeadLetter(reason.to_string()),
             // Could not record the failure: keep the item so the failure is not lost.
-            Err(e) if e.is_transient() => Disposition::Requeue,
+            Err(e) if e.is_transient() => {
+                Disposition::Retry(format!("{reason} (and recording the failure failed: {e})"))
+            }
             Err(_) => Disposition::DeadLetter(reason.to_string()),
         }
     }
@@ -232,6 +237,7 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
                     Role::Scanner => crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Chunker => crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Database => crate::loader::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
+                    Role::Errors => crate::dead_letters::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                 };
                 broker.close().await;
                 result

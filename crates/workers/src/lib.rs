@@ -3,12 +3,14 @@
 //! - [`scanner`]: lists the store, records new object versions, publishes file items.
 //! - [`chunker`]: validates a file and publishes record-aligned chunk items.
 //! - [`loader`]: the database consumer; loads chunks exactly once in effect.
+//! - [`dead_letters`]: the error consumer; records dead work items, fails their files.
 //!
 //! [`fleet::Fleet`] runs any subset of roles in one process, each under a supervisor that
 //! reconnects after broker failures; [`shutdown`] is the one shutdown path.
 
 pub mod chunker;
 mod consume;
+pub mod dead_letters;
 pub mod fleet;
 pub mod loader;
 pub mod scanner;

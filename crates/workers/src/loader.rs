@@ -30,6 +30,7 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
         &queue,
         prefetch,
         grace,
+        ctx.config.max_attempts,
         &shutdown,
         move |delivery: Delivery| {
             let ctx = ctx.clone();
@@ -58,8 +59,8 @@ async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
     match retrying(|| load(ctx, &item)).await {
         Ok(()) => Disposition::Ack,
         Err(Step::Transient(reason)) => {
-            tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; requeueing");
-            Disposition::Requeue
+            tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
+            Disposition::Retry(reason)
         }
         Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
     }

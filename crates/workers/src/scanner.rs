@@ -3,7 +3,8 @@
 //!
 //! Consumes: object listings. Produces: file items (persistent, publisher-confirmed).
 //! Guarantees: a version is identified by (store, key, ETag) on S3 and (store, key, content
-//! hash) on a local folder, so identical bytes dropped again are not ingested again. The
+//! hash) on a local folder; bytes identical to the key's latest version are not ingested
+//! again, while a key reverted to bytes it held earlier is a new version (it is the latest). The
 //! row is written before the publish and marked published after the confirm; rows left
 //! unpublished by a crash are published again on the next pass (the chunker tolerates the
 //! duplicate). A local file is picked up only once it has settled: two consecutive listings
@@ -33,18 +34,21 @@ struct ScanState {
     last_seen: HashMap<String, (u64, Option<SystemTime>)>,
     /// key → (size, modified, etag) → version, so unchanged objects are not hashed again.
     versions: HashMap<String, (Stamp, String)>,
-    /// (key, version) pairs already in the ledger.
-    known: HashSet<(String, String)>,
+    /// key → its latest version in the ledger.
+    latest: HashMap<String, String>,
     ignored: HashSet<String>,
 }
 
 pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let store = ctx.store.clone();
     let store_id = store.id();
-    let mut state = ScanState::default();
-    for pair in penstock_db::known_versions(&ctx.pool, &store_id).await? {
-        state.known.insert(pair);
-    }
+    let mut state = ScanState {
+        latest: penstock_db::latest_versions(&ctx.pool, &store_id)
+            .await?
+            .into_iter()
+            .collect(),
+        ..ScanState::default()
+    };
     tracing::info!(store = %store_id, interval = ?ctx.config.scan_interval, "scanner started");
     let mut ticker = tokio::time::interval(ctx.config.scan_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -104,8 +108,7 @@ async fn scan_pass(
                 }
             },
         };
-        let pair = (meta.key.clone(), version.clone());
-        if state.known.contains(&pair) {
+        if state.latest.get(&meta.key) == Some(&version) {
             continue;
         }
         if let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size).await?
@@ -124,7 +127,7 @@ async fn scan_pass(
                 .await?;
             penstock_db::mark_published(&ctx.pool, id).await?;
         }
-        state.known.insert(pair);
+        state.latest.insert(meta.key.clone(), version);
     }
     state.last_seen = seen_now;
     Ok(())

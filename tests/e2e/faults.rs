@@ -1,0 +1,114 @@
+//! Work items that cannot be processed: poison messages dead-letter at once; transient
+//! failures retry through the delay queues with growing delays, then dead-letter; the
+//! error consumer records each dead item once and fails its file.
+
+use std::time::{Duration, Instant};
+
+use penstock_broker::Broker;
+use penstock_tests::egrid::{self, STANDARD_ORDER};
+use penstock_tests::s3::S3Server;
+use penstock_tests::{TestEnv, amqp_url};
+use penstock_workers::Role;
+
+type DeadRow = (String, i32, Option<i64>, Option<String>, String);
+
+async fn dead_items(env: &TestEnv) -> Vec<DeadRow> {
+    sqlx::query_as(
+        "SELECT message_id, attempts, file_id, source_queue, reason FROM ingest_errors
+         WHERE kind = 'dead_item' ORDER BY message_id",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_for_dead_items(env: &TestEnv, count: usize, timeout: Duration) -> Vec<DeadRow> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = dead_items(env).await;
+        if rows.len() >= count {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {count} dead item(s): {rows:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_item_dead_letters_after_one_attempt_and_is_recorded_once() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &Role::ALL).await;
+    let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
+    for _ in 0..2 {
+        // The same poison twice (a redelivery): one row.
+        broker
+            .publish_raw(&broker.queues.chunks, b"\x00 not json", "poison-1", Default::default())
+            .await
+            .unwrap();
+    }
+    broker
+        .publish_raw(
+            &broker.queues.files,
+            br#"{"v":1,"file_id":424242}"#,
+            "poison-2",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let rows = wait_for_dead_items(&env, 2, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows_after = dead_items(&env).await;
+    broker.close().await;
+    fleet.stop().await;
+    assert_eq!(rows_after.len(), 2, "{rows_after:#?}");
+    let (id, attempts, file_id, queue, reason) = &rows[0];
+    assert_eq!((id.as_str(), *attempts, *file_id), ("poison-1", 1, None));
+    assert_eq!(queue.as_deref(), Some(format!("{}.chunks", env.prefix).as_str()));
+    assert!(reason.contains("not a valid work item"), "{reason}");
+    assert_eq!(rows[1].2, None, "a file id that names no file version is not trusted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transiently_failing_chunk_retries_with_growing_delays_then_dead_letters_and_fails_its_file() {
+    let env = TestEnv::new().await;
+    let s3 = S3Server::start("drops").await;
+    let config = env.config(&[
+        ("PENSTOCK_STORAGE_URL", "s3://drops"),
+        ("PENSTOCK_MAX_ATTEMPTS", "3"),
+        ("AWS_ENDPOINT_URL", &s3.endpoint),
+        ("AWS_ACCESS_KEY_ID", &s3.access_key),
+        ("AWS_SECRET_ACCESS_KEY", &s3.secret_key),
+        ("AWS_REGION", &s3.region),
+    ]);
+    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
+    let bytes = egrid::file(&[(2023, "TX", "A", "1", "1")], &STANDARD_ORDER, "\r\n");
+    s3.put("drops", "egrid/generators/a.csv", bytes).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.files().await.first().is_none_or(|f| f.status != "loading") {
+        assert!(Instant::now() < deadline, "never chunked: {:#?}", env.files().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    front.stop().await;
+    // The store goes away: every ranged read now fails with a connection error (transient).
+    drop(s3);
+    let started = Instant::now();
+    let back = env.start(config, &[Role::Database, Role::Errors]).await;
+    let rows = wait_for_dead_items(&env, 1, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed();
+    let files = env.wait_for_files(1, Duration::from_secs(10)).await;
+    back.stop().await;
+    let (id, attempts, file_id, _, reason) = &rows[0];
+    assert_eq!(id, &format!("chunk-{}-0", files[0].id));
+    assert_eq!((*attempts, *file_id), (3, Some(files[0].id)));
+    assert!(reason.starts_with("gave up after 3 attempt(s)"), "{reason}");
+    // Attempt 1, then 1 s later attempt 2, then 5 s later attempt 3.
+    assert!(elapsed >= Duration::from_secs(6), "retries waited only {elapsed:?}");
+    assert_eq!(files[0].status, "failed");
+    assert!(
+        files[0].reason.as_deref().unwrap().contains("after 3 attempt(s)"),
+        "{files:#?}"
+    );
+}
