@@ -36,3 +36,7 @@ demo: services
 # ~1M-row eGRID-shaped file: psql \copy vs penstock end to end, rows/s, ratio, peak RSS.
 bench: services
     bash scripts/bench.sh
+
+# Property-based fuzzing of the record scanner, chunk planning and coercion (bounded: ~1-2 min).
+fuzz cases="20000":
+    PROPTEST_CASES={{cases}} cargo test -p penstock-core --release -- never_panics --nocapture

@@ -429,7 +429,10 @@ mod never_panics {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        // 512 cases in `just test`; `just fuzz` raises it through PROPTEST_CASES.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+        ))]
 
         /// Whatever the bytes (in whatever blocks): scanning, header resolution, planning
         /// and coercion return results, never panic.
