@@ -4,5 +4,6 @@
 mod faults;
 mod ingest;
 mod order;
+mod outages;
 mod rejection;
 mod s3_store;

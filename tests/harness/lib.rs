@@ -7,6 +7,7 @@
 //! default `postgres://postgres@127.0.0.1:5432`) and `PENSTOCK_TEST_AMQP`.
 
 pub mod egrid;
+pub mod proxy;
 pub mod s3;
 
 use std::collections::HashMap;

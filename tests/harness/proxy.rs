@@ -1,0 +1,92 @@
+//! A small TCP proxy for fault injection: the fleet talks to PostgreSQL or RabbitMQ through
+//! it, and a test can cut every open connection (as a restart or a network reset would) or
+//! stall traffic, without touching the machine's shared services.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Proxy {
+    /// `127.0.0.1:<port>` to connect to instead of the target.
+    pub addr: String,
+    cut: watch::Sender<u64>,
+    stalled: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `target` (e.g. `127.0.0.1:5432`) on a free loopback port.
+    pub async fn start(target: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (cut, _) = watch::channel(0u64);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (target, cuts, stall) = (target.to_string(), cut.clone(), stalled.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (target, mut cut, stall) = (target.clone(), cuts.subscribe(), stall.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = pipe(client, server, stall) => {}
+                        _ = cut.changed() => {} // dropping both sockets resets the connection
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            stalled,
+            task,
+        }
+    }
+
+    /// Closes every connection open right now; new ones are accepted as usual.
+    pub fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Stops (true) or resumes (false) forwarding bytes on every connection.
+    pub fn stall(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+async fn pipe(client: TcpStream, server: TcpStream, stalled: Arc<AtomicBool>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let s1 = stalled.clone();
+    let up = async move { copy(&mut cr, &mut sw, &s1).await };
+    let down = async move { copy(&mut sr, &mut cw, &stalled).await };
+    tokio::select! { _ = up => {}, _ = down => {} }
+}
+
+async fn copy(from: &mut (impl AsyncReadExt + Unpin), to: &mut (impl AsyncWriteExt + Unpin), stalled: &AtomicBool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
