@@ -1,6 +1,7 @@
 //! End-to-end tests against the real PostgreSQL and RabbitMQ (and an in-process
 //! S3-compatible server). Each test has its own database, queue prefix and folder.
 
+mod alerts;
 mod faults;
 mod ingest;
 mod order;

@@ -43,9 +43,9 @@ impl Queues {
         [&self.files, &self.chunks, &self.errors, &self.events]
     }
 
-    /// The work queues, which have retry queues.
-    pub fn work(&self) -> [&str; 2] {
-        [&self.files, &self.chunks]
+    /// The queues whose items are retried through retry queues.
+    pub fn work(&self) -> [&str; 3] {
+        [&self.files, &self.chunks, &self.events]
     }
 
     /// The retry queue that holds items of `work_queue` for `delay`, then dead-letters them
@@ -295,6 +295,6 @@ mod tests {
         );
         assert!(q.every().iter().all(|n| n.starts_with("fleet-a.")));
         assert!(q.every().contains(&"fleet-a.chunks.retry.30s".to_string()));
-        assert_eq!(q.every().len(), 14);
+        assert_eq!(q.every().len(), 19);
     }
 }

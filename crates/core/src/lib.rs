@@ -13,6 +13,7 @@
 pub mod coerce;
 pub mod copy_text;
 pub mod dedupe;
+pub mod event;
 pub mod header;
 pub mod message;
 pub mod plan;

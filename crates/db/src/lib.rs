@@ -3,6 +3,7 @@
 //! load (COPY into a staging table, one `INSERT … ON CONFLICT` merge, ledger and quarantine
 //! in the same transaction).
 
+mod alerts;
 mod dead;
 mod ledger;
 mod load;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+pub use alerts::raise_alert;
 pub use dead::{DeadItem, record_dead_items};
 pub use ledger::*;
 pub use load::{ChunkOutcome, MergeSql, load_chunk};

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use penstock_broker::{Broker, Delivery};
+use penstock_core::event::{Event, EventKind};
 use penstock_core::header::{self, HeaderMap};
 use penstock_core::message::{self, VERSION};
 use penstock_core::scan::RecordScanner;
@@ -66,7 +67,7 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
             "unknown dataset {:?}: no spec in datasets_dir declares it",
             item.dataset
         );
-        return ctx.fail_file(item.file_id, &reason).await;
+        return ctx.fail_file(broker, item.file_id, &item.key, &reason).await;
     };
     match retrying(|| chunk_file(ctx, broker, spec, &item)).await {
         Ok(()) => Disposition::Ack,
@@ -74,7 +75,7 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
             tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; will retry");
             Disposition::Retry(reason)
         }
-        Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
+        Err(Step::Permanent(reason)) => ctx.fail_file(broker, item.file_id, &item.key, &reason).await,
     }
 }
 
@@ -108,7 +109,18 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
     let (header, plans, records) = match verdict {
         Verdict::Rejected(reason) => {
             tracing::warn!(file_id = item.file_id, key = %item.key, %reason, "file rejected");
-            penstock_db::finish_with(&ctx.pool, item.file_id, "rejected", &reason).await?;
+            if penstock_db::finish_with(&ctx.pool, item.file_id, "rejected", &reason).await? {
+                let kind = EventKind::FileRejected {
+                    file_id: item.file_id,
+                    key: item.key.clone(),
+                };
+                let metadata = serde_json::json!({ "file_id": item.file_id, "key": item.key, "reason": reason });
+                ctx.emit(
+                    broker,
+                    Event::new(kind, "chunker", format!("{} rejected: {reason}", item.key), metadata),
+                )
+                .await;
+            }
             return Ok(());
         }
         Verdict::Chunks { header, plans, records } => (header, plans, records),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use penstock_broker::{BasicAckOptions, BasicNackOptions, Broker, Delivery};
+use penstock_core::event::{Event, EventKind};
 use penstock_db::DeadItem;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -58,6 +59,18 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
                     tracing::warn!(message_id = %item.message_id, file_id = ?item.file_id, reason = %item.reason, "dead item recorded");
                 }
                 tracing::info!(batch = items.len(), new = recorded, "dead items committed");
+                for item in &items {
+                    let queue = item.source_queue.clone().unwrap_or_else(|| "unknown".into());
+                    let metadata = serde_json::json!({
+                        "message_id": item.message_id, "file_id": item.file_id, "attempts": item.attempts,
+                    });
+                    let message = format!("dead item from {queue}: {}", item.reason);
+                    ctx.emit(
+                        &broker,
+                        Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata),
+                    )
+                    .await;
+                }
                 for delivery in batch {
                     delivery
                         .ack(BasicAckOptions::default())

@@ -12,6 +12,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use penstock_broker::{Broker, BrokerError};
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
+use penstock_core::event::{Event, EventKind};
 use penstock_db::{DbError, MergeSql};
 use penstock_storage::{ObjectStore, StorageError};
 use sqlx::PgPool;
@@ -27,10 +28,17 @@ pub enum Role {
     Chunker,
     Database,
     Errors,
+    Notifications,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Scanner, Role::Chunker, Role::Database, Role::Errors];
+    pub const ALL: [Role; 5] = [
+        Role::Scanner,
+        Role::Chunker,
+        Role::Database,
+        Role::Errors,
+        Role::Notifications,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +46,7 @@ impl Role {
             Role::Chunker => "chunker",
             Role::Database => "database",
             Role::Errors => "errors",
+            Role::Notifications => "notifications",
         }
     }
 
@@ -49,6 +58,7 @@ impl Role {
             "chunker" | "validator" => Some(vec![Role::Chunker]),
             "database" | "loader" => Some(vec![Role::Database]),
             "errors" => Some(vec![Role::Errors]),
+            "notifications" => Some(vec![Role::Notifications]),
             _ => None,
         }
     }
@@ -144,11 +154,34 @@ impl Context {
         self.datasets.get(name).map(|(s, m)| (s, m))
     }
 
-    /// Marks a file version failed with a reason and dead-letters its item.
-    pub async fn fail_file(&self, file_id: i64, reason: &str) -> Disposition {
+    /// Publishes an event for the notification consumer. Best effort: an event that cannot
+    /// be published is logged, and the work it describes is not held back.
+    pub async fn emit(&self, broker: &Broker, event: Event) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = format!("event-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        if let Err(e) = broker.publish(&broker.queues.events, &event, &id).await {
+            tracing::warn!(error = %e, kind = ?event.kind, "cannot publish an event");
+        }
+    }
+
+    /// Marks a file version failed with a reason, tells the notification consumer, and
+    /// dead-letters its item.
+    pub async fn fail_file(&self, broker: &Broker, file_id: i64, key: &str, reason: &str) -> Disposition {
         tracing::error!(file_id, %reason, "file failed");
         match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
-            Ok(_) => Disposition::DeadLetter(reason.to_string()),
+            Ok(changed) => {
+                if changed {
+                    let kind = EventKind::FileFailed {
+                        file_id,
+                        key: key.to_string(),
+                    };
+                    let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
+                    self.emit(broker, Event::new(kind, "worker", format!("{key}: {reason}"), metadata))
+                        .await;
+                }
+                Disposition::DeadLetter(reason.to_string())
+            }
             // Could not record the failure: keep the item so the failure is not lost.
             Err(e) if e.is_transient() => {
                 Disposition::Retry(format!("{reason} (and recording the failure failed: {e})"))
@@ -229,15 +262,20 @@ impl Fleet {
 /// Runs one role until shutdown, reconnecting after failures.
 async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
     let mut backoff = reconnect_backoff();
+    let mut failures: u32 = 0;
     while !shutdown.is_cancelled() {
         let result = match Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
             Ok(broker) => {
                 backoff = reconnect_backoff();
+                failures = 0;
                 let result = match role {
                     Role::Scanner => crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Chunker => crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Database => crate::loader::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Errors => crate::dead_letters::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
+                    Role::Notifications => {
+                        crate::notifications::run(ctx.clone(), broker.clone(), shutdown.clone()).await
+                    }
                 };
                 broker.close().await;
                 result
@@ -248,7 +286,23 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
             Ok(()) => break,
             Err(e) => {
                 let delay = backoff.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(role = role.name(), error = %e, ?delay, "role stopped on an error; restarting");
+                failures += 1;
+                tracing::warn!(role = role.name(), error = %e, ?delay, failures, "role stopped on an error; restarting");
+                if failures >= 3 {
+                    // The broker may be what is down, so this alert goes straight to the table.
+                    let event = Event::new(
+                        EventKind::ReconnectLoop {
+                            role: role.name().into(),
+                            failures,
+                        },
+                        role.name(),
+                        format!("{} has failed {failures} times in a row: {e}", role.name()),
+                        serde_json::json!({ "error": e.to_string() }),
+                    );
+                    if let Err(alert_error) = penstock_db::raise_alert(&ctx.pool, &event).await {
+                        tracing::warn!(error = %alert_error, "cannot record the reconnect-loop alert");
+                    }
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}

@@ -13,6 +13,7 @@ mod consume;
 pub mod dead_letters;
 pub mod fleet;
 pub mod loader;
+pub mod notifications;
 pub mod scanner;
 pub mod shutdown;
 

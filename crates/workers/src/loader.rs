@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use penstock_broker::{Broker, Delivery};
+use penstock_core::event::{Event, EventKind};
 use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, message, prepare_chunk};
 use penstock_db::ChunkOutcome;
@@ -25,6 +26,7 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
     let queue = broker.queues.chunks.clone();
     let prefetch = ctx.config.database_concurrency as u16;
     let grace = ctx.config.shutdown_grace;
+    let handler_broker = broker.clone();
     consume(
         &broker,
         &queue,
@@ -34,8 +36,9 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
         &shutdown,
         move |delivery: Delivery| {
             let ctx = ctx.clone();
+            let broker = handler_broker.clone();
             async move {
-                let disposition = handle(&ctx, &delivery.data).await;
+                let disposition = handle(&ctx, &broker, &delivery.data).await;
                 (delivery, disposition)
             }
         },
@@ -44,7 +47,7 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
     Ok(())
 }
 
-async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
+async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
     let item: ChunkItem = match message::decode(body) {
         Ok(item) => item,
         Err(e) => return Disposition::DeadLetter(e.to_string()),
@@ -54,19 +57,19 @@ async fn handle(ctx: &Context, body: &[u8]) -> Disposition {
             "unknown dataset {:?}: no spec in datasets_dir declares it",
             item.dataset
         );
-        return ctx.fail_file(item.file_id, &reason).await;
+        return ctx.fail_file(broker, item.file_id, &item.key, &reason).await;
     }
-    match retrying(|| load(ctx, &item)).await {
+    match retrying(|| load(ctx, broker, &item)).await {
         Ok(()) => Disposition::Ack,
         Err(Step::Transient(reason)) => {
             tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
             Disposition::Retry(reason)
         }
-        Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &reason).await,
+        Err(Step::Permanent(reason)) => ctx.fail_file(broker, item.file_id, &item.key, &reason).await,
     }
 }
 
-async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
+async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), Step> {
     let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
     // A file that has already failed or been rejected loads nothing more.
     if let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await?
@@ -121,7 +124,47 @@ async fn load(ctx: &Context, item: &ChunkItem) -> Result<(), Step> {
                 status = %file_status,
                 "chunk committed"
             );
+            if penstock_db::is_terminal(&file_status) {
+                announce_finished(ctx, broker, item.file_id).await?;
+            }
         }
     }
+    Ok(())
+}
+
+/// Tells the notification consumer that a file finished loading.
+async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Result<(), Step> {
+    let Some(file) = penstock_db::file(&ctx.pool, file_id).await? else {
+        return Ok(());
+    };
+    let metadata = serde_json::json!({
+        "file_id": file.id,
+        "key": file.key,
+        "rows_loaded": file.rows_loaded,
+        "rows_quarantined": file.rows_quarantined,
+        "rows_superseded": file.rows_superseded,
+    });
+    let (kind, message) = if file.rows_quarantined > 0 {
+        (
+            EventKind::FileDoneWithErrors {
+                file_id,
+                key: file.key.clone(),
+                quarantined: file.rows_quarantined,
+            },
+            format!(
+                "{} loaded {} rows; {} quarantined",
+                file.key, file.rows_loaded, file.rows_quarantined
+            ),
+        )
+    } else {
+        (
+            EventKind::FileDone {
+                file_id,
+                key: file.key.clone(),
+            },
+            format!("{} loaded {} rows", file.key, file.rows_loaded),
+        )
+    };
+    ctx.emit(broker, Event::new(kind, "database", message, metadata)).await;
     Ok(())
 }

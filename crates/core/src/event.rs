@@ -1,0 +1,182 @@
+//! Events: what the fleet tells the notification consumer (files finishing, rejections,
+//! failures, dead letters, reconnect loops), and how each maps to an alert: its severity and
+//! the dedupe key that makes a storm of the same event bump one alert.
+
+use serde::{Deserialize, Serialize};
+
+/// Alert severities, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One event on `<prefix>.events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub kind: EventKind,
+    /// The role that saw it.
+    pub source: String,
+    pub message: String,
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    FileDone {
+        file_id: i64,
+        key: String,
+    },
+    FileDoneWithErrors {
+        file_id: i64,
+        key: String,
+        quarantined: i64,
+    },
+    FileRejected {
+        file_id: i64,
+        key: String,
+    },
+    FileFailed {
+        file_id: i64,
+        key: String,
+    },
+    DeadLetter {
+        queue: String,
+    },
+    ReconnectLoop {
+        role: String,
+        failures: u32,
+    },
+}
+
+impl Event {
+    pub fn new(kind: EventKind, source: &str, message: impl Into<String>, metadata: serde_json::Value) -> Event {
+        Event {
+            v: crate::message::VERSION,
+            kind,
+            source: source.to_string(),
+            message: message.into(),
+            metadata,
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match &self.kind {
+            EventKind::FileDone { .. } => Severity::Info,
+            EventKind::FileDoneWithErrors { .. } => Severity::Warning,
+            EventKind::FileRejected { .. } | EventKind::FileFailed { .. } | EventKind::DeadLetter { .. } => {
+                Severity::Error
+            }
+            EventKind::ReconnectLoop { failures, .. } if *failures >= 10 => Severity::Critical,
+            EventKind::ReconnectLoop { .. } => Severity::Warning,
+        }
+    }
+
+    /// Events with the same key update one alert instead of adding another.
+    pub fn dedupe_key(&self) -> String {
+        match &self.kind {
+            EventKind::FileDone { key, .. } => format!("file-done:{key}"),
+            EventKind::FileDoneWithErrors { key, .. } => format!("file-done-with-errors:{key}"),
+            EventKind::FileRejected { key, .. } => format!("file-rejected:{key}"),
+            EventKind::FileFailed { key, .. } => format!("file-failed:{key}"),
+            EventKind::DeadLetter { queue } => format!("dead-letter:{queue}"),
+            EventKind::ReconnectLoop { role, .. } => format!("reconnect-loop:{role}"),
+        }
+    }
+}
+
+impl crate::message::Versioned for Event {
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event::new(kind, "test", "m", serde_json::json!({}))
+    }
+
+    #[test]
+    fn severities_follow_what_went_wrong() {
+        assert_eq!(
+            event(EventKind::FileDone {
+                file_id: 1,
+                key: "k".into()
+            })
+            .severity(),
+            Severity::Info
+        );
+        let partial = EventKind::FileDoneWithErrors {
+            file_id: 1,
+            key: "k".into(),
+            quarantined: 3,
+        };
+        assert_eq!(event(partial).severity(), Severity::Warning);
+        assert_eq!(
+            event(EventKind::FileRejected {
+                file_id: 1,
+                key: "k".into()
+            })
+            .severity(),
+            Severity::Error
+        );
+        assert_eq!(
+            event(EventKind::DeadLetter { queue: "q".into() }).severity(),
+            Severity::Error
+        );
+        let looping = |failures| {
+            event(EventKind::ReconnectLoop {
+                role: "database".into(),
+                failures,
+            })
+            .severity()
+        };
+        assert_eq!((looping(3), looping(10)), (Severity::Warning, Severity::Critical));
+        assert!(Severity::Critical > Severity::Error && Severity::Error > Severity::Warning);
+    }
+
+    #[test]
+    fn a_storm_of_dead_letters_from_one_queue_shares_one_key() {
+        let a = event(EventKind::DeadLetter {
+            queue: "p.chunks".into(),
+        });
+        let b = event(EventKind::DeadLetter {
+            queue: "p.chunks".into(),
+        });
+        let c = event(EventKind::DeadLetter {
+            queue: "p.files".into(),
+        });
+        assert_eq!(a.dedupe_key(), b.dedupe_key());
+        assert_ne!(a.dedupe_key(), c.dedupe_key());
+    }
+
+    #[test]
+    fn events_round_trip_through_json_with_their_type() {
+        let e = event(EventKind::FileRejected {
+            file_id: 7,
+            key: "egrid/x.csv".into(),
+        });
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""type":"file_rejected""#), "{json}");
+        assert_eq!(crate::message::decode::<Event>(json.as_bytes()).unwrap(), e);
+    }
+}
