@@ -55,6 +55,15 @@ impl S3Settings {
     }
 }
 
+/// An alert webhook: alerts at or above `min_severity` are POSTed as JSON to `url`, signed
+/// with HMAC-SHA256 of the body under `secret` (header `X-Penstock-Signature: sha256=<hex>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub min_severity: penstock_core::event::Severity,
+    pub secret: String,
+}
+
 /// The validated configuration of one penstock process.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -69,6 +78,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Attempts a work item gets before it is dead-lettered.
     pub max_attempts: u32,
+    pub webhooks: Vec<Webhook>,
     pub datasets: Vec<DatasetSpec>,
     /// Where the defaults came from (a path, or "built-in defaults").
     pub source: String,
@@ -114,6 +124,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace",
     "max_attempts",
     "datasets_dir",
+    "webhooks",
 ];
 
 /// Loads the configuration from the process environment.
@@ -187,6 +198,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let database_concurrency = settings.integer("database_concurrency", 1, 256)? as usize;
     let shutdown_grace = settings.duration("shutdown_grace")?;
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
+    let webhooks = webhooks(&settings.table, env, &source)?;
 
     let datasets_dir = settings.string("datasets_dir")?;
     let datasets = match (&base, env.get("PENSTOCK_DATASETS_DIR")) {
@@ -222,9 +234,82 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         database_concurrency,
         shutdown_grace,
         max_attempts,
+        webhooks,
         datasets,
         source,
     })
+}
+
+/// `[[webhooks]]` tables in the file (url, min_severity, secret or secret_env), plus one from
+/// `PENSTOCK_WEBHOOK_URL` / `PENSTOCK_WEBHOOK_SECRET` / `PENSTOCK_WEBHOOK_MIN_SEVERITY`.
+fn webhooks(table: &toml::Table, env: &HashMap<String, String>, source: &str) -> Result<Vec<Webhook>, ConfigError> {
+    let fail = |origin: &str, message: String| ConfigError {
+        key: "webhooks".into(),
+        origin: origin.into(),
+        message,
+    };
+    let build = |origin: &str, url: Option<&str>, severity: Option<&str>, secret: Option<String>| {
+        let url = url.ok_or_else(|| fail(origin, "a webhook needs a url".into()))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(fail(
+                origin,
+                format!("webhook url {url:?} must start with http:// or https://"),
+            ));
+        }
+        let min_severity = match severity {
+            None => penstock_core::event::Severity::Error,
+            Some(s) => penstock_core::event::Severity::parse(s).ok_or_else(|| {
+                fail(
+                    origin,
+                    format!("min_severity {s:?} is not one of info, warning, error, critical"),
+                )
+            })?,
+        };
+        let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+            fail(
+                origin,
+                "a webhook needs a secret (secret, or secret_env naming a variable) to sign with".into(),
+            )
+        })?;
+        Ok(Webhook {
+            url: url.to_string(),
+            min_severity,
+            secret,
+        })
+    };
+    let mut out = Vec::new();
+    match table.get("webhooks") {
+        None => {}
+        Some(toml::Value::Array(items)) => {
+            for item in items {
+                let t = item
+                    .as_table()
+                    .ok_or_else(|| fail(source, "use [[webhooks]] tables".into()))?;
+                let get = |k: &str| t.get(k).and_then(|v| v.as_str());
+                let secret = get("secret")
+                    .map(str::to_string)
+                    .or_else(|| get("secret_env").and_then(|name| env.get(name).cloned()));
+                out.push(build(source, get("url"), get("min_severity"), secret)?);
+            }
+        }
+        Some(_) => {
+            return Err(fail(
+                source,
+                "use [[webhooks]] tables with url, min_severity and secret".into(),
+            ));
+        }
+    }
+    if let Some(url) = env.get("PENSTOCK_WEBHOOK_URL").filter(|u| !u.is_empty()) {
+        let origin = "environment variable PENSTOCK_WEBHOOK_URL";
+        let severity = env.get("PENSTOCK_WEBHOOK_MIN_SEVERITY").map(String::as_str);
+        out.push(build(
+            origin,
+            Some(url),
+            severity,
+            env.get("PENSTOCK_WEBHOOK_SECRET").cloned(),
+        )?);
+    }
+    Ok(out)
 }
 
 fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {
@@ -460,6 +545,29 @@ mod tests {
             err.contains("database_url") && err.contains("PENSTOCK_DATABASE_URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_webhook_from_the_environment_needs_a_secret_and_a_known_severity() {
+        let config = load_from(&env(&[
+            ("PENSTOCK_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("PENSTOCK_WEBHOOK_SECRET", "s3cret"),
+            ("PENSTOCK_WEBHOOK_MIN_SEVERITY", "warning"),
+        ]))
+        .unwrap();
+        assert_eq!(config.webhooks[0].min_severity, penstock_core::event::Severity::Warning);
+        let err = load_from(&env(&[("PENSTOCK_WEBHOOK_URL", "http://x/h")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a secret"), "{err}");
+        let err = load_from(&env(&[
+            ("PENSTOCK_WEBHOOK_URL", "http://x/h"),
+            ("PENSTOCK_WEBHOOK_SECRET", "s"),
+            ("PENSTOCK_WEBHOOK_MIN_SEVERITY", "loud"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not one of info, warning, error, critical"), "{err}");
     }
 
     #[test]

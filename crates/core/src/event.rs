@@ -15,6 +15,12 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Error, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",

@@ -7,9 +7,9 @@ use sqlx::PgPool;
 
 use crate::DbError;
 
-/// Raises or bumps the alert for an event; returns the alert's id.
-pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
+/// Raises or bumps the alert for an event; returns the alert's id and whether it is new.
+pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), DbError> {
+    Ok(sqlx::query_as(
         "INSERT INTO alerts (dedupe_key, severity, source, message, metadata)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (dedupe_key) WHERE status <> 'resolved' DO UPDATE SET
@@ -21,7 +21,7 @@ pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<i64, DbError> {
                  WHEN array_position(ARRAY['info','warning','error','critical'], EXCLUDED.severity)
                     > array_position(ARRAY['info','warning','error','critical'], alerts.severity)
                  THEN EXCLUDED.severity ELSE alerts.severity END
-         RETURNING id",
+         RETURNING id, (xmax = 0) AS inserted",
     )
     .bind(event.dedupe_key())
     .bind(event.severity().as_str())
@@ -30,4 +30,29 @@ pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<i64, DbError> {
     .bind(&event.metadata)
     .fetch_one(pool)
     .await?)
+}
+
+/// Records the outcome of delivering an alert to a webhook.
+pub async fn record_delivery(
+    pool: &PgPool,
+    alert_id: i64,
+    url: &str,
+    attempts: i32,
+    status_code: Option<i32>,
+    delivered: bool,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (alert_id, url, attempts, status_code, delivered, error)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(alert_id)
+    .bind(url)
+    .bind(attempts)
+    .bind(status_code)
+    .bind(delivered)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

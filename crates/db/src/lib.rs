@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-pub use alerts::raise_alert;
+pub use alerts::{raise_alert, record_delivery};
 pub use dead::{DeadItem, record_dead_items};
 pub use ledger::*;
 pub use load::{ChunkOutcome, MergeSql, load_chunk};

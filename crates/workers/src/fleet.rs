@@ -299,7 +299,7 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
                         format!("{} has failed {failures} times in a row: {e}", role.name()),
                         serde_json::json!({ "error": e.to_string() }),
                     );
-                    if let Err(alert_error) = penstock_db::raise_alert(&ctx.pool, &event).await {
+                    if let Err(alert_error) = penstock_db::raise_alert(&ctx.pool, &event).await.map(|_| ()) {
                         tracing::warn!(error = %alert_error, "cannot record the reconnect-loop alert");
                     }
                 }

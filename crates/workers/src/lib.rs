@@ -16,5 +16,6 @@ pub mod loader;
 pub mod notifications;
 pub mod scanner;
 pub mod shutdown;
+pub mod webhooks;
 
 pub use fleet::{Fleet, Role, RunError};
