@@ -64,3 +64,71 @@ async fn wait_for(env: &TestEnv, chunks: i32) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+async fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut socket) = tokio::net::TcpStream::connect(addr).await else {
+        return (0, serde_json::Value::Null);
+    };
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("null");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+async fn wait_ready(addr: &str, want: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (status, body) = get(addr, "/ready").await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ready never answered {want}: last {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_not_ready_while_the_broker_is_unreachable_and_recovers_on_its_own() {
+    let env = TestEnv::new().await;
+    let amqp = Proxy::start("127.0.0.1:5672").await;
+    let amqp_url = penstock_tests::amqp_url().replace("127.0.0.1:5672", &amqp.addr);
+    let health_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let config = env.config(&[("PENSTOCK_AMQP_URL", &amqp_url), ("PENSTOCK_HEALTH_ADDR", &health_addr)]);
+    let fleet = env.start(config, &Role::ALL).await;
+    assert_eq!(get(&health_addr, "/health").await.0, 200);
+    let ready = wait_ready(&health_addr, 200).await;
+    assert_eq!(ready["ready"], true, "{ready}");
+
+    amqp.block(true);
+    let down = wait_ready(&health_addr, 503).await;
+    assert_eq!(down["database"], true, "{down}");
+    assert!(
+        down["broker"].as_object().unwrap().values().any(|c| c == false),
+        "{down}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    amqp.block(false);
+    wait_ready(&health_addr, 200).await;
+
+    // And it still works: a file dropped after the outage loads.
+    env.drop_file("egrid/generators/after.csv", &real_egrid_file());
+    let files = env.wait_for_files(1, Duration::from_secs(60)).await;
+    fleet.stop().await;
+    assert_eq!(files[0].status, "done");
+}

@@ -15,6 +15,7 @@ pub struct Proxy {
     pub addr: String,
     cut: watch::Sender<u64>,
     stalled: Arc<AtomicBool>,
+    blocked: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -25,9 +26,13 @@ impl Proxy {
         let addr = listener.local_addr().unwrap().to_string();
         let (cut, _) = watch::channel(0u64);
         let stalled = Arc::new(AtomicBool::new(false));
-        let (target, cuts, stall) = (target.to_string(), cut.clone(), stalled.clone());
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (target, cuts, stall, block) = (target.to_string(), cut.clone(), stalled.clone(), blocked.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if block.load(Ordering::SeqCst) {
+                    continue; // refused: the connection is dropped at once
+                }
                 let (target, mut cut, stall) = (target.clone(), cuts.subscribe(), stall.clone());
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&target).await else {
@@ -44,6 +49,7 @@ impl Proxy {
             addr,
             cut,
             stalled,
+            blocked,
             task,
         }
     }
@@ -51,6 +57,15 @@ impl Proxy {
     /// Closes every connection open right now; new ones are accepted as usual.
     pub fn cut(&self) {
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// While blocked, the target is unreachable: open connections are cut and new ones
+    /// dropped at once.
+    pub fn block(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::SeqCst);
+        if blocked {
+            self.cut();
+        }
     }
 
     /// Stops (true) or resumes (false) forwarding bytes on every connection.

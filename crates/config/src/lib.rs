@@ -79,6 +79,8 @@ pub struct Config {
     /// Attempts a work item gets before it is dead-lettered.
     pub max_attempts: u32,
     pub webhooks: Vec<Webhook>,
+    /// Where to serve `/health` and `/ready` (None: not served).
+    pub health_addr: Option<std::net::SocketAddr>,
     pub datasets: Vec<DatasetSpec>,
     /// Where the defaults came from (a path, or "built-in defaults").
     pub source: String,
@@ -125,6 +127,7 @@ const KEYS: &[&str] = &[
     "max_attempts",
     "datasets_dir",
     "webhooks",
+    "health_addr",
 ];
 
 /// Loads the configuration from the process environment.
@@ -199,6 +202,16 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let shutdown_grace = settings.duration("shutdown_grace")?;
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
     let webhooks = webhooks(&settings.table, env, &source)?;
+    let health_addr = match settings.raw("health_addr") {
+        Ok((value, _)) if value.trim().is_empty() => None,
+        Ok((value, _)) => Some(value.trim().parse().map_err(|_| {
+            settings.error(
+                "health_addr",
+                format!("{value:?} is not an address; use e.g. 0.0.0.0:9000, or leave it empty"),
+            )
+        })?),
+        Err(_) => None,
+    };
 
     let datasets_dir = settings.string("datasets_dir")?;
     let datasets = match (&base, env.get("PENSTOCK_DATASETS_DIR")) {
@@ -235,6 +248,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         shutdown_grace,
         max_attempts,
         webhooks,
+        health_addr,
         datasets,
         source,
     })

@@ -143,6 +143,7 @@ where
 /// What every role shares: configuration, the pool, the store, the datasets.
 pub struct Context {
     pub config: Config,
+    pub health: Arc<crate::health::Health>,
     pub pool: PgPool,
     pub store: Arc<dyn ObjectStore>,
     datasets: HashMap<String, (DatasetSpec, MergeSql)>,
@@ -216,8 +217,10 @@ impl Fleet {
             datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
         }
         let store = penstock_storage::open(&config).await;
+        let health = Arc::new(crate::health::Health::default());
         let ctx = Arc::new(Context {
             config,
+            health: health.clone(),
             pool: pool.clone(),
             store,
             datasets,
@@ -233,6 +236,12 @@ impl Fleet {
             .close()
             .await;
         let mut tasks = JoinSet::new();
+        if let Some(addr) = ctx.config.health_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| RunError::Startup(format!("cannot listen on health_addr {addr}: {e}")))?;
+            tasks.spawn(crate::health::serve(listener, health, pool.clone(), shutdown.clone()));
+        }
         let mut unique: Vec<Role> = roles.to_vec();
         unique.dedup();
         for role in unique {
@@ -268,6 +277,7 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
             Ok(broker) => {
                 backoff = reconnect_backoff();
                 failures = 0;
+                ctx.health.set(role.name(), true);
                 let result = match role {
                     Role::Scanner => crate::scanner::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
                     Role::Chunker => crate::chunker::run(ctx.clone(), broker.clone(), shutdown.clone()).await,
@@ -277,10 +287,14 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
                         crate::notifications::run(ctx.clone(), broker.clone(), shutdown.clone()).await
                     }
                 };
+                ctx.health.set(role.name(), false);
                 broker.close().await;
                 result
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                ctx.health.set(role.name(), false);
+                Err(e.into())
+            }
         };
         match result {
             Ok(()) => break,

@@ -12,6 +12,7 @@ pub mod chunker;
 mod consume;
 pub mod dead_letters;
 pub mod fleet;
+pub mod health;
 pub mod loader;
 pub mod notifications;
 pub mod scanner;
