@@ -197,3 +197,55 @@ async fn status_json_lists_each_file_version_with_its_counts_and_ignored_objects
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_forces_exit_while_in_flight_work_is_stuck_and_nothing_is_lost() {
+    let env = TestEnv::new().await;
+    let pg = penstock_tests::proxy::Proxy::start("127.0.0.1:5432").await;
+    let through_proxy = env.database_url.replace("127.0.0.1:5432", &pg.addr);
+    let vars = env.env(&[
+        ("PENSTOCK_DATABASE_URL", &through_proxy),
+        ("PENSTOCK_CHUNK_BYTES", "16384"),
+        ("PENSTOCK_SHUTDOWN_GRACE", "60s"),
+    ]);
+    let mut fleet = penstock(&vars, &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bytes = real_egrid_file();
+    env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.files().await.first().is_none_or(|f| f.chunks_done == 0) {
+        assert!(Instant::now() < deadline, "loading never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // PostgreSQL hangs: in-flight chunks cannot finish, so the first SIGTERM waits for them.
+    pg.stall(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kill = |pid: u32| Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    kill(fleet.id());
+    assert!(
+        wait_exit(&mut fleet, Duration::from_secs(2)).is_none(),
+        "the first signal waits for in-flight work"
+    );
+    kill(fleet.id());
+    let status = wait_exit(&mut fleet, Duration::from_secs(5)).expect("the second signal exits at once");
+    assert_eq!(status.code(), Some(130));
+    pg.stall(false);
+
+    // Whatever was in flight is redelivered: a new fleet finishes the file exactly.
+    let mut again = penstock(&env.env(&[("PENSTOCK_CHUNK_BYTES", "16384")]), &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let files = env.wait_for_files(1, Duration::from_secs(90)).await;
+    kill(again.id());
+    wait_exit(&mut again, Duration::from_secs(15)).expect("exits");
+    assert_eq!(files[0].status, "done", "{files:#?}");
+    assert_eq!(
+        env.egrid_table().await,
+        penstock_tests::egrid::expected(&bytes, files[0].id)
+    );
+}
