@@ -101,6 +101,24 @@ async fn migrate_creates_the_database_and_is_idempotent() {
     );
 }
 
+/// Runs `penstock run all` as a child process, output discarded.
+fn start_fleet(env: &HashMap<String, String>) -> Child {
+    penstock(env, &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("penstock starts")
+}
+
+/// Waits until the first chunk of the first file has committed.
+async fn wait_until_loading(env: &TestEnv) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.files().await.first().is_none_or(|f| f.chunks_done == 0) {
+        assert!(Instant::now() < deadline, "loading never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -116,19 +134,11 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitS
 async fn sigterm_during_an_ingest_exits_zero_within_the_grace_period_and_loses_nothing() {
     let env = TestEnv::new().await;
     let vars = env.env(&[("PENSTOCK_CHUNK_BYTES", "16384"), ("PENSTOCK_SHUTDOWN_GRACE", "5s")]);
-    let mut fleet = penstock(&vars, &["run", "all"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut fleet = start_fleet(&vars);
     let bytes = real_egrid_file();
     env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
     // Wait until loading has begun, then ask it to stop.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.files().await.first().is_none_or(|f| f.chunks_done == 0) {
-        assert!(Instant::now() < deadline, "loading never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_loading(&env).await;
     let signalled = Instant::now();
     Command::new("kill")
         .args(["-TERM", &fleet.id().to_string()])
@@ -143,11 +153,7 @@ async fn sigterm_during_an_ingest_exits_zero_within_the_grace_period_and_loses_n
     );
 
     // A new fleet finishes the file; the table is exactly the file's.
-    let mut again = penstock(&vars, &["run", "all"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = start_fleet(&vars);
     let files = env.wait_for_files(1, Duration::from_secs(90)).await;
     Command::new("kill")
         .args(["-TERM", &again.id().to_string()])
@@ -208,18 +214,10 @@ async fn a_second_sigterm_forces_exit_while_in_flight_work_is_stuck_and_nothing_
         ("PENSTOCK_CHUNK_BYTES", "16384"),
         ("PENSTOCK_SHUTDOWN_GRACE", "60s"),
     ]);
-    let mut fleet = penstock(&vars, &["run", "all"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut fleet = start_fleet(&vars);
     let bytes = real_egrid_file();
     env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.files().await.first().is_none_or(|f| f.chunks_done == 0) {
-        assert!(Instant::now() < deadline, "loading never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_loading(&env).await;
     // PostgreSQL hangs: in-flight chunks cannot finish, so the first SIGTERM waits for them.
     pg.stall(true);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -235,11 +233,7 @@ async fn a_second_sigterm_forces_exit_while_in_flight_work_is_stuck_and_nothing_
     pg.stall(false);
 
     // Whatever was in flight is redelivered: a new fleet finishes the file exactly.
-    let mut again = penstock(&env.env(&[("PENSTOCK_CHUNK_BYTES", "16384")]), &["run", "all"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = start_fleet(&env.env(&[("PENSTOCK_CHUNK_BYTES", "16384")]));
     let files = env.wait_for_files(1, Duration::from_secs(90)).await;
     kill(again.id());
     wait_exit(&mut again, Duration::from_secs(15)).expect("exits");
