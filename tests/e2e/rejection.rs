@@ -130,16 +130,9 @@ async fn a_gzip_file_named_csv_is_rejected_as_compressed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_over_the_bad_row_limit_is_rejected_before_any_row_loads() {
     let env = TestEnv::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = penstock_tests::repo_root();
-    std::fs::copy(root.join("config/penstock.toml"), dir.path().join("penstock.toml")).unwrap();
-    std::fs::create_dir(dir.path().join("datasets")).unwrap();
-    let spec = std::fs::read_to_string(root.join("config/datasets/egrid_generators.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("datasets/egrid_generators.toml"),
-        spec.replace("null_tokens = [\"\"]", "null_tokens = [\"\"]\nmax_bad_rows = 0.4"),
-    )
-    .unwrap();
+    let dir = penstock_tests::config_with_egrid_spec(|spec| {
+        spec.replace("null_tokens = [\"\"]", "null_tokens = [\"\"]\nmax_bad_rows = 0.4")
+    });
     let config = env.config(&[("PENSTOCK_CONFIG", dir.path().join("penstock.toml").to_str().unwrap())]);
     let fleet = env.start(config, &Role::ALL).await;
     let ok = egrid::file(

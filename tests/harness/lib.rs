@@ -38,6 +38,18 @@ pub fn real_egrid_file() -> Vec<u8> {
     std::fs::read(repo_root().join("data/egrid/egrid2023_gen.csv")).expect("data/egrid/egrid2023_gen.csv")
 }
 
+/// A copy of the repository's configuration in a temporary folder, with the eGRID dataset
+/// spec edited by `edit`; `PENSTOCK_CONFIG` should name the returned folder's `penstock.toml`.
+pub fn config_with_egrid_spec(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    std::fs::copy(root.join("config/penstock.toml"), dir.path().join("penstock.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("datasets")).unwrap();
+    let spec = std::fs::read_to_string(root.join("config/datasets/egrid_generators.toml")).unwrap();
+    std::fs::write(dir.path().join("datasets/egrid_generators.toml"), edit(spec)).unwrap();
+    dir
+}
+
 /// One test's private world: database, queue prefix, storage folder.
 pub struct TestEnv {
     pub name: String,

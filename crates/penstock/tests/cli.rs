@@ -51,16 +51,9 @@ async fn an_unknown_role_is_refused_with_the_known_roles() {
 #[tokio::test]
 async fn a_dataset_spec_that_does_not_match_its_table_fails_fast_naming_the_column() {
     let env = TestEnv::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = penstock_tests::repo_root();
-    std::fs::copy(root.join("config/penstock.toml"), dir.path().join("penstock.toml")).unwrap();
-    std::fs::create_dir(dir.path().join("datasets")).unwrap();
-    let spec = std::fs::read_to_string(root.join("config/datasets/egrid_generators.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("datasets/egrid_generators.toml"),
-        spec.replace("name = \"net_generation_mwh\"", "name = \"net_generation\""),
-    )
-    .unwrap();
+    let dir = penstock_tests::config_with_egrid_spec(|spec| {
+        spec.replace("name = \"net_generation_mwh\"", "name = \"net_generation\"")
+    });
     let config = dir.path().join("penstock.toml").display().to_string();
     let out = run(&env.env(&[("PENSTOCK_CONFIG", &config)]), &["run", "all"]);
     assert!(!out.status.success());
