@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, StreamExt};
 use penstock_broker::{BasicAckOptions, Broker, BrokerError, Delivery, Queues};
 use penstock_core::retry::Decision;
 use tokio::task::JoinSet;
@@ -55,8 +57,27 @@ where
                     let broker = broker.clone();
                     let queue = queue.to_string();
                     tasks.spawn(async move {
-                        let (delivery, disposition) = handler(delivery).await;
-                        settle(&broker, &queue, max_attempts, delivery, disposition).await
+                        // Kept aside so that a handler that panics still settles its delivery
+                        // (a lost delivery would hold a prefetch slot until the channel closes,
+                        // then come back and panic again).
+                        let (acker, body, id, attempt) =
+                            (delivery.acker.clone(), delivery.data.clone(), message_id(&delivery), penstock_broker::attempt(&delivery));
+                        match AssertUnwindSafe(handler(delivery)).catch_unwind().await {
+                            Ok((delivery, disposition)) => settle(&broker, &queue, max_attempts, delivery, disposition).await,
+                            Err(panic) => {
+                                let what = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_default();
+                                let reason = format!("penstock could not handle this item (a bug: the handler panicked: {what})");
+                                tracing::error!(queue = %queue, message_id = %id, %reason, "dead-lettering work item");
+                                let headers = penstock_broker::dead_letter_headers(&reason, attempt, &queue);
+                                broker.publish_raw(&broker.queues.errors, &body, &id, headers).await?;
+                                acker.ack(BasicAckOptions::default()).await?;
+                                Ok(())
+                            }
+                        }
                     });
                 }
                 Some(Err(e)) => break Err(e.into()),
@@ -138,4 +159,62 @@ fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against the machine's real RabbitMQ, with a queue prefix of its own.
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_that_panics_dead_letters_its_item_instead_of_losing_it() {
+        let url =
+            std::env::var("PENSTOCK_TEST_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let prefix = format!("panic{}", std::process::id());
+        let broker = Broker::connect(&url, &prefix).await.unwrap();
+        broker
+            .publish_raw(&broker.queues.chunks, b"{}", "boom-1", Default::default())
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let chunks = broker.queues.chunks.clone();
+        let consumer = {
+            let broker = broker.clone();
+            tokio::spawn(async move {
+                consume(
+                    &broker,
+                    &chunks,
+                    1,
+                    Duration::from_secs(5),
+                    3,
+                    &stop,
+                    |_delivery: Delivery| async move {
+                        panic!("simulated bug");
+                        #[allow(unreachable_code)]
+                        (_delivery, Disposition::Ack)
+                    },
+                )
+                .await
+            })
+        };
+        let mut dead = 0;
+        for _ in 0..100 {
+            dead = broker.ready_count(&broker.queues.errors).await.unwrap();
+            if dead > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        consumer.await.unwrap().unwrap();
+        let left = broker.ready_count(&broker.queues.chunks).await.unwrap();
+        broker.delete_queues().await.unwrap();
+        broker.close().await;
+        assert_eq!(
+            (dead, left),
+            (1, 0),
+            "dead-lettered once, and acked so it does not come back"
+        );
+    }
 }
