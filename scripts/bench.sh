@@ -99,8 +99,9 @@ cleanup() {
         tail -n 40 "$WORKER_LOG" | strip_ansi >&2
     fi
     if [[ -n $STARTED_PENSTOCK ]] && command -v rabbitmqctl >/dev/null; then
-        for q in files chunks errors events; do
-            rabbitmqctl -q delete_queue "$PREFIX.$q" >/dev/null 2>&1
+        # Every queue of the prefix: the work queues and their retry queues.
+        for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX\."); do
+            rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
         done
     fi
     for db in "$PEN_DB" "$COPY_DB"; do

@@ -24,8 +24,9 @@ echo "==> resetting the demo database, folder and queues"
 psql -q "${PENSTOCK_DATABASE_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS penstock_demo WITH (FORCE)" >/dev/null
 rm -rf "$PENSTOCK_STORAGE_URL"
 mkdir -p "$PENSTOCK_STORAGE_URL/$(dirname "$KEY")" .penstock
-for q in files chunks errors events; do
-    rabbitmqctl -q delete_queue "penstock-demo.$q" >/dev/null 2>&1 || true
+# Every queue of the demo's prefix: the work queues and their retry queues.
+for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep '^penstock-demo\.' || true); do
+    rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
 done
 
 echo "==> penstock migrate"
