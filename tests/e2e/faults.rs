@@ -75,14 +75,9 @@ async fn an_undecodable_item_dead_letters_after_one_attempt_and_is_recorded_once
 async fn a_transiently_failing_chunk_retries_with_growing_delays_then_dead_letters_and_fails_its_file() {
     let env = TestEnv::new().await;
     let s3 = S3Server::start("drops").await;
-    let config = env.config(&[
-        ("PENSTOCK_STORAGE_URL", "s3://drops"),
-        ("PENSTOCK_MAX_ATTEMPTS", "3"),
-        ("AWS_ENDPOINT_URL", &s3.endpoint),
-        ("AWS_ACCESS_KEY_ID", &s3.access_key),
-        ("AWS_SECRET_ACCESS_KEY", &s3.secret_key),
-        ("AWS_REGION", &s3.region),
-    ]);
+    let mut settings = vec![("PENSTOCK_STORAGE_URL", "s3://drops"), ("PENSTOCK_MAX_ATTEMPTS", "3")];
+    settings.extend(s3.env());
+    let config = env.config(&settings);
     let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     let bytes = egrid::file(&[(2023, "TX", "A", "1", "1")], &STANDARD_ORDER, "\r\n");
     s3.put("drops", "egrid/generators/a.csv", bytes).await;

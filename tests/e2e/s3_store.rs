@@ -14,14 +14,12 @@ const WAIT: Duration = Duration::from_secs(90);
 async fn the_real_file_loads_through_an_s3_bucket_and_versions_follow_etags() {
     let env = TestEnv::new().await;
     let s3 = S3Server::start("drops").await;
-    let config = env.config(&[
+    let mut settings = vec![
         ("PENSTOCK_STORAGE_URL", "s3://drops/incoming"),
         ("PENSTOCK_CHUNK_BYTES", "200000"),
-        ("AWS_ENDPOINT_URL", &s3.endpoint),
-        ("AWS_ACCESS_KEY_ID", &s3.access_key),
-        ("AWS_SECRET_ACCESS_KEY", &s3.secret_key),
-        ("AWS_REGION", &s3.region),
-    ]);
+    ];
+    settings.extend(s3.env());
+    let config = env.config(&settings);
     let fleet = env.start(config, &Role::ALL).await;
     let bytes = real_egrid_file();
     s3.put("drops", "incoming/egrid/generators/egrid2023_gen.csv", bytes.clone())

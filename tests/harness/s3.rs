@@ -87,6 +87,16 @@ impl S3Server {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// The standard AWS variables that point a penstock fleet at this server.
+    pub fn env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("AWS_ENDPOINT_URL", &self.endpoint),
+            ("AWS_ACCESS_KEY_ID", &self.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_key),
+            ("AWS_REGION", &self.region),
+        ]
+    }
+
     /// Uploads an object (PutObject).
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
         self.client()

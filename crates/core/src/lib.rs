@@ -5,7 +5,7 @@
 //! - [`header`]: finding the spec's columns in a file's header rows, by name.
 //! - [`coerce`]: turning raw CSV fields into typed values (spreadsheet quirks included).
 //! - [`plan`]: splitting a file into record-aligned byte ranges (chunks).
-//! - [`rows`]: parsing one chunk's bytes into typed rows and quarantined records.
+//! - [`rows`]: parsing one chunk's bytes into COPY-ready rows and quarantined records.
 //! - [`dedupe`]: last-occurrence-wins dedupe on the conflict key inside a chunk.
 //! - [`copy_text`]: encoding rows in PostgreSQL's `COPY … FROM STDIN` text format.
 //! - [`message`]: the work items that travel through the broker.
@@ -27,5 +27,5 @@ pub use coerce::{CoerceError, Value};
 pub use header::{HeaderError, HeaderMap};
 pub use message::{ChunkItem, FileItem};
 pub use plan::{ChunkPlan, ChunkPlanner};
-pub use rows::{ChunkRows, PreparedChunk, QuarantinedRecord, Row, prepare_chunk};
+pub use rows::{PreparedChunk, QuarantinedRecord, prepare_chunk};
 pub use spec::{ColumnSpec, ColumnType, CsvDialect, DatasetSpec, SpecError};

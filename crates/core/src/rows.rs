@@ -1,5 +1,5 @@
 //! Parsing one chunk: the bytes of whole records, as the chunk plan cut them, become typed
-//! rows (with their physical line) or quarantined records (with the line, the first bad
+//! rows encoded for COPY (with their physical line) or quarantined records (with the line, the first bad
 //! column, the raw record and every reason). A bad record never sinks the chunk.
 
 use crate::coerce::{Value, coerce};
@@ -8,14 +8,6 @@ use crate::dedupe::LastWins;
 use crate::header::HeaderMap;
 use crate::scan::{Record, scan_all};
 use crate::spec::DatasetSpec;
-
-/// A record that coerced cleanly: one value per spec column, in spec order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// 1-based physical line where the record starts (header lines counted).
-    pub line: u64,
-    pub values: Vec<Value>,
-}
 
 /// A record that could not be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,15 +18,6 @@ pub struct QuarantinedRecord {
     /// The record as it appears in the file (line terminator removed).
     pub raw: String,
     pub reason: String,
-}
-
-/// What a chunk's bytes hold.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ChunkRows {
-    pub rows: Vec<Row>,
-    pub quarantined: Vec<QuarantinedRecord>,
-    /// Records seen (rows + quarantined).
-    pub records: u64,
 }
 
 /// A chunk parsed, coerced and deduplicated, ready to load.
@@ -92,22 +75,6 @@ pub fn prepare_chunk(
         copy,
         rows: spans.len() as u64 - superseded,
         superseded,
-        quarantined,
-        records,
-    }
-}
-
-/// Parses and coerces one chunk whose first byte sits on physical line `first_line`.
-pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_line: u64) -> ChunkRows {
-    let mut rows = Vec::new();
-    let (records, quarantined) = coerce_records(bytes, spec, header, first_line, |line, values| {
-        rows.push(Row {
-            line,
-            values: values.to_vec(),
-        })
-    });
-    ChunkRows {
-        rows,
         quarantined,
         records,
     }
@@ -220,6 +187,40 @@ pub fn coerce_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Collecting rows as values is for asserting on them; loading streams them into COPY.
+    /// A record that coerced cleanly: one value per spec column, in spec order.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Row {
+        /// 1-based physical line where the record starts (header lines counted).
+        pub line: u64,
+        pub values: Vec<Value>,
+    }
+
+    /// What a chunk's bytes hold.
+    #[derive(Debug, Default, Clone, PartialEq)]
+    pub struct ChunkRows {
+        pub rows: Vec<Row>,
+        pub quarantined: Vec<QuarantinedRecord>,
+        /// Records seen (rows + quarantined).
+        pub records: u64,
+    }
+
+    /// Parses and coerces one chunk whose first byte sits on physical line `first_line`.
+    pub fn parse_chunk(bytes: &[u8], spec: &DatasetSpec, header: &HeaderMap, first_line: u64) -> ChunkRows {
+        let mut rows = Vec::new();
+        let (records, quarantined) = coerce_records(bytes, spec, header, first_line, |line, values| {
+            rows.push(Row {
+                line,
+                values: values.to_vec(),
+            })
+        });
+        ChunkRows {
+            rows,
+            quarantined,
+            records,
+        }
+    }
     use crate::plan::ChunkPlanner;
     use crate::spec::CsvDialect;
     use proptest::prelude::*;
