@@ -7,6 +7,7 @@
 //! default `postgres://postgres@127.0.0.1:5432`) and `PENSTOCK_TEST_AMQP`.
 
 pub mod egrid;
+pub mod http;
 pub mod proxy;
 pub mod s3;
 
@@ -93,6 +94,8 @@ impl TestEnv {
             ("PENSTOCK_QUEUE_PREFIX", self.prefix.clone()),
             ("PENSTOCK_SCAN_INTERVAL", "200ms".into()),
             ("PENSTOCK_SHUTDOWN_GRACE", "10s".into()),
+            // Any free port: tests run in parallel (Fleet::api_addr tells which).
+            ("PENSTOCK_API_ADDR", "127.0.0.1:0".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -144,6 +147,17 @@ impl TestEnv {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Starts every role (the API included), loads the real eGRID file and waits until it is
+    /// done; returns the running fleet and a client for its API.
+    pub async fn loaded_with_real_egrid(&self, overrides: &[(&str, &str)]) -> (Fleet, http::Http) {
+        let fleet = self.start(self.config(overrides), &Role::ALL).await;
+        self.drop_file("egrid/generators/egrid2023_gen.csv", &real_egrid_file());
+        let files = self.wait_for_files(1, Duration::from_secs(120)).await;
+        assert_eq!(files[0].status, "done", "{files:?}");
+        let http = http::Http::new(fleet.api_addr().expect("the api role runs"));
+        (fleet, http)
     }
 
     /// Runs a scalar query.

@@ -81,6 +81,12 @@ pub struct Config {
     pub webhooks: Vec<Webhook>,
     /// Where to serve `/health` and `/ready` (None: not served).
     pub health_addr: Option<std::net::SocketAddr>,
+    /// Where the `api` role listens (None: the role is not served).
+    pub api_addr: Option<std::net::SocketAddr>,
+    /// How long the API keeps a computed aggregate (also dropped when a file finishes).
+    pub api_cache_ttl: Duration,
+    /// Bearer token for the API's alert actions (None: the actions are disabled).
+    pub admin_token: Option<String>,
     pub datasets: Vec<DatasetSpec>,
     /// Where the defaults came from (a path, or "built-in defaults").
     pub source: String,
@@ -128,6 +134,9 @@ const KEYS: &[&str] = &[
     "datasets_dir",
     "webhooks",
     "health_addr",
+    "api_addr",
+    "api_cache_ttl",
+    "admin_token",
 ];
 
 /// Loads the configuration from the process environment.
@@ -169,6 +178,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     }
     let settings = Settings {
         table,
+        defaults: toml::from_str(BUILTIN_CONFIG).expect("the built-in config is valid TOML"),
         env,
         source: &source,
     };
@@ -202,14 +212,19 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let shutdown_grace = settings.duration("shutdown_grace")?;
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
     let webhooks = webhooks(&settings.table, env, &source)?;
-    let health_addr = match settings.raw("health_addr") {
+    let health_addr = settings.address("health_addr", "0.0.0.0:9000")?;
+    let api_addr = settings.address("api_addr", "127.0.0.1:8080")?;
+    let api_cache_ttl = settings.duration("api_cache_ttl")?;
+    let admin_token = match settings.raw("admin_token") {
         Ok((value, _)) if value.trim().is_empty() => None,
-        Ok((value, _)) => Some(value.trim().parse().map_err(|_| {
-            settings.error(
-                "health_addr",
-                format!("{value:?} is not an address; use e.g. 0.0.0.0:9000, or leave it empty"),
-            )
-        })?),
+        Ok((value, _)) => {
+            settings.check(
+                "admin_token",
+                value.trim().len() >= 16 && value.trim().chars().all(|c| c.is_ascii_graphic()),
+                "must be at least 16 printable ASCII characters without spaces (e.g. `openssl rand -hex 24`)",
+            )?;
+            Some(value.trim().to_string())
+        }
         Err(_) => None,
     };
 
@@ -249,6 +264,9 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         max_attempts,
         webhooks,
         health_addr,
+        api_addr,
+        api_cache_ttl,
+        admin_token,
         datasets,
         source,
     })
@@ -386,6 +404,8 @@ pub fn parse_storage(value: &str) -> Result<StorageUrl, String> {
 /// Looks a key up in the environment first, then the file.
 struct Settings<'a> {
     table: toml::Table,
+    /// The built-in defaults, for keys the file does not set.
+    defaults: toml::Table,
     env: &'a HashMap<String, String>,
     source: &'a str,
 }
@@ -401,9 +421,15 @@ impl Settings<'_> {
         if let Some(v) = self.env.get(&var) {
             return Ok((v.clone(), format!("environment variable {var}")));
         }
-        match self.table.get(key) {
-            Some(toml::Value::String(s)) => Ok((s.clone(), self.source.to_string())),
-            Some(toml::Value::Integer(n)) => Ok((n.to_string(), self.source.to_string())),
+        // A key missing from the file (one written for an older release) takes the built-in
+        // default.
+        let (value, origin) = match self.table.get(key) {
+            Some(value) => (Some(value), self.source.to_string()),
+            None => (self.defaults.get(key), "built-in defaults".to_string()),
+        };
+        match value {
+            Some(toml::Value::String(s)) => Ok((s.clone(), origin)),
+            Some(toml::Value::Integer(n)) => Ok((n.to_string(), origin)),
             Some(other) => Err(ConfigError {
                 key: key.into(),
                 origin: self.source.to_string(),
@@ -441,6 +467,20 @@ impl Settings<'_> {
 
     fn string(&self, key: &str) -> Result<String, ConfigError> {
         Ok(self.raw(key)?.0)
+    }
+
+    /// A socket address; empty means "not served".
+    fn address(&self, key: &str, example: &str) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let (value, _) = self.raw(key)?;
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        value.trim().parse().map(Some).map_err(|_| {
+            self.error(
+                key,
+                format!("{value:?} is not an address; use e.g. {example}, or leave it empty"),
+            )
+        })
     }
 
     fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
@@ -548,17 +588,41 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_key_says_how_to_set_it() {
+    fn a_key_the_file_leaves_out_takes_the_built_in_default() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("penstock.toml");
-        std::fs::write(&path, "").unwrap();
-        let err = load_from(&env(&[("PENSTOCK_CONFIG", path.to_str().unwrap())]))
+        std::fs::write(&path, "queue_prefix = \"mine\"\n").unwrap();
+        let datasets = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/datasets");
+        let config = load_from(&env(&[
+            ("PENSTOCK_CONFIG", path.to_str().unwrap()),
+            ("PENSTOCK_DATASETS_DIR", datasets),
+        ]))
+        .unwrap();
+        assert_eq!(config.queue_prefix, "mine");
+        assert_eq!(config.database_url, "postgres://postgres@127.0.0.1:5432/penstock");
+        assert_eq!(config.api_addr, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(config.api_cache_ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_api_serves_nothing_when_its_address_is_empty_and_has_no_token_by_default() {
+        let config = load_from(&env(&[("PENSTOCK_API_ADDR", "")])).unwrap();
+        assert_eq!(config.api_addr, None);
+        assert_eq!(config.admin_token, None);
+        let err = load_from(&env(&[("PENSTOCK_API_ADDR", "localhost")]))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("database_url") && err.contains("PENSTOCK_DATABASE_URL"),
-            "{err}"
-        );
+        assert!(err.contains("api_addr") && err.contains("not an address"), "{err}");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_with_a_way_to_make_a_good_one() {
+        let err = load_from(&env(&[("PENSTOCK_ADMIN_TOKEN", "secret")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin_token") && err.contains("openssl rand"), "{err}");
+        let config = load_from(&env(&[("PENSTOCK_ADMIN_TOKEN", "0123456789abcdef0123")])).unwrap();
+        assert_eq!(config.admin_token.as_deref(), Some("0123456789abcdef0123"));
     }
 
     #[test]

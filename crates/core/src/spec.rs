@@ -29,6 +29,10 @@ pub struct DatasetSpec {
     /// is rejected before any row loads. Unset: no limit.
     #[serde(default)]
     pub max_bad_rows: Option<f64>,
+    /// Materialized views derived from the table (each with a unique index), refreshed in
+    /// the transaction that finishes a file, so readers see whole files only.
+    #[serde(default)]
+    pub refresh_views: Vec<String>,
     pub columns: Vec<ColumnSpec>,
 }
 
@@ -129,6 +133,18 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// The name a spec uses for this type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Integer => "integer",
+            ColumnType::Bigint => "bigint",
+            ColumnType::Numeric => "numeric",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+        }
+    }
+
     /// PostgreSQL type names (as `information_schema.columns.data_type` reports them) that
     /// can hold this type's values.
     pub fn compatible_pg_types(self) -> &'static [&'static str] {
@@ -232,6 +248,11 @@ impl DatasetSpec {
             return Err(format!(
                 "table {:?} must be a lowercase SQL identifier (a-z, 0-9, _)",
                 self.table()
+            ));
+        }
+        if let Some(view) = self.refresh_views.iter().find(|v| !ident_ok(v)) {
+            return Err(format!(
+                "refresh_views entry {view:?} must be a lowercase SQL identifier (a-z, 0-9, _)"
             ));
         }
         if self.key_prefix.is_empty() {

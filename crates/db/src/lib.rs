@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 pub use alerts::{raise_alert, record_delivery};
 pub use dead::{DeadItem, record_dead_items};
 pub use ledger::*;
-pub use load::{ChunkOutcome, MergeSql, load_chunk};
+pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, MergeSql, load_chunk};
 pub use spec_check::check_spec;
 
 /// The embedded migrations (`migrations/` at the repository root).

@@ -12,7 +12,10 @@
 //! 4. insert the chunk's quarantined records into `ingest_errors`;
 //! 5. add the chunk's counts to its file and, for the last chunk, set the final status — one
 //!    guarded UPDATE under the file row's lock, so two consumers finishing at once cannot
-//!    lose an update.
+//!    lose an update;
+//! 6. when that finished the file: refresh the dataset's materialized views (readers of them
+//!    see whole files only) and `NOTIFY penstock_data` (delivered on commit), which tells
+//!    every API process to drop its cached aggregates.
 //!
 //! The caller acknowledges the message only after this commits.
 
@@ -27,7 +30,11 @@ pub struct MergeSql {
     create_stage: String,
     copy: String,
     merge: String,
+    refresh: Vec<String>,
 }
+
+/// The channel `load_chunk` notifies (payload: the dataset name) when a file finishes.
+pub const DATA_CHANGED_CHANNEL: &str = "penstock_data";
 
 impl MergeSql {
     pub fn new(spec: &DatasetSpec) -> MergeSql {
@@ -61,6 +68,11 @@ impl MergeSql {
                 keys = key.join(", "),
                 updates = updates.join(", "),
             ),
+            refresh: spec
+                .refresh_views
+                .iter()
+                .map(|v| format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {}", ident(v)))
+                .collect(),
         }
     }
 }
@@ -158,6 +170,18 @@ pub async fn load_chunk(
     .bind(chunk.superseded as i64)
     .fetch_one(&mut *tx)
     .await?;
+    if crate::is_terminal(&file_status) {
+        for refresh in &sql.refresh {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(refresh.clone()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(DATA_CHANGED_CHANNEL)
+            .bind(&item.dataset)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(ChunkOutcome::Loaded {
         file_status,

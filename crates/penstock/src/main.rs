@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Apply the embedded migrations (creates the database if missing; idempotent).
     Migrate,
-    /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications.
+    /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, api.
     Run {
         #[arg(required = true, value_name = "ROLE")]
         roles: Vec<String>,
@@ -65,7 +65,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 match Role::parse(name) {
                     Some(r) => selected.extend(r),
                     None => {
-                        bail!("unknown role {name:?}; use all, scanner, chunker, database, errors or notifications")
+                        bail!(
+                            "unknown role {name:?}; use all, scanner, chunker, database, errors, notifications or api"
+                        )
                     }
                 }
             }

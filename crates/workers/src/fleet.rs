@@ -29,15 +29,18 @@ pub enum Role {
     Database,
     Errors,
     Notifications,
+    /// The read API, dashboard and docs (HTTP; needs no broker connection of its own).
+    Api,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Scanner,
         Role::Chunker,
         Role::Database,
         Role::Errors,
         Role::Notifications,
+        Role::Api,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Role {
             Role::Database => "database",
             Role::Errors => "errors",
             Role::Notifications => "notifications",
+            Role::Api => "api",
         }
     }
 
@@ -59,6 +63,7 @@ impl Role {
             "database" | "loader" => Some(vec![Role::Database]),
             "errors" => Some(vec![Role::Errors]),
             "notifications" => Some(vec![Role::Notifications]),
+            "api" => Some(vec![Role::Api]),
             _ => None,
         }
     }
@@ -197,6 +202,7 @@ pub struct Fleet {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     pool: PgPool,
+    api_addr: Option<std::net::SocketAddr>,
 }
 
 impl Fleet {
@@ -243,11 +249,34 @@ impl Fleet {
             tasks.spawn(crate::health::serve(listener, health, pool.clone(), shutdown.clone()));
         }
         let mut unique: Vec<Role> = roles.to_vec();
+        unique.sort_by_key(|r| r.name());
         unique.dedup();
+        let mut api_addr = None;
         for role in unique {
+            if role == Role::Api {
+                let Some(addr) = ctx.config.api_addr else {
+                    tracing::warn!("the api role has no address (api_addr is empty); it serves nothing");
+                    continue;
+                };
+                let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
+                api_addr = listener.local_addr().ok();
+                let api = Arc::new(penstock_api::Api::new(&ctx.config, pool.clone()));
+                tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
+                continue;
+            }
             tasks.spawn(supervise(ctx.clone(), role, shutdown.clone()));
         }
-        Ok(Fleet { shutdown, tasks, pool })
+        Ok(Fleet {
+            shutdown,
+            tasks,
+            pool,
+            api_addr,
+        })
+    }
+
+    /// Where the api role listens, when this fleet runs it.
+    pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
+        self.api_addr
     }
 
     /// Asks every role to stop (same as a signal).
@@ -286,6 +315,7 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
                     Role::Notifications => {
                         crate::notifications::run(ctx.clone(), broker.clone(), shutdown.clone()).await
                     }
+                    Role::Api => unreachable!("the api role is served by Fleet::start, not supervised"),
                 };
                 ctx.health.set(role.name(), false);
                 broker.close().await;

@@ -1,0 +1,162 @@
+//! Computed responses (aggregates) kept for a TTL and dropped at once when a file finishes
+//! loading: the database consumer sends `NOTIFY penstock_data` in the transaction that
+//! finishes a file, and every API process listens for it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+
+/// At most this many responses are kept; beyond it the cache starts over.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct Cache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, (Instant, Bytes)>>,
+    /// Bumped by every invalidation; a value computed under an older generation is not kept.
+    generation: AtomicU64,
+    /// Whether invalidations can be heard; nothing is kept while they cannot.
+    listening: AtomicBool,
+}
+
+impl Cache {
+    pub fn new(ttl: Duration) -> Cache {
+        Cache {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        let entries = self.entries.read().expect("cache lock");
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, body)| body.clone())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps `body` unless the cache was invalidated since `generation` was read.
+    pub fn put(&self, key: String, body: Bytes, generation: u64) {
+        let mut entries = self.entries.write().expect("cache lock");
+        if self.generation() != generation || !self.listening.load(Ordering::Acquire) {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), body));
+    }
+
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
+        self.invalidate();
+    }
+
+    pub fn invalidate(&self) {
+        let mut entries = self.entries.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
+
+/// Drops the cache whenever a file finishes loading, until shutdown. While the listening
+/// connection is down nothing is cached (a notification could be missed), and on reconnect
+/// the cache is dropped again.
+pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(penstock_db::DATA_CHANGED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            l = listener => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for finished files; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            },
+        };
+        delay = Duration::from_millis(200);
+        cache.set_listening(true);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = listener.try_recv() => match n {
+                    Ok(Some(n)) => {
+                        tracing::debug!(dataset = n.payload(), "a file finished loading; dropping cached aggregates");
+                        cache.invalidate();
+                    }
+                    // The connection dropped: notifications may have been lost.
+                    Ok(None) | Err(_) => {
+                        cache.set_listening(false);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening(ttl: Duration) -> Cache {
+        let cache = Cache::new(ttl);
+        cache.set_listening(true);
+        cache
+    }
+
+    #[test]
+    fn nothing_is_kept_while_invalidations_cannot_be_heard() {
+        let cache = Cache::new(Duration::from_secs(60));
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        assert_eq!(cache.get("k"), None);
+    }
+
+    #[test]
+    fn a_value_is_served_until_its_ttl_passes() {
+        let cache = listening(Duration::from_millis(50));
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        assert_eq!(cache.get("k").as_deref(), Some(&b"v"[..]));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("k"), None);
+    }
+
+    #[test]
+    fn invalidation_drops_everything() {
+        let cache = listening(Duration::from_secs(60));
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        cache.invalidate();
+        assert_eq!(cache.get("k"), None);
+    }
+
+    #[test]
+    fn a_value_computed_before_an_invalidation_is_not_kept() {
+        let cache = listening(Duration::from_secs(60));
+        let generation = cache.generation();
+        cache.invalidate();
+        cache.put("k".into(), Bytes::from_static(b"stale"), generation);
+        assert_eq!(cache.get("k"), None);
+    }
+}

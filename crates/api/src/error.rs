@@ -1,0 +1,79 @@
+//! The API's errors: always JSON `{"error": "...", "detail": "..."}` with the right status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in a few words.
+    #[schema(example = "bad parameter")]
+    pub error: String,
+    /// Which parameter or id, what was given and what is allowed.
+    #[schema(example = "limit must be an integer from 1 to 100, got \"500\"")]
+    pub detail: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: error.to_string(),
+                detail: detail.into(),
+            },
+        }
+    }
+
+    pub fn bad_parameter(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad parameter", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(error: &str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, error, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        // Parameters are validated before any query runs, so a database error here is the
+        // server's problem (down, or not migrated), not the caller's.
+        tracing::error!(error = %e, "query failed");
+        ApiError::unavailable(format!(
+            "the database did not answer the query ({e}); check that PostgreSQL is up and `penstock migrate` ran"
+        ))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

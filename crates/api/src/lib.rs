@@ -1,0 +1,280 @@
+//! The `api` role: a read-only HTTP API over the loaded data and the pipeline, with an
+//! OpenAPI 3.1 document generated from the handlers (so it cannot drift), an offline docs
+//! page (Swagger UI, vendored into the binary), Prometheus metrics and a dashboard.
+//!
+//! Every handler validates its parameters before any query runs (a bad one is a 400 that
+//! names it), binds every value, and formats only whitelisted words into SQL. Aggregates
+//! are cached (see [`cache`]).
+
+pub mod cache;
+pub mod error;
+mod ops;
+pub mod params;
+mod pipeline;
+mod plants;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use penstock_config::Config;
+use penstock_core::DatasetSpec;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::cache::Cache;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+
+pub use ops::prometheus;
+
+/// What every handler shares.
+pub struct Api {
+    pool: PgPool,
+    datasets: Vec<DatasetSpec>,
+    admin_token: Option<String>,
+    amqp_url: String,
+    cache: Arc<Cache>,
+    readiness: Mutex<Option<(Instant, ops::Readiness)>>,
+}
+
+impl Api {
+    pub fn new(config: &Config, pool: PgPool) -> Api {
+        Api {
+            pool,
+            datasets: config.datasets.clone(),
+            admin_token: config.admin_token.clone(),
+            amqp_url: config.amqp_url.clone(),
+            cache: Arc::new(Cache::new(config.api_cache_ttl)),
+            readiness: Mutex::new(None),
+        }
+    }
+
+    /// Serves a computed response from the cache, or computes and keeps it. The response
+    /// says which in `x-cache: hit|miss`.
+    async fn cached<T, F, Fut>(&self, route: &str, params: &Params, compute: F) -> ApiResult<Response>
+    where
+        T: Serialize,
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let key = format!("{route}?{}", params.canonical());
+        if let Some(body) = self.cache.get(&key) {
+            return Ok(json_bytes(body, "hit"));
+        }
+        let generation = self.cache.generation();
+        let value = compute(self.pool.clone()).await?;
+        let body = Bytes::from(serde_json::to_vec(&value).expect("responses serialize"));
+        self.cache.put(key, body.clone(), generation);
+        Ok(json_bytes(body, "miss"))
+    }
+
+    /// Checks `Authorization: Bearer <admin_token>` for the alert actions.
+    fn authorize(&self, headers: &HeaderMap) -> ApiResult<()> {
+        let Some(expected) = &self.admin_token else {
+            return Err(ApiError::forbidden(
+                "alert actions are disabled",
+                "no admin token is configured; set PENSTOCK_ADMIN_TOKEN (16+ characters) on the api role to enable them",
+            ));
+        };
+        let Some(given) = headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "send the admin token as `Authorization: Bearer <PENSTOCK_ADMIN_TOKEN>`",
+            ));
+        };
+        let given = given.to_str().unwrap_or("");
+        let Some(token) = given.strip_prefix("Bearer ").or_else(|| given.strip_prefix("bearer ")) else {
+            return Err(ApiError::unauthorized(
+                "the Authorization header must be `Bearer <PENSTOCK_ADMIN_TOKEN>`",
+            ));
+        };
+        if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("forbidden", "the admin token is wrong"))
+        }
+    }
+}
+
+fn json_bytes(body: Bytes, cache: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::HeaderName::from_static("x-cache"),
+                HeaderValue::from_static(cache),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "penstock",
+        description = "Read API over the data penstock loads (EPA eGRID plants and generators) and over the pipeline itself: files, quarantined rows, alerts, datasets.\n\nErrors are JSON `{\"error\": \"...\", \"detail\": \"...\"}`: 400 names the bad parameter and what is allowed, 404 an unknown id.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        plants::top,
+        plants::search,
+        plants::states,
+        plants::years,
+        plants::chart,
+        plants::statistics,
+        plants::plant,
+        pipeline::files,
+        pipeline::file,
+        pipeline::file_errors,
+        pipeline::alerts,
+        pipeline::acknowledge,
+        pipeline::resolve,
+        pipeline::datasets,
+        ops::health,
+        ops::ready,
+        ops::metrics,
+    ),
+    modifiers(&AdminToken),
+    tags(
+        (name = "plants", description = "eGRID plants: generators grouped by year, state and plant name"),
+        (name = "pipeline", description = "Files, their progress and quarantined rows; datasets"),
+        (name = "alerts", description = "Problems the fleet reported"),
+        (name = "operations", description = "Liveness, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct AdminToken;
+
+impl utoipa::Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The value of PENSTOCK_ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route.
+pub fn router(api: Arc<Api>) -> Router {
+    let routes = Router::new()
+        .route("/", get(ops::dashboard))
+        .route("/assets/app.js", get(ops::dashboard_js))
+        .route("/assets/app.css", get(ops::dashboard_css))
+        .route("/plants/top", get(plants::top))
+        .route("/plants/search", get(plants::search))
+        .route("/plants/states", get(plants::states))
+        .route("/plants/years", get(plants::years))
+        .route("/plants/statistics", get(plants::statistics))
+        .route("/plants/chart/{chart}", get(plants::chart))
+        .route("/plants/{id}", get(plants::plant))
+        .route("/files", get(pipeline::files))
+        .route("/files/{id}", get(pipeline::file))
+        .route("/files/{id}/errors", get(pipeline::file_errors))
+        .route("/alerts", get(pipeline::alerts))
+        .route("/alerts/{id}/acknowledge", post(pipeline::acknowledge))
+        .route("/alerts/{id}/resolve", post(pipeline::resolve))
+        .route("/datasets", get(pipeline::datasets))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .with_state(api);
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(ops::track))
+}
+
+/// Binds the API's address (fails fast with the fix when it is taken).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        format!(
+            "cannot listen on api_addr {addr}: {e}; set PENSTOCK_API_ADDR to a free address (or empty to serve no API)"
+        )
+    })
+}
+
+/// Serves the API on `listener` until shutdown, with the cache listening for finished files.
+pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: CancellationToken) {
+    prometheus();
+    let invalidation = tokio::spawn(cache::listen(api.pool.clone(), api.cache.clone(), shutdown.clone()));
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "api listening");
+    let served = axum::serve(listener, router(api))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "api server stopped");
+    }
+    shutdown.cancel();
+    let _ = invalidation.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_data_route() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/plants/top",
+            "/plants/search",
+            "/plants/states",
+            "/plants/years",
+            "/plants/chart/{chart}",
+            "/plants/statistics",
+            "/plants/{id}",
+            "/files",
+            "/files/{id}",
+            "/files/{id}/errors",
+            "/alerts",
+            "/alerts/{id}/acknowledge",
+            "/alerts/{id}/resolve",
+            "/datasets",
+            "/health",
+            "/ready",
+            "/metrics",
+        ] {
+            assert!(paths.contains_key(path), "{path} is missing from the OpenAPI document");
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! `/plants/*`: eGRID plants (generators grouped by year, state and plant name), read from
+//! the `egrid_plants` materialized view, which holds whole files only.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::Api;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::params::{Params, like_literal};
+
+/// A plant: its generators' net generation summed.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Plant {
+    /// Stable id (derived from year, state and plant name; the same after a reload).
+    #[schema(example = 2201527168615947_i64)]
+    pub id: i64,
+    #[schema(example = 2023)]
+    pub year: i32,
+    #[schema(example = "TX")]
+    pub state: String,
+    #[schema(example = "W A Parish")]
+    pub plant_name: String,
+    /// Sum of the generators' known net generation, MWh; null when none is known.
+    pub net_generation_mwh: Option<f64>,
+    /// Number of generators.
+    pub generators: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlantList {
+    pub data: Vec<Plant>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlantPage {
+    pub data: Vec<Plant>,
+    /// Plants matching the filters, over all pages.
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct StateSummary {
+    pub state: String,
+    pub plants: i64,
+    pub generators: i64,
+    pub net_generation_mwh: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateList {
+    pub data: Vec<StateSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct YearSummary {
+    pub year: i32,
+    pub plants: i64,
+    pub generators: i64,
+    pub net_generation_mwh: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct YearList {
+    pub data: Vec<YearSummary>,
+}
+
+/// A chart-ready series: `labels[i]` goes with `values[i]`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Chart {
+    #[schema(example = "by-state")]
+    pub chart: String,
+    #[schema(example = "Net generation by state, 2023")]
+    pub title: String,
+    #[schema(example = "MWh")]
+    pub unit: String,
+    pub labels: Vec<String>,
+    pub values: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Statistics {
+    pub plants: i64,
+    pub generators: i64,
+    pub states: i64,
+    pub years: i64,
+    /// Sum of every known generator value, MWh.
+    pub total_net_generation_mwh: Option<f64>,
+    /// Generators that consumed more than they produced.
+    pub generators_negative: i64,
+    /// Generators whose net generation the file left blank.
+    pub generators_unknown: i64,
+    /// When the last eGRID file finished loading.
+    pub last_load_at: Option<DateTime<Utc>>,
+}
+
+/// Where a row came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lineage {
+    pub file_id: i64,
+    /// The object key of that file.
+    pub key: Option<String>,
+    /// Physical line in the file (header lines counted).
+    pub line: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Generator {
+    pub generator_id: String,
+    pub net_generation_mwh: Option<f64>,
+    pub source: Lineage,
+    pub loaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlantDetail {
+    pub plant: Plant,
+    /// The plant's generators, by generator id.
+    pub generators: Vec<Generator>,
+}
+
+/// Filters of `/plants/top`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TopQuery {
+    /// Data year.
+    #[param(minimum = 1990, maximum = 2100)]
+    year: Option<i32>,
+    /// Two-letter state code (any case).
+    #[param(pattern = "^[A-Za-z]{2}$", example = "TX")]
+    state: Option<String>,
+    /// How many plants (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i32>,
+}
+
+/// Filters, sorting and paging of `/plants/search`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SearchQuery {
+    /// Part of the plant name, case-insensitive.
+    #[param(min_length = 1, max_length = 100, pattern = "^[^\\x00]*$", example = "solar")]
+    q: Option<String>,
+    #[param(pattern = "^[A-Za-z]{2}$", example = "TX")]
+    state: Option<String>,
+    #[param(minimum = 1990, maximum = 2100)]
+    year: Option<i32>,
+    /// Lowest plant net generation, MWh.
+    #[param(minimum = -1e15, maximum = 1e15)]
+    min_mwh: Option<f64>,
+    /// Highest plant net generation, MWh.
+    #[param(minimum = -1e15, maximum = 1e15)]
+    max_mwh: Option<f64>,
+    /// Sort column (default net_generation_mwh).
+    #[param(inline)]
+    sort: Option<SortColumn>,
+    /// Sort direction (default desc).
+    #[param(inline)]
+    order: Option<SortOrder>,
+    #[param(minimum = 1, maximum = 10000)]
+    page: Option<i32>,
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<i32>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SortColumn {
+    NetGenerationMwh,
+    PlantName,
+    State,
+    Year,
+    Generators,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+const SORT_COLUMNS: &[&str] = &["net_generation_mwh", "plant_name", "state", "year", "generators"];
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct YearFilter {
+    #[param(minimum = 1990, maximum = 2100)]
+    year: Option<i32>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ChartQuery {
+    /// Data year (by-state, top-plants).
+    #[param(minimum = 1990, maximum = 2100)]
+    year: Option<i32>,
+    /// Two-letter state code (by-year, top-plants).
+    #[param(pattern = "^[A-Za-z]{2}$", example = "TX")]
+    state: Option<String>,
+}
+
+const PLANT_COLUMNS: &str = "id, year, state, plant_name, net_generation_mwh::float8 AS net_generation_mwh, generators";
+
+/// Plants by net generation, highest first.
+#[utoipa::path(get, path = "/plants/top", tag = "plants", params(TopQuery),
+    responses(
+        (status = 200, description = "The plants, highest net generation first", body = PlantList),
+        (status = 400, description = "A parameter is invalid; the detail names it", body = ErrorBody),
+    ))]
+pub async fn top(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &["year", "state", "limit"])?;
+    let (year, state, limit) = (p.year()?, p.state()?, p.int("limit", 1, 100)?.unwrap_or(10));
+    api.cached("/plants/top", &p, |pool| async move {
+        let sql = format!(
+            "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE net_generation_mwh IS NOT NULL{}{}
+             ORDER BY net_generation_mwh DESC, id LIMIT $3",
+            if year.is_some() { " AND year = $1" } else { "" },
+            if state.is_some() { " AND state = $2" } else { "" },
+        );
+        let data = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(sql))
+            .bind(year)
+            .bind(state)
+            .bind(limit)
+            .fetch_all(&pool)
+            .await?;
+        Ok(PlantList { data })
+    })
+    .await
+}
+
+/// Searches plants by name with filters, sorting and pages.
+#[utoipa::path(get, path = "/plants/search", tag = "plants", params(SearchQuery),
+    responses(
+        (status = 200, description = "One page of matching plants", body = PlantPage),
+        (status = 400, description = "A parameter is invalid; the detail names it", body = ErrorBody),
+    ))]
+pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(
+        raw.as_deref(),
+        &[
+            "q", "state", "year", "min_mwh", "max_mwh", "sort", "order", "page", "per_page",
+        ],
+    )?;
+    let q = p.text("q", 100)?;
+    let (state, year) = (p.state()?, p.year()?);
+    let (min, max) = (p.number("min_mwh")?, p.number("max_mwh")?);
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        return Err(ApiError::bad_parameter(format!(
+            "min_mwh ({min}) is greater than max_mwh ({max}); swap them"
+        )));
+    }
+    let sort = p.choice("sort", SORT_COLUMNS)?.unwrap_or("net_generation_mwh");
+    let order = p.choice("order", &["asc", "desc"])?.unwrap_or("desc");
+    let page = p.page()?;
+    api.cached("/plants/search", &p, |pool| async move {
+        let mut filters = Vec::new();
+        if year.is_some() {
+            filters.push("year = $1");
+        }
+        if state.is_some() {
+            filters.push("state = $2");
+        }
+        if q.is_some() {
+            filters.push("plant_name ILIKE $3");
+        }
+        if min.is_some() {
+            filters.push("net_generation_mwh >= $4::numeric");
+        }
+        if max.is_some() {
+            filters.push("net_generation_mwh <= $5::numeric");
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        };
+        let pattern = q.map(|q| format!("%{}%", like_literal(&q)));
+        // Every value is bound; only whitelisted words are formatted into the SQL.
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM egrid_plants{filter}"
+        )))
+        .bind(year)
+        .bind(&state)
+        .bind(&pattern)
+        .bind(min)
+        .bind(max)
+        .fetch_one(&pool)
+        .await?;
+        let sql = format!(
+            "SELECT {PLANT_COLUMNS} FROM egrid_plants{filter}
+             ORDER BY {sort} {order} NULLS LAST, id LIMIT $6 OFFSET $7"
+        );
+        let data = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(sql))
+            .bind(year)
+            .bind(&state)
+            .bind(&pattern)
+            .bind(min)
+            .bind(max)
+            .bind(page.per_page)
+            .bind(page.offset())
+            .fetch_all(&pool)
+            .await?;
+        Ok(PlantPage {
+            data,
+            total,
+            page: page.page,
+            per_page: page.per_page,
+        })
+    })
+    .await
+}
+
+/// States with their plant and generator counts and net generation.
+#[utoipa::path(get, path = "/plants/states", tag = "plants", params(YearFilter),
+    responses(
+        (status = 200, description = "Every state, alphabetically", body = StateList),
+        (status = 400, description = "A parameter is invalid; the detail names it", body = ErrorBody),
+    ))]
+pub async fn states(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &["year"])?;
+    let year = p.year()?;
+    api.cached("/plants/states", &p, |pool| async move {
+        let data = sqlx::query_as::<_, StateSummary>(
+            "SELECT state, count(*) AS plants, sum(generators)::int8 AS generators,
+                    sum(net_generation_mwh)::float8 AS net_generation_mwh
+             FROM egrid_plants WHERE ($1::int4 IS NULL OR year = $1) GROUP BY state ORDER BY state",
+        )
+        .bind(year)
+        .fetch_all(&pool)
+        .await?;
+        Ok(StateList { data })
+    })
+    .await
+}
+
+/// Data years with their plant and generator counts and net generation.
+#[utoipa::path(get, path = "/plants/years", tag = "plants",
+    responses(
+        (status = 200, description = "Every data year, oldest first", body = YearList),
+        (status = 400, description = "This endpoint takes no parameters", body = ErrorBody),
+    ))]
+pub async fn years(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &[])?;
+    api.cached("/plants/years", &p, |pool| async move {
+        let data = sqlx::query_as::<_, YearSummary>(
+            "SELECT year, count(*) AS plants, sum(generators)::int8 AS generators,
+                    sum(net_generation_mwh)::float8 AS net_generation_mwh
+             FROM egrid_plants GROUP BY year ORDER BY year",
+        )
+        .fetch_all(&pool)
+        .await?;
+        Ok(YearList { data })
+    })
+    .await
+}
+
+/// A chart-ready series: `by-state` (net generation per state, optional `year`), `by-year`
+/// (per year, optional `state`) or `top-plants` (the ten largest plants, optional `year`
+/// and `state`).
+#[utoipa::path(get, path = "/plants/chart/{chart}", tag = "plants",
+    params(("chart" = String, Path, description = "by-state, by-year or top-plants", pattern = "^(by-state|by-year|top-plants)$"), ChartQuery),
+    responses(
+        (status = 200, description = "Labels and values, largest first (by-year: oldest first)", body = Chart),
+        (status = 400, description = "A parameter is invalid; the detail names it", body = ErrorBody),
+        (status = 404, description = "No such chart", body = ErrorBody),
+    ))]
+pub async fn chart(
+    State(api): State<Arc<Api>>,
+    Path(chart): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let charts = ["by-state", "by-year", "top-plants"];
+    let Some(chart) = charts.iter().find(|c| **c == chart).copied() else {
+        return Err(ApiError::not_found(format!(
+            "no chart {chart:?}; use one of {}",
+            charts.join(", ")
+        )));
+    };
+    let p = Params::parse(raw.as_deref(), &["year", "state"])?;
+    let (year, state) = (p.year()?, p.state()?);
+    let route = format!("/plants/chart/{chart}");
+    api.cached(&route, &p, |pool| async move {
+        let scope = match (year, &state) {
+            (Some(y), Some(s)) => format!(", {s} {y}"),
+            (Some(y), None) => format!(", {y}"),
+            (None, Some(s)) => format!(", {s}"),
+            (None, None) => String::new(),
+        };
+        let (title, sql) = match chart {
+            "by-state" => (
+                format!("Net generation by state{scope}"),
+                "SELECT state, coalesce(sum(net_generation_mwh), 0)::float8 FROM egrid_plants
+                 WHERE ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
+                 GROUP BY state ORDER BY 2 DESC, 1",
+            ),
+            "by-year" => (
+                format!("Net generation by year{scope}"),
+                "SELECT year::text, coalesce(sum(net_generation_mwh), 0)::float8 FROM egrid_plants
+                 WHERE ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
+                 GROUP BY year ORDER BY year",
+            ),
+            _ => (
+                format!("Largest plants by net generation{scope}"),
+                "SELECT plant_name || ' (' || state || ', ' || year || ')', net_generation_mwh::float8
+                 FROM egrid_plants
+                 WHERE net_generation_mwh IS NOT NULL
+                   AND ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
+                 ORDER BY net_generation_mwh DESC, id LIMIT 10",
+            ),
+        };
+        let rows: Vec<(String, f64)> = sqlx::query_as(sql).bind(year).bind(&state).fetch_all(&pool).await?;
+        let (labels, values) = rows.into_iter().unzip();
+        Ok(Chart {
+            chart: chart.to_string(),
+            title,
+            unit: "MWh".into(),
+            labels,
+            values,
+        })
+    })
+    .await
+}
+
+/// Headline numbers over every loaded eGRID file.
+#[utoipa::path(get, path = "/plants/statistics", tag = "plants",
+    responses(
+        (status = 200, description = "Counts and totals", body = Statistics),
+        (status = 400, description = "This endpoint takes no parameters", body = ErrorBody),
+    ))]
+pub async fn statistics(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &[])?;
+    api.cached("/plants/statistics", &p, |pool| async move {
+        let stats = sqlx::query_as::<_, Statistics>(
+            "SELECT count(*) AS plants,
+                    coalesce(sum(generators), 0)::int8 AS generators,
+                    count(DISTINCT state) AS states,
+                    count(DISTINCT year) AS years,
+                    sum(net_generation_mwh)::float8 AS total_net_generation_mwh,
+                    coalesce(sum(generators_negative), 0)::int8 AS generators_negative,
+                    coalesce(sum(generators - generators_reported), 0)::int8 AS generators_unknown,
+                    (SELECT max(finished_at) FROM ingest_files
+                     WHERE dataset = 'egrid_generators' AND status IN ('done', 'done_with_errors')) AS last_load_at
+             FROM egrid_plants",
+        )
+        .fetch_one(&pool)
+        .await?;
+        Ok(stats)
+    })
+    .await
+}
+
+/// One plant with its generators and where each came from.
+#[utoipa::path(get, path = "/plants/{id}", tag = "plants",
+    params(("id" = i64, Path, description = "Plant id (from /plants/top or /plants/search)", minimum = 0, maximum = 4503599627370495_i64)),
+    responses(
+        (status = 200, description = "The plant and its generators", body = PlantDetail),
+        (status = 400, description = "The id is not a plant id", body = ErrorBody),
+        (status = 404, description = "No plant has this id", body = ErrorBody),
+    ))]
+pub async fn plant(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &[])?;
+    let id = parse_id(&id, "plant id", (1 << 52) - 1)?;
+    let route = format!("/plants/{id}");
+    api.cached(&route, &p, |pool| async move {
+        let plant = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(format!(
+            "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no plant has id {id}")))?;
+        let rows: Vec<(String, Option<f64>, i64, Option<String>, i64, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT g.generator_id, g.net_generation_mwh::float8, g.source_file_id, f.key, g.source_line, g.loaded_at
+             FROM egrid_generators g LEFT JOIN ingest_files f ON f.id = g.source_file_id
+             WHERE g.year = $1 AND g.state = $2 AND g.plant_name = $3
+             ORDER BY g.generator_id",
+        )
+        .bind(plant.year)
+        .bind(&plant.state)
+        .bind(&plant.plant_name)
+        .fetch_all(&pool)
+        .await?;
+        let generators = rows
+            .into_iter()
+            .map(
+                |(generator_id, net_generation_mwh, file_id, key, line, loaded_at)| Generator {
+                    generator_id,
+                    net_generation_mwh,
+                    source: Lineage { file_id, key, line },
+                    loaded_at,
+                },
+            )
+            .collect();
+        Ok(PlantDetail { plant, generators })
+    })
+    .await
+}
+
+/// Parses a path id, naming what it is and the allowed range.
+pub fn parse_id(raw: &str, what: &str, max: i64) -> ApiResult<i64> {
+    match raw.parse::<i64>() {
+        Ok(id) if (0..=max).contains(&id) => Ok(id),
+        _ => Err(ApiError::bad_parameter(format!(
+            "{what} must be an integer from 0 to {max}, got {raw:?}"
+        ))),
+    }
+}
