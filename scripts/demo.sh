@@ -2,7 +2,8 @@
 # `just demo`: the main job on the embedded default configuration (local-folder store,
 # PostgreSQL and RabbitMQ at their defaults). It migrates, starts the whole fleet in one
 # process (`penstock run all`), drops the real eGRID 2023 generator file into the folder,
-# shows progress, and ends with a summary.
+# shows progress, and ends with a summary and the read API's answer to "top 5 plants in
+# Texas in 2023". PENSTOCK_DEMO_KEEP=1 keeps the fleet (and its dashboard) running after.
 #
 # So that it can be run again and again, the demo uses its own database (penstock_demo),
 # folder (.penstock/demo-inbox) and queue prefix (penstock-demo), reset at each run.
@@ -13,6 +14,8 @@ export PENSTOCK_DATABASE_URL="${PENSTOCK_DEMO_DATABASE_URL:-postgres://postgres@
 export PENSTOCK_STORAGE_URL="$PWD/.penstock/demo-inbox"
 export PENSTOCK_QUEUE_PREFIX="penstock-demo"
 export PENSTOCK_SCAN_INTERVAL="500ms"
+export PENSTOCK_API_ADDR="${PENSTOCK_DEMO_API_ADDR:-127.0.0.1:8080}"
+API="http://$PENSTOCK_API_ADDR"
 FILE=data/egrid/egrid2023_gen.csv
 KEY=egrid/generators/egrid2023_gen.csv
 
@@ -79,7 +82,22 @@ psql -qAt "$PENSTOCK_DATABASE_URL" -F ' ' -c "
     echo "  elapsed           ${ELAPSED}s from drop to committed (pipeline ${PIPELINE}s from discovery)"
     echo "  throughput        $RATE records/s"
 }
-psql -q "$PENSTOCK_DATABASE_URL" -c "
-    SELECT state, count(*) AS generators, sum(net_generation_mwh) AS net_mwh
-    FROM egrid_generators GROUP BY state ORDER BY net_mwh DESC NULLS LAST LIMIT 5"
+echo
+echo "==> the read API: top 5 plants in Texas in 2023"
+echo "    curl -s '$API/plants/top?year=2023&state=TX&limit=5'"
+python3 - "$API/plants/top?year=2023&state=TX&limit=5" <<'PY'
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as response:
+    plants = json.load(response)["data"]
+for i, p in enumerate(plants, 1):
+    print(f"    {i}. {p['plant_name']:<28} {p['net_generation_mwh']:>14,.0f} MWh  ({p['generators']} generators, id {p['id']})")
+PY
 [ "$STATUS" = done ] || [ "$STATUS" = done_with_errors ]
+if [ "${PENSTOCK_DEMO_KEEP:-0}" = 1 ]; then
+    echo
+    echo "==> the fleet keeps running: dashboard $API/  API docs $API/docs/  (Ctrl-C stops it)"
+    wait $FLEET
+else
+    echo
+    echo "    (PENSTOCK_DEMO_KEEP=1 just demo keeps the fleet running, with the dashboard at $API/)"
+fi

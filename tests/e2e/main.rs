@@ -4,6 +4,7 @@
 mod alerts;
 mod api_pipeline;
 mod api_plants;
+mod dashboard;
 mod faults;
 mod ingest;
 mod order;

@@ -456,7 +456,9 @@ async fn find_alert(api: &Api, id: i64) -> ApiResult<Alert> {
     ))]
 pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<DatasetList>> {
     Params::parse(raw.as_deref(), &[])?;
-    let counts: Vec<(String, String, i64, i64, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+    /// dataset, status, files, rows loaded, rows quarantined, last finished.
+    type Counts = (String, String, i64, i64, i64, Option<DateTime<Utc>>);
+    let counts: Vec<Counts> = sqlx::query_as(
         "SELECT dataset, status, count(*), sum(rows_loaded)::int8, sum(rows_quarantined)::int8, max(finished_at)
          FROM ingest_files GROUP BY dataset, status",
     )

@@ -488,7 +488,9 @@ pub async fn plant(
         .fetch_optional(&pool)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no plant has id {id}")))?;
-        let rows: Vec<(String, Option<f64>, i64, Option<String>, i64, DateTime<Utc>)> = sqlx::query_as(
+        /// generator id, net generation, source file id and key, line, loaded at.
+        type Row = (String, Option<f64>, i64, Option<String>, i64, DateTime<Utc>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT g.generator_id, g.net_generation_mwh::float8, g.source_file_id, f.key, g.source_line, g.loaded_at
              FROM egrid_generators g LEFT JOIN ingest_files f ON f.id = g.source_file_id
              WHERE g.year = $1 AND g.state = $2 AND g.plant_name = $3
