@@ -88,6 +88,12 @@ pub struct Config {
     /// Bearer token for the API's alert actions (None: the actions are disabled).
     pub admin_token: Option<String>,
     pub datasets: Vec<DatasetSpec>,
+    /// The folder the dataset specs were read from (None: the built-in specs).
+    pub datasets_path: Option<PathBuf>,
+    /// Extra migrations for datasets added without rebuilding penstock (`penstock infer`
+    /// writes here; `penstock migrate` applies them after the built-in ones). None: only the
+    /// built-in migrations.
+    pub migrations_path: Option<PathBuf>,
     /// Where the defaults came from (a path, or "built-in defaults").
     pub source: String,
 }
@@ -132,6 +138,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace",
     "max_attempts",
     "datasets_dir",
+    "migrations_dir",
     "webhooks",
     "health_addr",
     "api_addr",
@@ -229,6 +236,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     };
 
     let datasets_dir = settings.string("datasets_dir")?;
+    let mut datasets_path = None;
     let datasets = match (&base, env.get("PENSTOCK_DATASETS_DIR")) {
         (None, None) => BUILTIN_DATASETS
             .iter()
@@ -240,8 +248,16 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
                 Some(base) if env.get("PENSTOCK_DATASETS_DIR").is_none() => base.join(&datasets_dir),
                 _ => PathBuf::from(&datasets_dir),
             };
-            load_datasets(&dir).map_err(|m| settings.error("datasets_dir", m))?
+            let specs = load_datasets(&dir).map_err(|m| settings.error("datasets_dir", m))?;
+            datasets_path = Some(dir);
+            specs
         }
+    };
+    let migrations_dir = settings.string("migrations_dir")?;
+    let migrations_path = match (&base, env.get("PENSTOCK_MIGRATIONS_DIR")) {
+        (_, Some(dir)) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        (Some(base), None) if !migrations_dir.is_empty() => Some(base.join(&migrations_dir)),
+        _ => None,
     };
     if datasets.is_empty() {
         return Err(settings.error("datasets_dir", "holds no dataset spec (*.toml); add one".into()));
@@ -268,6 +284,8 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         api_cache_ttl,
         admin_token,
         datasets,
+        datasets_path,
+        migrations_path,
         source,
     })
 }

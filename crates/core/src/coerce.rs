@@ -18,6 +18,8 @@ pub enum Value {
     Boolean(bool),
     /// ISO `YYYY-MM-DD`.
     Date(String),
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`.
+    Timestamp(String),
 }
 
 /// Why a field could not be coerced; the message is written for the person fixing the file.
@@ -58,6 +60,7 @@ pub fn coerce(raw: &str, column: &ColumnSpec, null_tokens: &[String]) -> Result<
         ColumnType::Numeric => parse_decimal(s, column).map(Value::Numeric),
         ColumnType::Boolean => parse_boolean(s),
         ColumnType::Date => parse_date(s),
+        ColumnType::Timestamp => parse_timestamp(s),
     }
 }
 
@@ -182,6 +185,65 @@ fn parse_boolean(s: &str) -> Result<Value, CoerceError> {
             "{s:?} is not a boolean; expected true/false, t/f, yes/no, y/n or 1/0"
         ))),
     }
+}
+
+/// `YYYY-MM-DD` then `T` or a space, `HH:MM[:SS[.f…]]`, then optionally `Z` or `±HH[:MM]`.
+fn parse_timestamp(s: &str) -> Result<Value, CoerceError> {
+    let bad = || {
+        CoerceError(format!(
+            "{s:?} is not a timestamp; expected YYYY-MM-DD HH:MM[:SS[.ffffff]] with an optional Z or +HH:MM"
+        ))
+    };
+    let (date, rest) = s.split_once('T').or_else(|| s.split_once(' ')).ok_or_else(bad)?;
+    if date.len() != 10 || !date.contains('-') {
+        return Err(bad());
+    }
+    let Value::Date(date) = parse_date(date).map_err(|_| bad())? else {
+        return Err(bad());
+    };
+    let rest = rest.trim_start();
+    let (time, zone) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let (clock, fraction) = match time.trim_end().split_once('.') {
+        Some((c, f)) if !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()) => (c, Some(f)),
+        Some(_) => return Err(bad()),
+        None => (time.trim_end(), None),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let two = |x: &str, max: u32| {
+        (x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| x.parse::<u32>().ok())
+            .flatten()
+            .filter(|n| *n <= max)
+    };
+    let (h, m, sec) = match parts.as_slice() {
+        [h, m] if fraction.is_none() => (two(h, 23), two(m, 59), Some(0)),
+        [h, m, sec] => (two(h, 23), two(m, 59), two(sec, 60)),
+        _ => return Err(bad()),
+    };
+    let (h, m, sec) = (h.ok_or_else(bad)?, m.ok_or_else(bad)?, sec.ok_or_else(bad)?);
+    let mut out = format!("{date} {h:02}:{m:02}:{sec:02}");
+    if let Some(f) = fraction {
+        out.push('.');
+        out.push_str(f);
+    }
+    match zone {
+        None => {}
+        Some("Z" | "z") => out.push_str("+00:00"),
+        Some(z) => {
+            let (sign, offset) = z.split_at(1);
+            let (oh, om) = match offset.split_once(':') {
+                Some((oh, om)) => (two(oh, 15), two(om, 59)),
+                None if offset.len() == 2 => (two(offset, 15), Some(0)),
+                None if offset.len() == 4 => (two(&offset[..2], 15), two(&offset[2..], 59)),
+                None => (None, None),
+            };
+            out.push_str(&format!("{sign}{:02}:{:02}", oh.ok_or_else(bad)?, om.ok_or_else(bad)?));
+        }
+    }
+    Ok(Value::Timestamp(out))
 }
 
 fn parse_date(s: &str) -> Result<Value, CoerceError> {
@@ -396,5 +458,28 @@ mod tests {
         );
         assert!(coerce("2023-02-29", &c, &nulls()).unwrap_err().0.contains("calendar"));
         assert!(coerce("2023/01/01", &c, &nulls()).is_err());
+    }
+
+    #[test]
+    fn timestamps_accept_iso_forms_with_and_without_an_offset() {
+        let c = column(ColumnType::Timestamp);
+        let ok = |raw: &str| match coerce(raw, &c, &nulls()).unwrap() {
+            Value::Timestamp(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ok("2024-02-29T13:05:09Z"), "2024-02-29 13:05:09+00:00");
+        assert_eq!(ok("2024-02-29 13:05"), "2024-02-29 13:05:00");
+        assert_eq!(ok("2024-02-29T13:05:09.123-05:00"), "2024-02-29 13:05:09.123-05:00");
+        assert_eq!(ok("2024-02-29T13:05:09+0530"), "2024-02-29 13:05:09+05:30");
+        for bad in [
+            "2024-02-30 10:00",
+            "2024-01-01",
+            "2024-01-01 24:00",
+            "2024-01-01T10:00:00.",
+            "01/02/2024 10:00",
+        ] {
+            let err = coerce(bad, &c, &nulls()).unwrap_err().0;
+            assert!(err.contains("not a timestamp"), "{bad}: {err}");
+        }
     }
 }

@@ -9,7 +9,7 @@ pub fn push_value(out: &mut Vec<u8>, value: &Value) {
         Value::Null => out.extend_from_slice(b"\\N"),
         Value::Text(s) => push_escaped(out, s),
         Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::Numeric(s) | Value::Date(s) => out.extend_from_slice(s.as_bytes()),
+        Value::Numeric(s) | Value::Date(s) | Value::Timestamp(s) => out.extend_from_slice(s.as_bytes()),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
     }
 }

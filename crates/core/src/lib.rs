@@ -15,6 +15,7 @@ pub mod copy_text;
 pub mod dedupe;
 pub mod event;
 pub mod header;
+pub mod infer;
 pub mod message;
 pub mod plan;
 pub mod retry;

@@ -130,6 +130,8 @@ pub enum ColumnType {
     Numeric,
     Boolean,
     Date,
+    /// Date and time of day, optionally with a UTC offset (ISO 8601, `T` or space).
+    Timestamp,
 }
 
 impl ColumnType {
@@ -142,6 +144,7 @@ impl ColumnType {
             ColumnType::Numeric => "numeric",
             ColumnType::Boolean => "boolean",
             ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
         }
     }
 
@@ -155,6 +158,7 @@ impl ColumnType {
             ColumnType::Numeric => &["numeric", "double precision", "real"],
             ColumnType::Boolean => &["boolean"],
             ColumnType::Date => &["date"],
+            ColumnType::Timestamp => &["timestamp with time zone", "timestamp without time zone"],
         }
     }
 }

@@ -92,9 +92,32 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Applies every pending migration (idempotent).
+/// Applies every pending built-in migration (idempotent).
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
-    MIGRATOR.run(pool).await?;
+    migrate_with(pool, None).await
+}
+
+/// Applies the built-in migrations, then those in `extra` (datasets added without
+/// rebuilding penstock; versions are timestamps, far above the built-in ones). Each set
+/// ignores the other's applied versions.
+pub async fn migrate_with(pool: &PgPool, extra: Option<&std::path::Path>) -> Result<(), DbError> {
+    let mut builtin = sqlx::migrate!("../../migrations");
+    builtin.set_ignore_missing(true);
+    builtin.run(pool).await?;
+    if let Some(dir) = extra.filter(|d| d.is_dir()) {
+        let mut added = sqlx::migrate::Migrator::new(dir.to_path_buf()).await?;
+        if let Some(clash) = added.iter().find(|m| builtin.iter().any(|b| b.version == m.version)) {
+            return Err(DbError::Invalid(format!(
+                "migration {} in {} has the version of a built-in migration; give it a timestamp version, e.g. {}_{}",
+                clash.version,
+                dir.display(),
+                chrono::Utc::now().format("%Y%m%d%H%M%S"),
+                clash.description.replace(' ', "_")
+            )));
+        }
+        added.set_ignore_missing(true);
+        added.run(pool).await?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use penstock_workers::{Fleet, Role};
 use tokio_util::sync::CancellationToken;
 
+mod infer;
 mod status;
 
 #[derive(Parser)]
@@ -20,8 +21,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply the embedded migrations (creates the database if missing; idempotent).
+    /// Apply the built-in migrations, then those in migrations_dir (creates the database if
+    /// missing; idempotent).
     Migrate,
+    /// Propose a dataset spec and a migration for a CSV file, from a sample of it, with the
+    /// evidence for every choice as comments; writes them to datasets_dir and migrations_dir.
+    Infer {
+        /// The CSV file to learn from.
+        file: std::path::PathBuf,
+        /// Dataset and table name (default: from the file name, in snake_case).
+        #[arg(long)]
+        name: Option<String>,
+        /// Object-key prefix the dataset owns (default: `<name>/`).
+        #[arg(long)]
+        key_prefix: Option<String>,
+        /// Data records examined (types, nullability, key).
+        #[arg(long, default_value_t = 100_000)]
+        sample_rows: usize,
+        /// Print the spec and migration instead of writing them.
+        #[arg(long)]
+        print: bool,
+        /// Replace an existing spec of the same name.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, api.
     Run {
         #[arg(required = true, value_name = "ROLE")]
@@ -55,10 +78,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("creating the database named by database_url")?;
             let pool = penstock_db::connect(&config.database_url, 2).await?;
-            penstock_db::migrate(&pool).await?;
+            penstock_db::migrate_with(&pool, config.migrations_path.as_deref()).await?;
             println!("migrations applied");
             Ok(())
         }
+        Command::Infer {
+            file,
+            name,
+            key_prefix,
+            sample_rows,
+            print,
+            force,
+        } => infer::run(
+            &config,
+            infer::Args {
+                file,
+                name,
+                key_prefix,
+                sample_rows,
+                print,
+                force,
+            },
+        ),
         Command::Run { roles } => {
             let mut selected = Vec::new();
             for name in &roles {
