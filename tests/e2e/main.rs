@@ -7,6 +7,7 @@ mod api_plants;
 mod dashboard;
 mod faults;
 mod ingest;
+mod metrics;
 mod order;
 mod outages;
 mod rejection;

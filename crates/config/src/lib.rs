@@ -81,6 +81,8 @@ pub struct Config {
     pub webhooks: Vec<Webhook>,
     /// Where to serve `/health` and `/ready` (None: not served).
     pub health_addr: Option<std::net::SocketAddr>,
+    /// Where to serve `/metrics` (and `/health`, `/ready`) for a process without the API.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Where the `api` role listens (None: the role is not served).
     pub api_addr: Option<std::net::SocketAddr>,
     /// How long the API keeps a computed aggregate (also dropped when a file finishes).
@@ -141,6 +143,7 @@ const KEYS: &[&str] = &[
     "migrations_dir",
     "webhooks",
     "health_addr",
+    "metrics_addr",
     "api_addr",
     "api_cache_ttl",
     "admin_token",
@@ -220,6 +223,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
     let webhooks = webhooks(&settings.table, env, &source)?;
     let health_addr = settings.address("health_addr", "0.0.0.0:9000")?;
+    let metrics_addr = settings.address("metrics_addr", "0.0.0.0:9100")?;
     let api_addr = settings.address("api_addr", "127.0.0.1:8080")?;
     let api_cache_ttl = settings.duration("api_cache_ttl")?;
     let admin_token = match settings.raw("admin_token") {
@@ -280,6 +284,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         max_attempts,
         webhooks,
         health_addr,
+        metrics_addr,
         api_addr,
         api_cache_ttl,
         admin_token,

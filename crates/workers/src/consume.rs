@@ -72,6 +72,7 @@ where
                                     .unwrap_or_default();
                                 let reason = format!("penstock could not handle this item (a bug: the handler panicked: {what})");
                                 tracing::error!(queue = %queue, message_id = %id, %reason, "dead-lettering work item");
+                                crate::metrics::dead_lettered(&queue);
                                 let headers = penstock_broker::dead_letter_headers(&reason, attempt, &queue);
                                 broker.publish_raw(&broker.queues.errors, &body, &id, headers).await?;
                                 acker.ack(BasicAckOptions::default()).await?;
@@ -118,6 +119,7 @@ async fn settle(
                     let id = message_id(&delivery);
                     let retry_queue = Queues::retry(queue, delay);
                     tracing::info!(queue, message_id = %id, attempt, ?delay, "retrying later");
+                    crate::metrics::retried(queue);
                     let headers = penstock_broker::attempt_headers(next_attempt);
                     broker.publish_raw(&retry_queue, &delivery.data, &id, headers).await?;
                     delivery.ack(BasicAckOptions::default()).await?;
@@ -136,6 +138,7 @@ async fn settle(
             let id = message_id(&delivery);
             let attempt = penstock_broker::attempt(&delivery);
             tracing::warn!(queue, message_id = %id, %reason, "dead-lettering work item");
+            crate::metrics::dead_lettered(queue);
             let headers = penstock_broker::dead_letter_headers(&reason, attempt, queue);
             broker
                 .publish_raw(&broker.queues.errors, &delivery.data, &id, headers)

@@ -135,6 +135,7 @@ where
         match attempt().await {
             Err(Step::Transient(reason)) => match delays.next() {
                 Some(delay) => {
+                    crate::metrics::transient_failure();
                     tracing::debug!(%reason, ?delay, "transient failure; retrying");
                     tokio::time::sleep(delay).await;
                 }
@@ -178,6 +179,12 @@ impl Context {
         match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
             Ok(changed) => {
                 if changed {
+                    let dataset = self
+                        .config
+                        .dataset_for(key)
+                        .map(|d| d.name.as_str())
+                        .unwrap_or("unknown");
+                    crate::metrics::file_completed(dataset, "failed", None);
                     let kind = EventKind::FileFailed {
                         file_id,
                         key: key.to_string(),
@@ -209,6 +216,9 @@ impl Fleet {
     /// Connects to the database, checks every dataset spec against its live table, opens
     /// the store and starts the roles. Fails fast on configuration problems.
     pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) -> Result<Fleet, RunError> {
+        // Before anything is recorded: metrics recorded without a recorder are lost.
+        penstock_api::prometheus();
+        crate::metrics::describe();
         let connections = (config.database_concurrency as u32 + 4).max(5);
         let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
             RunError::Startup(format!(
@@ -242,11 +252,27 @@ impl Fleet {
             .close()
             .await;
         let mut tasks = JoinSet::new();
-        if let Some(addr) = ctx.config.health_addr {
+        let mut served = Vec::new();
+        for (key, addr) in [
+            ("health_addr", ctx.config.health_addr),
+            ("metrics_addr", ctx.config.metrics_addr),
+        ] {
+            let Some(addr) = addr.filter(|a| !served.contains(a)) else {
+                continue;
+            };
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| RunError::Startup(format!("cannot listen on health_addr {addr}: {e}")))?;
-            tasks.spawn(crate::health::serve(listener, health, pool.clone(), shutdown.clone()));
+                .map_err(|e| RunError::Startup(format!("cannot listen on {key} {addr}: {e}")))?;
+            served.push(addr);
+            tasks.spawn(crate::health::serve(
+                listener,
+                health.clone(),
+                pool.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if roles.iter().any(|r| *r != Role::Api) {
+            tasks.spawn(sample_queue_depths(ctx.clone(), shutdown.clone()));
         }
         let mut unique: Vec<Role> = roles.to_vec();
         unique.sort_by_key(|r| r.name());
@@ -297,13 +323,43 @@ impl Fleet {
     }
 }
 
+/// Every 5 s, records how many messages wait in each work queue (consumer lag).
+async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut broker: Option<Broker> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        if broker.as_ref().is_none_or(|b| !b.is_connected()) {
+            broker = Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+                .await
+                .ok();
+        }
+        let Some(b) = &broker else { continue };
+        for queue in b.queues.all() {
+            if let Ok(ready) = b.ready_count(queue).await {
+                crate::metrics::queue_ready(queue, ready);
+            }
+        }
+    }
+    if let Some(b) = broker {
+        b.close().await;
+    }
+}
+
 /// Runs one role until shutdown, reconnecting after failures.
 async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
     let mut backoff = reconnect_backoff();
     let mut failures: u32 = 0;
+    let mut connected_before = false;
     while !shutdown.is_cancelled() {
         let result = match Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
             Ok(broker) => {
+                if connected_before {
+                    crate::metrics::reconnected(role.name());
+                }
+                connected_before = true;
                 backoff = reconnect_backoff();
                 failures = 0;
                 ctx.health.set(role.name(), true);

@@ -50,6 +50,17 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, pool: PgPool, shu
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = match path {
                 "/health" => ("200 OK", serde_json::json!({ "status": "alive" })),
+                "/metrics" => {
+                    let handle = penstock_api::prometheus();
+                    handle.run_upkeep();
+                    let body = handle.render();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    return;
+                }
                 "/ready" => {
                     let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
                         .await
@@ -64,7 +75,7 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, pool: PgPool, shu
                 }
                 _ => (
                     "404 Not Found",
-                    serde_json::json!({ "error": "not found", "detail": "use /health or /ready" }),
+                    serde_json::json!({ "error": "not found", "detail": "use /health, /ready or /metrics" }),
                 ),
             };
             let body = body.to_string();

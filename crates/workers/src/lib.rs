@@ -14,6 +14,7 @@ pub mod dead_letters;
 pub mod fleet;
 pub mod health;
 pub mod loader;
+pub mod metrics;
 pub mod notifications;
 pub mod scanner;
 pub mod shutdown;

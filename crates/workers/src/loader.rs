@@ -78,6 +78,7 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
         tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let bytes = ctx.store.read_range(&item.key, item.start, item.end).await?;
     if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
         return Err(Step::Permanent(format!(
@@ -104,6 +105,7 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
     }
     match penstock_db::load_chunk(&ctx.pool, merge, item, &prepared).await? {
         ChunkOutcome::AlreadyLoaded => {
+            crate::metrics::chunk_already_loaded(&item.dataset);
             tracing::info!(
                 file_id = item.file_id,
                 chunk = item.chunk,
@@ -124,6 +126,13 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
                 status = %file_status,
                 "chunk committed"
             );
+            crate::metrics::chunk_loaded(
+                &item.dataset,
+                prepared.rows as u64,
+                prepared.quarantined.len() as u64,
+                prepared.superseded as u64,
+                started.elapsed(),
+            );
             if penstock_db::is_terminal(&file_status) {
                 announce_finished(ctx, broker, item.file_id).await?;
             }
@@ -137,6 +146,11 @@ async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Resu
     let Some(file) = penstock_db::file(&ctx.pool, file_id).await? else {
         return Ok(());
     };
+    let took = file
+        .started_at
+        .zip(file.finished_at)
+        .and_then(|(start, end)| (end - start).to_std().ok());
+    crate::metrics::file_completed(&file.dataset, &file.status, took);
     let metadata = serde_json::json!({
         "file_id": file.id,
         "key": file.key,

@@ -114,6 +114,7 @@ async fn scan_pass(
         if let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size).await?
         {
             tracing::info!(file_id = id, key = %meta.key, %version, dataset = %spec.name, "discovered file version");
+            crate::metrics::file_discovered(&spec.name);
             let item = FileItem {
                 v: VERSION,
                 file_id: id,

@@ -1,0 +1,139 @@
+//! Every metric the worker roles record, declared in one place. Names follow
+//! `penstock_<subsystem>_<name>_<unit>` (base units, `_total` for counters); labels are
+//! bounded: dataset names come from the configuration, stages and outcomes from fixed lists.
+//! The API's own metrics are in `penstock-api`; both render through the same recorder
+//! (`penstock_api::prometheus`).
+
+use std::time::Duration;
+
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+pub const FILES_DISCOVERED: &str = "penstock_scanner_files_discovered_total";
+pub const FILES_COMPLETED: &str = "penstock_files_completed_total";
+pub const CHUNKS_PROCESSED: &str = "penstock_loader_chunks_processed_total";
+pub const ROWS_LOADED: &str = "penstock_loader_rows_loaded_total";
+pub const ROWS_QUARANTINED: &str = "penstock_loader_rows_quarantined_total";
+pub const ROWS_SUPERSEDED: &str = "penstock_loader_rows_superseded_total";
+pub const CHUNK_DURATION: &str = "penstock_loader_chunk_duration_seconds";
+pub const FILE_DURATION: &str = "penstock_files_duration_seconds";
+pub const RETRIES: &str = "penstock_worker_retries_total";
+pub const DEAD_LETTERS: &str = "penstock_worker_dead_letters_total";
+pub const RECONNECTS: &str = "penstock_worker_reconnects_total";
+pub const TRANSIENT_FAILURES: &str = "penstock_worker_transient_failures_total";
+pub const QUEUE_READY: &str = "penstock_broker_queue_ready_messages";
+
+/// Registers help texts (once per process; repeated calls are harmless).
+pub fn describe() {
+    describe_counter!(FILES_DISCOVERED, "File versions the scanner recorded, by dataset");
+    describe_counter!(
+        FILES_COMPLETED,
+        "File versions that reached a final status (done, done_with_errors, rejected, failed), by dataset"
+    );
+    describe_counter!(
+        CHUNKS_PROCESSED,
+        "Chunk items handled by the database consumer, by dataset and outcome (loaded, already_loaded)"
+    );
+    describe_counter!(ROWS_LOADED, "Rows written to dataset tables, by dataset");
+    describe_counter!(ROWS_QUARANTINED, "Records quarantined with a reason, by dataset");
+    describe_counter!(
+        ROWS_SUPERSEDED,
+        "Records replaced by a later record with the same key in the same chunk, by dataset"
+    );
+    describe_histogram!(
+        CHUNK_DURATION,
+        Unit::Seconds,
+        "Time to parse and commit one chunk, by dataset"
+    );
+    describe_histogram!(
+        FILE_DURATION,
+        Unit::Seconds,
+        "Time from a file version's first chunking to its final status, by dataset"
+    );
+    describe_counter!(
+        RETRIES,
+        "Work items sent to a retry queue, by stage (files, chunks, events)"
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        "Work items dead-lettered, by stage (files, chunks, events)"
+    );
+    describe_counter!(
+        RECONNECTS,
+        "Broker reconnections after a role lost its connection, by role"
+    );
+    describe_counter!(
+        TRANSIENT_FAILURES,
+        "Transient failures (database or store connection lost, serialization failure) retried in process"
+    );
+    describe_gauge!(
+        QUEUE_READY,
+        "Messages ready (not yet delivered) in each work queue: consumer lag"
+    );
+}
+
+pub fn file_discovered(dataset: &str) {
+    counter!(FILES_DISCOVERED, "dataset" => dataset.to_string()).increment(1);
+}
+
+pub fn file_completed(dataset: &str, status: &str, duration: Option<Duration>) {
+    counter!(FILES_COMPLETED, "dataset" => dataset.to_string(), "status" => status.to_string()).increment(1);
+    if let Some(d) = duration {
+        histogram!(FILE_DURATION, "dataset" => dataset.to_string()).record(d.as_secs_f64());
+    }
+}
+
+pub fn chunk_loaded(dataset: &str, rows: u64, quarantined: u64, superseded: u64, took: Duration) {
+    let dataset = dataset.to_string();
+    counter!(CHUNKS_PROCESSED, "dataset" => dataset.clone(), "outcome" => "loaded").increment(1);
+    counter!(ROWS_LOADED, "dataset" => dataset.clone()).increment(rows);
+    counter!(ROWS_QUARANTINED, "dataset" => dataset.clone()).increment(quarantined);
+    counter!(ROWS_SUPERSEDED, "dataset" => dataset.clone()).increment(superseded);
+    histogram!(CHUNK_DURATION, "dataset" => dataset).record(took.as_secs_f64());
+}
+
+pub fn chunk_already_loaded(dataset: &str) {
+    counter!(CHUNKS_PROCESSED, "dataset" => dataset.to_string(), "outcome" => "already_loaded").increment(1);
+}
+
+/// The stage of a work queue: the last part of its name (`files`, `chunks`, `events`).
+pub fn stage(queue: &str) -> &'static str {
+    match queue.rsplit('.').next() {
+        Some("files") => "files",
+        Some("chunks") => "chunks",
+        Some("events") => "events",
+        _ => "other",
+    }
+}
+
+pub fn retried(queue: &str) {
+    counter!(RETRIES, "stage" => stage(queue)).increment(1);
+}
+
+pub fn dead_lettered(queue: &str) {
+    counter!(DEAD_LETTERS, "stage" => stage(queue)).increment(1);
+}
+
+pub fn reconnected(role: &'static str) {
+    counter!(RECONNECTS, "role" => role).increment(1);
+}
+
+pub fn transient_failure() {
+    counter!(TRANSIENT_FAILURES).increment(1);
+}
+
+pub fn queue_ready(queue: &str, ready: u32) {
+    gauge!(QUEUE_READY, "queue" => queue.to_string()).set(ready as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_read_from_queue_names_and_stay_bounded() {
+        assert_eq!(stage("penstock.files"), "files");
+        assert_eq!(stage("fleet-b.chunks"), "chunks");
+        assert_eq!(stage("p.events"), "events");
+        assert_eq!(stage("p.chunks.retry.5s"), "other");
+    }
+}
