@@ -5,7 +5,7 @@
 //! 2. `COPY` the chunk's deduplicated rows into a temporary staging table;
 //! 3. merge with one `INSERT … SELECT … ON CONFLICT (key) DO UPDATE … WHERE …`, where the
 //!    condition compares lineage: an existing row is replaced only by a row from a later
-//!    file version, or a later line of the same version. That makes the table independent
+//!    file version, or a later line of the same version (or the same line again: a replay). That makes the table independent
 //!    of the order chunks and files are processed in. (A plain `IS DISTINCT FROM` on the
 //!    values is not enough: skipping an equal-valued newer row would leave older lineage in
 //!    place, and a later-processed older chunk could then overwrite the newer value.)
@@ -64,7 +64,7 @@ impl MergeSql {
                 "INSERT INTO {table} AS t ({list}, source_file_id, source_line, loaded_at)
                  SELECT {list}, source_file_id, source_line, now() FROM penstock_stage
                  ON CONFLICT ({keys}) DO UPDATE SET {updates}
-                 WHERE (t.source_file_id, t.source_line) < (EXCLUDED.source_file_id, EXCLUDED.source_line)",
+                 WHERE (t.source_file_id, t.source_line) <= (EXCLUDED.source_file_id, EXCLUDED.source_line)",
                 keys = key.join(", "),
                 updates = updates.join(", "),
             ),

@@ -6,6 +6,7 @@ use penstock_workers::{Fleet, Role};
 use tokio_util::sync::CancellationToken;
 
 mod infer;
+mod ops;
 mod status;
 
 #[derive(Parser)]
@@ -22,8 +23,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Apply the built-in migrations, then those in migrations_dir (creates the database if
-    /// missing; idempotent).
-    Migrate,
+    /// missing; idempotent). `migrate status` lists them; `migrate revert` undoes the latest.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Check the configuration, the dataset specs against their tables, and the database,
+    /// broker and store connections; advice for every problem (exit 1 if any).
+    Check,
+    /// Re-run file versions from their stored objects (after fixing a spec or a table).
+    Replay {
+        /// File version ids (see `penstock status`).
+        #[arg(value_name = "FILE_ID", required_unless_present = "failed")]
+        ids: Vec<i64>,
+        /// Every file version that failed.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Ingest objects already in the store under a prefix, without waiting for a scan.
+    Backfill {
+        /// Only objects whose key starts with this ("" for all).
+        #[arg(long)]
+        prefix: String,
+        /// Only objects modified at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Propose a dataset spec and a migration for a CSV file, from a sample of it, with the
     /// evidence for every choice as comments; writes them to datasets_dir and migrations_dir.
     Infer {
@@ -58,6 +83,14 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// List every migration (built in and from migrations_dir) and whether it is applied.
+    Status,
+    /// Undo the most recently applied migration with its .down.sql.
+    Revert,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     init_logging();
@@ -73,7 +106,16 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = penstock_config::load()?;
     match cli.command {
-        Command::Migrate => {
+        Command::Migrate {
+            action: Some(MigrateAction::Status),
+        } => ops::migrate_status(&config).await,
+        Command::Migrate {
+            action: Some(MigrateAction::Revert),
+        } => ops::migrate_revert(&config).await,
+        Command::Check => ops::check(&config).await,
+        Command::Replay { ids, failed } => ops::replay(&config, ids, failed).await,
+        Command::Backfill { prefix, since } => ops::backfill(config, prefix, since).await,
+        Command::Migrate { action: None } => {
             penstock_db::ensure_database(&config.database_url)
                 .await
                 .context("creating the database named by database_url")?;

@@ -204,6 +204,34 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Connects to the database, checks every dataset spec against its live table and opens
+    /// the store. Fails fast, with the fix, on configuration problems.
+    pub async fn open(config: Config) -> Result<Arc<Context>, RunError> {
+        let connections = (config.database_concurrency as u32 + 4).max(5);
+        let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
+            RunError::Startup(format!(
+                "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
+            ))
+        })?;
+        let mut datasets = HashMap::new();
+        for spec in &config.datasets {
+            penstock_db::check_spec(&pool, spec)
+                .await
+                .map_err(|e| RunError::Startup(e.to_string()))?;
+            datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
+        }
+        let store = penstock_storage::open(&config).await;
+        Ok(Arc::new(Context {
+            config,
+            health: Arc::new(crate::health::Health::default()),
+            pool,
+            store,
+            datasets,
+        }))
+    }
+}
+
 /// A running fleet.
 pub struct Fleet {
     shutdown: CancellationToken,
@@ -219,28 +247,8 @@ impl Fleet {
         // Before anything is recorded: metrics recorded without a recorder are lost.
         penstock_api::prometheus();
         crate::metrics::describe();
-        let connections = (config.database_concurrency as u32 + 4).max(5);
-        let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
-            RunError::Startup(format!(
-                "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
-            ))
-        })?;
-        let mut datasets = HashMap::new();
-        for spec in &config.datasets {
-            penstock_db::check_spec(&pool, spec)
-                .await
-                .map_err(|e| RunError::Startup(e.to_string()))?;
-            datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
-        }
-        let store = penstock_storage::open(&config).await;
-        let health = Arc::new(crate::health::Health::default());
-        let ctx = Arc::new(Context {
-            config,
-            health: health.clone(),
-            pool: pool.clone(),
-            store,
-            datasets,
-        });
+        let ctx = Context::open(config).await?;
+        let (health, pool) = (ctx.health.clone(), ctx.pool.clone());
         // Fail fast if the broker is unreachable at start-up (later failures reconnect).
         Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
             .await

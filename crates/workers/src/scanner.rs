@@ -111,23 +111,7 @@ async fn scan_pass(
         if state.latest.get(&meta.key) == Some(&version) {
             continue;
         }
-        if let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, &version, &spec.name, meta.size).await?
-        {
-            tracing::info!(file_id = id, key = %meta.key, %version, dataset = %spec.name, "discovered file version");
-            crate::metrics::file_discovered(&spec.name);
-            let item = FileItem {
-                v: VERSION,
-                file_id: id,
-                dataset: spec.name.clone(),
-                key: meta.key.clone(),
-                version: version.clone(),
-                size: meta.size,
-            };
-            broker
-                .publish(&broker.queues.files, &item, &format!("file-{id}"))
-                .await?;
-            penstock_db::mark_published(&ctx.pool, id).await?;
-        }
+        record_and_publish(ctx, broker, store_id, &meta, &spec.name, &version).await?;
         state.latest.insert(meta.key.clone(), version);
     }
     state.last_seen = seen_now;
@@ -146,23 +130,122 @@ fn settled(meta: &ObjectMeta, previous: Option<&(u64, Option<SystemTime>)>, inte
     }
 }
 
+/// Records an object version in the ledger (unless it is the latest of its key already) and
+/// publishes its file item; returns the new file id.
+async fn record_and_publish(
+    ctx: &Context,
+    broker: &Broker,
+    store_id: &str,
+    meta: &ObjectMeta,
+    dataset: &str,
+    version: &str,
+) -> Result<Option<i64>, RunError> {
+    let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, version, dataset, meta.size).await? else {
+        return Ok(None);
+    };
+    tracing::info!(file_id = id, key = %meta.key, %version, dataset, "discovered file version");
+    crate::metrics::file_discovered(dataset);
+    let item = FileItem {
+        v: VERSION,
+        file_id: id,
+        dataset: dataset.to_string(),
+        key: meta.key.clone(),
+        version: version.to_string(),
+        size: meta.size,
+    };
+    broker
+        .publish(&broker.queues.files, &item, &format!("file-{id}"))
+        .await?;
+    penstock_db::mark_published(&ctx.pool, id).await?;
+    Ok(Some(id))
+}
+
+/// Publishes the file item of a recorded file version and marks it published.
+pub async fn publish_file(pool: &PgPool, broker: &Broker, file: &penstock_db::FileStatus) -> Result<(), RunError> {
+    let item = FileItem {
+        v: VERSION,
+        file_id: file.id,
+        dataset: file.dataset.clone(),
+        key: file.key.clone(),
+        version: file.version.clone(),
+        size: file.size_bytes as u64,
+    };
+    broker
+        .publish(&broker.queues.files, &item, &format!("file-{}", file.id))
+        .await?;
+    penstock_db::mark_published(pool, file.id).await?;
+    Ok(())
+}
+
 async fn republish_unpublished(pool: &PgPool, broker: &Broker, store_id: &str) -> Result<(), RunError> {
     for file in penstock_db::unpublished(pool, store_id).await? {
-        let item = FileItem {
-            v: VERSION,
-            file_id: file.id,
-            dataset: file.dataset.clone(),
-            key: file.key.clone(),
-            version: file.version.clone(),
-            size: file.size_bytes as u64,
-        };
-        broker
-            .publish(&broker.queues.files, &item, &format!("file-{}", file.id))
-            .await?;
-        penstock_db::mark_published(pool, file.id).await?;
+        publish_file(pool, broker, &file).await?;
         tracing::info!(file_id = file.id, key = %file.key, "published a file item left unpublished");
     }
     Ok(())
+}
+
+/// What a backfill found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct BackfillReport {
+    /// Objects under the prefix (modified since the date, when given).
+    pub objects: usize,
+    /// New file versions recorded and published, by id.
+    pub recorded: Vec<i64>,
+    /// Objects whose current version is in the ledger already.
+    pub known: usize,
+    /// Objects that match no dataset.
+    pub unmatched: Vec<String>,
+    /// Objects modified too recently to be sure they are complete (picked up later).
+    pub unsettled: Vec<String>,
+    /// Objects whose version could not be read, with the error.
+    pub unreadable: Vec<String>,
+}
+
+/// Ingests objects already in the store under `prefix` (optionally only those modified at or
+/// after `since`): records every version not yet in the ledger and publishes it, as the
+/// scanner would, without waiting for a scan. Safe to repeat and to run beside a scanner
+/// (the ledger serialises per key).
+pub async fn backfill(
+    ctx: &Context,
+    broker: &Broker,
+    prefix: &str,
+    since: Option<SystemTime>,
+) -> Result<BackfillReport, RunError> {
+    let store = ctx.store.clone();
+    let store_id = store.id();
+    let mut report = BackfillReport::default();
+    for meta in store.list().await? {
+        if !meta.key.starts_with(prefix) {
+            continue;
+        }
+        if let (Some(since), Some(modified)) = (since, meta.modified)
+            && modified < since
+        {
+            continue;
+        }
+        report.objects += 1;
+        let Some(spec) = ctx.config.dataset_for(&meta.key) else {
+            report.unmatched.push(meta.key.clone());
+            continue;
+        };
+        if store.needs_settling() && !settled(&meta, None, ctx.config.scan_interval) {
+            report.unsettled.push(meta.key.clone());
+            continue;
+        }
+        let version = match store.version(&meta).await {
+            Ok(v) => v,
+            Err(e) => {
+                report.unreadable.push(format!("{}: {e}", meta.key));
+                continue;
+            }
+        };
+        match record_and_publish(ctx, broker, &store_id, &meta, &spec.name, &version).await? {
+            Some(id) => report.recorded.push(id),
+            None => report.known += 1,
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -1,0 +1,337 @@
+//! Operator commands: `check`, `replay`, `backfill`, `migrate status` / `migrate revert`.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use penstock_broker::Broker;
+use penstock_config::{Config, StorageUrl};
+use penstock_workers::fleet::Context;
+
+/// `penstock check`: configuration, dataset specs against live tables, connectivity to the
+/// database, the broker and the store, with a line of advice for each problem.
+pub async fn check(config: &Config) -> anyhow::Result<()> {
+    let mut problems = 0;
+    let mut report = |ok: bool, what: &str, detail: String, advice: &str| {
+        if ok {
+            println!("ok    {what:<22} {detail}");
+        } else {
+            problems += 1;
+            println!("FAIL  {what:<22} {detail}");
+            println!("      {:<22} → {advice}", "");
+        }
+    };
+    report(
+        true,
+        "configuration",
+        format!(
+            "{} ({} dataset(s): {})",
+            config.source,
+            config.datasets.len(),
+            config
+                .datasets
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "",
+    );
+    let timeout = Duration::from_secs(5);
+    let pool = match tokio::time::timeout(timeout, penstock_db::connect(&config.database_url, 2)).await {
+        Ok(Ok(pool)) => {
+            let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+            report(
+                true,
+                "database",
+                format!("{} (PostgreSQL {version})", redact(&config.database_url)),
+                "",
+            );
+            Some(pool)
+        }
+        Ok(Err(e)) => {
+            report(
+                false,
+                "database",
+                format!("{}: {e}", redact(&config.database_url)),
+                "start PostgreSQL or fix PENSTOCK_DATABASE_URL; `penstock migrate` creates a missing database",
+            );
+            None
+        }
+        Err(_) => {
+            report(
+                false,
+                "database",
+                format!("{}: no answer in 5 s", redact(&config.database_url)),
+                "check the host and port in PENSTOCK_DATABASE_URL and that PostgreSQL accepts connections",
+            );
+            None
+        }
+    };
+    if let Some(pool) = &pool {
+        let states = penstock_db::migration_status(pool, config.migrations_path.as_deref()).await?;
+        let pending: Vec<String> = states
+            .iter()
+            .filter(|m| m.applied_on.is_none())
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        report(
+            pending.is_empty(),
+            "migrations",
+            if pending.is_empty() {
+                format!("{} applied, none pending", states.len())
+            } else {
+                format!("{} pending: {}", pending.len(), pending.join(", "))
+            },
+            "run `penstock migrate`",
+        );
+        for spec in &config.datasets {
+            match penstock_db::check_spec(pool, spec).await {
+                Ok(()) => report(
+                    true,
+                    &format!("dataset {}", spec.name),
+                    format!("table {} matches the spec", spec.table()),
+                    "",
+                ),
+                Err(e) => report(
+                    false,
+                    &format!("dataset {}", spec.name),
+                    e.to_string(),
+                    "fix the spec or add a migration, then `penstock migrate`",
+                ),
+            }
+        }
+    }
+    match tokio::time::timeout(timeout, Broker::connect(&config.amqp_url, &config.queue_prefix)).await {
+        Ok(Ok(broker)) => {
+            report(
+                true,
+                "broker",
+                format!("{} (queues {}.*)", redact(&config.amqp_url), config.queue_prefix),
+                "",
+            );
+            broker.close().await;
+        }
+        Ok(Err(e)) => report(
+            false,
+            "broker",
+            format!("{}: {e}", redact(&config.amqp_url)),
+            "start RabbitMQ or fix PENSTOCK_AMQP_URL (user, password and vhost)",
+        ),
+        Err(_) => report(
+            false,
+            "broker",
+            format!("{}: no answer in 5 s", redact(&config.amqp_url)),
+            "check the host and port in PENSTOCK_AMQP_URL",
+        ),
+    }
+    let store = penstock_storage::open(config).await;
+    match tokio::time::timeout(Duration::from_secs(15), store.list()).await {
+        Ok(Ok(objects)) => {
+            let matching = objects.iter().filter(|o| config.dataset_for(&o.key).is_some()).count();
+            report(
+                true,
+                "store",
+                format!(
+                    "{} ({} objects, {matching} under a dataset prefix)",
+                    store.id(),
+                    objects.len()
+                ),
+                "",
+            );
+        }
+        Ok(Err(e)) => {
+            let advice = match &config.storage {
+                StorageUrl::Local(_) => "create the folder, or fix PENSTOCK_STORAGE_URL",
+                StorageUrl::S3 { .. } => "check the bucket name, AWS_ENDPOINT_URL and the AWS_* credentials",
+            };
+            report(false, "store", format!("{}: {e}", store.id()), advice);
+        }
+        Err(_) => report(
+            false,
+            "store",
+            format!("{}: listing took over 15 s", store.id()),
+            "check the S3 endpoint (AWS_ENDPOINT_URL) is reachable",
+        ),
+    }
+    if let Some(addr) = config.api_addr {
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => report(true, "api address", format!("{addr} is free"), ""),
+            Err(e) => report(
+                false,
+                "api address",
+                format!("{addr}: {e}"),
+                "another process (a running penstock?) uses it; set PENSTOCK_API_ADDR, or ignore this while the fleet runs",
+            ),
+        }
+    }
+    if problems > 0 {
+        bail!("{problems} problem(s) found");
+    }
+    println!("\nall checks passed");
+    Ok(())
+}
+
+/// Hides the password in a URL.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `penstock replay <id>… | --failed`: re-runs file versions from their stored objects.
+pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Result<()> {
+    let pool = penstock_db::connect(&config.database_url, 2).await?;
+    let mut ids = ids;
+    if failed {
+        ids.extend(
+            penstock_db::all_files(&pool)
+                .await?
+                .into_iter()
+                .filter(|f| f.status == "failed")
+                .map(|f| f.id),
+        );
+    }
+    if ids.is_empty() {
+        println!(
+            "{}",
+            if failed {
+                "no failed file versions"
+            } else {
+                "nothing to replay"
+            }
+        );
+        return Ok(());
+    }
+    let broker = Broker::connect(&config.amqp_url, &config.queue_prefix)
+        .await
+        .context("connecting to RabbitMQ (amqp_url)")?;
+    for id in ids {
+        let before = penstock_db::file(&pool, id).await?;
+        let file = penstock_db::reset_for_replay(&pool, id).await?;
+        penstock_workers::scanner::publish_file(&pool, &broker, &file).await?;
+        let was = before
+            .map(|b| match b.reason {
+                Some(r) => format!("{}: {r}", b.status),
+                None => b.status,
+            })
+            .unwrap_or_default();
+        println!("file {id} {}: replaying (was {was})", file.key);
+    }
+    broker.close().await;
+    println!("`penstock status` shows progress; a running fleet does the work");
+    Ok(())
+}
+
+/// `penstock backfill --prefix P [--since DATE]`.
+pub async fn backfill(config: Config, prefix: String, since: Option<String>) -> anyhow::Result<()> {
+    let since = since.map(|s| parse_since(&s)).transpose()?;
+    let ctx = Context::open(config).await?;
+    let broker = Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+        .await
+        .context("connecting to RabbitMQ (amqp_url)")?;
+    let report = penstock_workers::scanner::backfill(&ctx, &broker, &prefix, since).await?;
+    broker.close().await;
+    println!(
+        "{} object(s) under {prefix:?}{}: {} new version(s) recorded and queued, {} already in the ledger",
+        report.objects,
+        since.map(|_| " (since the given date)").unwrap_or(""),
+        report.recorded.len(),
+        report.known
+    );
+    if !report.recorded.is_empty() {
+        println!(
+            "  file ids: {}",
+            report
+                .recorded
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for key in &report.unmatched {
+        println!("  skipped {key}: no dataset's key_prefix matches it");
+    }
+    for key in &report.unsettled {
+        println!(
+            "  skipped {key}: modified moments ago (maybe still being written); the scanner takes it once settled"
+        );
+    }
+    for line in &report.unreadable {
+        println!("  skipped {line}");
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp.
+fn parse_since(s: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc).into());
+    }
+    match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().into()),
+        Err(_) => {
+            bail!("--since {s:?} is not a date; use YYYY-MM-DD or an RFC 3339 timestamp like 2026-11-30T08:00:00Z")
+        }
+    }
+}
+
+/// `penstock migrate status`.
+pub async fn migrate_status(config: &Config) -> anyhow::Result<()> {
+    let pool = penstock_db::connect(&config.database_url, 2).await?;
+    let states = penstock_db::migration_status(&pool, config.migrations_path.as_deref()).await?;
+    println!("{:>16}  {:<26} {:<30} source", "version", "applied", "description");
+    for m in &states {
+        println!(
+            "{:>16}  {:<26} {:<30} {}{}",
+            m.version,
+            m.applied_on
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "pending".into()),
+            m.description,
+            m.source,
+            if m.reversible { "" } else { " (no down)" }
+        );
+    }
+    let pending = states.iter().filter(|m| m.applied_on.is_none()).count();
+    if pending > 0 {
+        println!("\n{pending} pending: run `penstock migrate`");
+    }
+    Ok(())
+}
+
+/// `penstock migrate revert`: undoes the latest applied migration.
+pub async fn migrate_revert(config: &Config) -> anyhow::Result<()> {
+    let pool = penstock_db::connect(&config.database_url, 2).await?;
+    match penstock_db::revert_latest(&pool, config.migrations_path.as_deref()).await? {
+        Some(m) => println!("reverted {} {} ({})", m.version, m.description, m.source),
+        None => println!("no migration is applied"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_date_or_a_timestamp_and_explains_a_bad_one() {
+        let day = parse_since("2026-11-30").unwrap();
+        let at = parse_since("2026-11-30T00:00:00Z").unwrap();
+        assert_eq!(day, at);
+        assert!(parse_since("yesterday").unwrap_err().to_string().contains("YYYY-MM-DD"));
+    }
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/%2f"),
+            "amqp://guest:***@host:5672/%2f"
+        );
+        assert_eq!(redact("postgres://postgres@h/db"), "postgres://postgres@h/db");
+    }
+}
