@@ -19,6 +19,7 @@ lint:
 
 # Every test: unit tests beside the code and end-to-end tests against the real services.
 test: services
+    bash scripts/test-tools.sh
     cargo nextest run --workspace --no-fail-fast
 
 # Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).

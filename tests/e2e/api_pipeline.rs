@@ -86,6 +86,15 @@ async fn bad_parameters_get_a_400_that_names_the_parameter_and_never_a_500() {
             "severity must be one of info, warning, error, critical",
         ),
         ("/nowhere", 404, "no route GET /nowhere"),
+        // Path segments that are not UTF-8, and known paths with the wrong method, are JSON
+        // errors too (axum's own answers were plain text and empty).
+        ("/files/%FF", 400, "path parameter id must be UTF-8 text"),
+        ("/plants/chart/%FF", 400, "path parameter chart must be UTF-8 text"),
+        (
+            "/alerts/1/resolve",
+            405,
+            "GET is not served on /alerts/1/resolve; the Allow header lists",
+        ),
     ];
     for (path, status, detail) in cases {
         let reply = api.get(path).await;

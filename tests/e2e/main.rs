@@ -2,6 +2,7 @@
 //! S3-compatible server). Each test has its own database, queue prefix and folder.
 
 mod alerts;
+mod api_conformance;
 mod api_pipeline;
 mod api_plants;
 mod dashboard;

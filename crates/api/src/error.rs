@@ -1,6 +1,8 @@
 //! The API's errors: always JSON `{"error": "...", "detail": "..."}` with the right status.
 
 use axum::Json;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -38,6 +40,10 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad parameter", detail)
     }
 
+    pub fn method_not_allowed(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", detail)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not found", detail)
     }
@@ -56,6 +62,22 @@ impl ApiError {
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        // axum's own rejection is plain text; every error of this API is JSON.
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => match e.into_kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    ApiError::bad_parameter(format!("path parameter {key} must be UTF-8 text once percent-decoded"))
+                }
+                kind => ApiError::bad_parameter(format!("bad path: {kind}")),
+            },
+            // Only a route without parameters could get here: the server's mistake.
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", other.body_text()),
+        }
     }
 }
 

@@ -130,7 +130,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[openapi(
     info(
         title = "penstock",
-        description = "Read API over the data penstock loads (EPA eGRID plants and generators) and over the pipeline itself: files, quarantined rows, alerts, datasets.\n\nErrors are JSON `{\"error\": \"...\", \"detail\": \"...\"}`: 400 names the bad parameter and what is allowed, 404 an unknown id.",
+        description = "Read API over the data penstock loads (EPA eGRID plants and generators) and over the pipeline itself: files, quarantined rows, alerts, datasets.\n\nErrors are JSON `{\"error\": \"...\", \"detail\": \"...\"}`: 400 names the bad parameter and what is allowed, 404 an unknown id, 405 a method the path does not serve (the `Allow` header lists those it does).",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -184,8 +184,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The document as a deployment serves it: where the allowed values of a parameter come from
+/// the configuration (the dataset names), it lists them.
+pub fn openapi_for(datasets: &[DatasetSpec]) -> utoipa::openapi::OpenApi {
+    let mut doc = openapi();
+    let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+    pipeline::document_dataset_names(&mut doc, &names);
+    doc
+}
+
 /// Every route.
 pub fn router(api: Arc<Api>) -> Router {
+    let doc = openapi_for(&api.datasets);
     let routes = Router::new()
         .route("/", get(ops::dashboard))
         .route("/assets/app.js", get(ops::dashboard_js))
@@ -209,8 +219,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/metrics", get(ops::metrics))
         .with_state(api);
     routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn(ops::track))
 }
 
@@ -276,5 +287,26 @@ mod tests {
         ] {
             assert!(paths.contains_key(path), "{path} is missing from the OpenAPI document");
         }
+    }
+
+    #[test]
+    fn the_served_document_lists_the_configured_dataset_names() {
+        let spec = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/datasets/egrid_generators.toml"
+        ))
+        .unwrap();
+        let spec = DatasetSpec::from_toml("egrid_generators.toml", &spec).unwrap();
+        let doc = serde_json::to_value(openapi_for(&[spec])).unwrap();
+        let dataset = doc["paths"]["/files"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "dataset")
+            .unwrap();
+        assert_eq!(
+            dataset["schema"],
+            serde_json::json!({"type": "string", "enum": ["egrid_generators"]})
+        );
     }
 }

@@ -171,6 +171,15 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     response
 }
 
+/// A known path with a method it does not serve; axum adds the `Allow` header.
+pub async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "{} is not served on {}; the Allow header lists the methods that are",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
 pub async fn not_found(request: Request) -> ApiError {
     ApiError::not_found(format!(
         "no route {} {}; the API is described at /docs and /openapi.json",

@@ -1,10 +1,26 @@
 //! Query-string parsing with errors that name the parameter, what was given and what is
 //! allowed. Unknown and repeated parameters are refused too, so a typo (`limt=5`) is an
-//! error instead of a silently ignored filter.
+//! error instead of a silently ignored filter. Path segments arrive as [`Segment`], whose
+//! rejection is JSON like every other error.
 
 use std::collections::BTreeMap;
 
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+
 use crate::error::{ApiError, ApiResult};
+
+/// A route's one path parameter as text, for the handler to parse and name in its 400.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Segment, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state).await?;
+        Ok(Segment(text))
+    }
+}
 
 /// The parameters of one request, checked against the names an endpoint accepts.
 #[derive(Debug)]

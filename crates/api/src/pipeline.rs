@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{OpenApi, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::Api;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::params::Params;
+use crate::params::{Params, Segment};
 use crate::plants::parse_id;
 
 pub const FILE_STATUSES: &[&str] = &[
@@ -38,7 +40,7 @@ pub struct File {
     pub version: String,
     pub dataset: String,
     pub size_bytes: i64,
-    /// discovered, chunking, loading, done, done_with_errors, rejected or failed.
+    #[schema(inline, value_type = FileStatusName)]
     pub status: String,
     /// Why the file was rejected or failed.
     pub reason: Option<String>,
@@ -90,9 +92,9 @@ pub struct QuarantinePage {
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Alert {
     pub id: i64,
-    /// info, warning, error or critical.
+    #[schema(inline, value_type = SeverityName)]
     pub severity: String,
-    /// active, acknowledged or resolved.
+    #[schema(inline, value_type = AlertStatusName)]
     pub status: String,
     /// The role that raised it.
     pub source: String,
@@ -149,12 +151,38 @@ pub struct FilesQuery {
     #[param(inline)]
     status: Option<FileStatusName>,
     /// A configured dataset name (see /datasets).
+    // The served document lists the names (`document_dataset_names`); this is their shape.
     #[param(pattern = "^[a-z_][a-z0-9_]{0,62}$")]
     dataset: Option<String>,
     #[param(minimum = 1, maximum = 10000)]
     page: Option<i32>,
     #[param(minimum = 1, maximum = 100)]
     per_page: Option<i32>,
+}
+
+/// Lists the configured dataset names as the only values of `GET /files?dataset=`, which
+/// refuses any other name with a 400: the annotation can give only their shape, since the
+/// names come from the configuration.
+pub fn document_dataset_names(doc: &mut OpenApi, names: &[&str]) {
+    if names.is_empty() {
+        return;
+    }
+    let parameters = doc
+        .paths
+        .paths
+        .get_mut("/files")
+        .and_then(|item| item.get.as_mut())
+        .and_then(|operation| operation.parameters.as_mut());
+    for parameter in parameters.into_iter().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.name == "dataset"
+        {
+            let names = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names.iter().copied()));
+            parameter.schema = Some(names.into());
+        }
+    }
 }
 
 #[derive(ToSchema)]
@@ -269,11 +297,7 @@ const ID_MAX: i64 = i64::MAX;
         (status = 400, description = "The id is not an integer", body = ErrorBody),
         (status = 404, description = "No file has this id", body = ErrorBody),
     ))]
-pub async fn file(
-    State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<File>> {
+pub async fn file(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(raw): RawQuery) -> ApiResult<Json<File>> {
     Params::parse(raw.as_deref(), &[])?;
     let id = parse_id(&id, "file id", ID_MAX)?;
     Ok(Json(find_file(&api, id).await?))
@@ -297,7 +321,7 @@ async fn find_file(api: &Api, id: i64) -> ApiResult<File> {
     ))]
 pub async fn file_errors(
     State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<QuarantinePage>> {
     let p = Params::parse(raw.as_deref(), &["page", "per_page"])?;
@@ -377,7 +401,7 @@ pub async fn alerts(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
 pub async fn acknowledge(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
     api.authorize(&headers)?;
@@ -417,7 +441,7 @@ pub async fn acknowledge(
 pub async fn resolve(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
     api.authorize(&headers)?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::Api;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::params::{Params, like_literal};
+use crate::params::{Params, Segment, like_literal};
 
 /// A plant: its generators' net generation summed.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -153,10 +153,10 @@ pub struct SearchQuery {
     state: Option<String>,
     #[param(minimum = 1990, maximum = 2100)]
     year: Option<i32>,
-    /// Lowest plant net generation, MWh.
+    /// Lowest plant net generation, MWh; not above max_mwh (a 400 says to swap them).
     #[param(minimum = -1e15, maximum = 1e15)]
     min_mwh: Option<f64>,
-    /// Highest plant net generation, MWh.
+    /// Highest plant net generation, MWh; not below min_mwh.
     #[param(minimum = -1e15, maximum = 1e15)]
     max_mwh: Option<f64>,
     /// Sort column (default net_generation_mwh).
@@ -381,7 +381,7 @@ pub async fn years(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiR
     ))]
 pub async fn chart(
     State(api): State<Arc<Api>>,
-    Path(chart): Path<String>,
+    Segment(chart): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let charts = ["by-state", "by-year", "top-plants"];
@@ -472,11 +472,7 @@ pub async fn statistics(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) ->
         (status = 400, description = "The id is not a plant id", body = ErrorBody),
         (status = 404, description = "No plant has this id", body = ErrorBody),
     ))]
-pub async fn plant(
-    State(api): State<Arc<Api>>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+pub async fn plant(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &[])?;
     let id = parse_id(&id, "plant id", (1 << 52) - 1)?;
     let route = format!("/plants/{id}");
