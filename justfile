@@ -38,6 +38,10 @@ demo: services
 bench: services
     bash scripts/bench.sh
 
+# Drop → queryable latency of a 1 MB file through an S3 bucket: by S3 event vs by polling.
+bench-events: services
+    cargo nextest run -p penstock-tests --run-ignored only bench_drop_to_queryable_latency --no-capture
+
 # Property-based fuzzing of the record scanner, chunk planning and coercion (bounded: ~1-2 min).
 fuzz cases="20000":
     PROPTEST_CASES={{cases}} cargo test -p penstock-core --release -- never_panics --nocapture

@@ -12,4 +12,5 @@ mod metrics;
 mod order;
 mod outages;
 mod rejection;
+mod s3_events;
 mod s3_store;

@@ -198,6 +198,8 @@ impl Drop for TestEnv {
             rt.block_on(async move {
                 if let Ok(broker) = penstock_broker::Broker::connect(&amqp_url(), &prefix).await {
                     let _ = broker.delete_queues().await;
+                    // The S3 event queue tests name after their prefix.
+                    let _ = broker.delete_queue(&format!("{prefix}.s3-events")).await;
                     broker.close().await;
                 }
                 if let Ok(admin) = penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await {

@@ -97,8 +97,8 @@ impl S3Server {
         ]
     }
 
-    /// Uploads an object (PutObject).
-    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+    /// Uploads an object (PutObject); returns its ETag as the server quotes it.
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> String {
         self.client()
             .await
             .put_object()
@@ -107,7 +107,10 @@ impl S3Server {
             .body(body.into())
             .send()
             .await
-            .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
+            .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"))
+            .e_tag()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 

@@ -133,6 +133,32 @@ impl Broker {
         Ok(())
     }
 
+    /// Makes sure a queue that another system publishes to (S3 event notifications) exists:
+    /// an existing queue is used as it is, whatever its arguments; a missing one is created
+    /// durable.
+    pub async fn ensure_external_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        let probe = self.connection.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        if probe
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .is_ok()
+        {
+            let _ = probe.close(200, "exists".into()).await;
+            return Ok(());
+        }
+        // A failed passive declare closes the probe channel; declare on a fresh one.
+        let channel = self.connection.create_channel().await?;
+        channel
+            .queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default())
+            .await?;
+        let _ = channel.close(200, "declared".into()).await;
+        Ok(())
+    }
+
     /// Whether the connection is up.
     pub fn is_connected(&self) -> bool {
         self.connection.status().connected()
@@ -216,6 +242,16 @@ impl Broker {
             .await?;
         let _ = channel.close(200, "done".into()).await;
         Ok(q.message_count())
+    }
+
+    /// Deletes one queue by name (tests' teardown of queues that are not the fleet's own).
+    pub async fn delete_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        let channel = self.connection.create_channel().await?;
+        channel
+            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+            .await?;
+        let _ = channel.close(200, "deleted".into()).await;
+        Ok(())
     }
 
     /// Deletes the fleet's queues (tests and teardown).

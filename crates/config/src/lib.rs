@@ -83,6 +83,9 @@ pub struct Config {
     pub health_addr: Option<std::net::SocketAddr>,
     /// Where to serve `/metrics` (and `/health`, `/ready`) for a process without the API.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// A queue of S3 bucket notifications (MinIO's AMQP target) the scanner consumes besides
+    /// polling (None: polling only).
+    pub s3_events_queue: Option<String>,
     /// Where the `api` role listens (None: the role is not served).
     pub api_addr: Option<std::net::SocketAddr>,
     /// How long the API keeps a computed aggregate (also dropped when a file finishes).
@@ -144,6 +147,7 @@ const KEYS: &[&str] = &[
     "webhooks",
     "health_addr",
     "metrics_addr",
+    "s3_events_queue",
     "api_addr",
     "api_cache_ttl",
     "admin_token",
@@ -224,6 +228,13 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let webhooks = webhooks(&settings.table, env, &source)?;
     let health_addr = settings.address("health_addr", "0.0.0.0:9000")?;
     let metrics_addr = settings.address("metrics_addr", "0.0.0.0:9100")?;
+    let s3_events_queue = Some(settings.string("s3_events_queue")?.trim().to_string()).filter(|q| !q.is_empty());
+    if s3_events_queue.is_some() && !matches!(storage, StorageUrl::S3 { .. }) {
+        return Err(settings.error(
+            "s3_events_queue",
+            "bucket notifications need an s3:// storage_url; leave it empty for a local folder (polling sees every change)".into(),
+        ));
+    }
     let api_addr = settings.address("api_addr", "127.0.0.1:8080")?;
     let api_cache_ttl = settings.duration("api_cache_ttl")?;
     let admin_token = match settings.raw("admin_token") {
@@ -285,6 +296,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         webhooks,
         health_addr,
         metrics_addr,
+        s3_events_queue,
         api_addr,
         api_cache_ttl,
         admin_token,

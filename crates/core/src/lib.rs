@@ -20,6 +20,7 @@ pub mod message;
 pub mod plan;
 pub mod retry;
 pub mod rows;
+pub mod s3_event;
 pub mod scan;
 pub mod sniff;
 pub mod spec;

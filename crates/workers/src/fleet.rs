@@ -111,6 +111,17 @@ impl From<StorageError> for Step {
     }
 }
 
+impl From<RunError> for Step {
+    fn from(e: RunError) -> Step {
+        match e {
+            RunError::Db(e) => e.into(),
+            RunError::Storage(e) => e.into(),
+            RunError::Broker(e) => e.into(),
+            other => Step::Permanent(other.to_string()),
+        }
+    }
+}
+
 impl From<BrokerError> for Step {
     fn from(e: BrokerError) -> Step {
         // A publish that failed leaves the item unacked; it will be redelivered.

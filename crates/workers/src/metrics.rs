@@ -21,6 +21,7 @@ pub const DEAD_LETTERS: &str = "penstock_worker_dead_letters_total";
 pub const RECONNECTS: &str = "penstock_worker_reconnects_total";
 pub const TRANSIENT_FAILURES: &str = "penstock_worker_transient_failures_total";
 pub const QUEUE_READY: &str = "penstock_broker_queue_ready_messages";
+pub const S3_EVENTS: &str = "penstock_scanner_s3_events_total";
 
 /// Registers help texts (once per process; repeated calls are harmless).
 pub fn describe() {
@@ -64,6 +65,10 @@ pub fn describe() {
     describe_counter!(
         TRANSIENT_FAILURES,
         "Transient failures (database or store connection lost, serialization failure) retried in process"
+    );
+    describe_counter!(
+        S3_EVENTS,
+        "Objects reported by S3 event notifications, by outcome (recorded, known, no_dataset, outside_store, malformed, failed)"
     );
     describe_gauge!(
         QUEUE_READY,
@@ -119,6 +124,10 @@ pub fn reconnected(role: &'static str) {
 
 pub fn transient_failure() {
     counter!(TRANSIENT_FAILURES).increment(1);
+}
+
+pub fn s3_event(outcome: &'static str) {
+    counter!(S3_EVENTS, "outcome" => outcome).increment(1);
 }
 
 pub fn queue_ready(queue: &str, ready: u32) {

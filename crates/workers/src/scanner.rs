@@ -11,6 +11,12 @@
 //! agree on its size and modification time (or, on first sight, it has not changed for a
 //! whole interval), so a file still being written is left alone. Objects that
 //! match no dataset are recorded once in `ingest_ignored` and logged once.
+//!
+//! With `s3_events_queue` set, the scanner also consumes S3 bucket notifications (MinIO's
+//! AMQP target) and records each created object at once, through the same ledger: the
+//! latest-version rule and its per-key lock make an event and a later poll (or two events)
+//! record a version once. An event that cannot be handled is dropped with a warning; the
+//! next poll catches its object.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -40,6 +46,103 @@ struct ScanState {
 }
 
 pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
+    let events = async {
+        match ctx.config.s3_events_queue.clone() {
+            Some(queue) => consume_events(ctx.clone(), broker.clone(), queue, shutdown.clone()).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(poll(ctx.clone(), broker.clone(), shutdown.clone()), events).map(|_| ())
+}
+
+/// Consumes S3 bucket notifications until shutdown.
+async fn consume_events(
+    ctx: Arc<Context>,
+    broker: Broker,
+    queue: String,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    broker.ensure_external_queue(&queue).await?;
+    tracing::info!(%queue, "consuming S3 event notifications");
+    let handler_broker = broker.clone();
+    crate::consume::consume(
+        &broker,
+        &queue,
+        16,
+        ctx.config.shutdown_grace,
+        ctx.config.max_attempts,
+        &shutdown,
+        move |delivery: penstock_broker::Delivery| {
+            let (ctx, broker) = (ctx.clone(), handler_broker.clone());
+            async move {
+                let disposition = handle_event(&ctx, &broker, &delivery.data).await;
+                (delivery, disposition)
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle_event(ctx: &Context, broker: &Broker, body: &[u8]) -> crate::consume::Disposition {
+    use crate::consume::Disposition;
+    let created = match penstock_core::s3_event::parse(body) {
+        Ok(created) => created,
+        Err(e) => {
+            crate::metrics::s3_event("malformed");
+            return Disposition::DeadLetter(e);
+        }
+    };
+    let penstock_config::StorageUrl::S3 { bucket, prefix } = &ctx.config.storage else {
+        return Disposition::Ack;
+    };
+    let store_id = ctx.store.id();
+    for object in created {
+        let Some(key) = object
+            .key
+            .strip_prefix(prefix.as_str())
+            .filter(|_| object.bucket == *bucket)
+        else {
+            tracing::debug!(bucket = %object.bucket, key = %object.key, "event for an object outside the store; ignored");
+            crate::metrics::s3_event("outside_store");
+            continue;
+        };
+        let Some(spec) = ctx.config.dataset_for(key) else {
+            crate::metrics::s3_event("no_dataset");
+            if let Err(e) = penstock_db::record_ignored(&ctx.pool, &store_id, key).await {
+                tracing::warn!(key, error = %e, "cannot record an ignored object");
+            }
+            continue;
+        };
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size: object.size,
+            modified: None,
+            etag: object.etag.clone(),
+        };
+        let outcome = crate::fleet::retrying(|| async {
+            let version = ctx.store.version(&meta).await?;
+            Ok(record_and_publish(ctx, broker, &store_id, &meta, &spec.name, &version).await?)
+        })
+        .await;
+        match outcome {
+            Ok(Some(id)) => {
+                tracing::info!(file_id = id, key, "recorded from an S3 event");
+                crate::metrics::s3_event("recorded");
+            }
+            Ok(None) => crate::metrics::s3_event("known"),
+            Err(e) => {
+                // Polling will find the object; nothing is lost by dropping the event.
+                tracing::warn!(key, error = ?e, "cannot handle an S3 event; the next poll will pick the object up");
+                crate::metrics::s3_event("failed");
+            }
+        }
+    }
+    Disposition::Ack
+}
+
+/// Lists the store every scan interval until shutdown.
+async fn poll(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let store = ctx.store.clone();
     let store_id = store.id();
     let mut state = ScanState {
