@@ -78,8 +78,18 @@ enum Command {
     /// Show every file version: status, chunks, rows loaded / quarantined / superseded.
     Status {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// A live view: files by status, progress bars, rows/s, queue depths (plain lines
+        /// when not on a terminal).
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: the refresh interval.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// With --watch: stop once no file is in flight.
+        #[arg(long, requires = "watch")]
+        until_idle: bool,
     },
 }
 
@@ -161,9 +171,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             fleet.wait().await;
             Ok(())
         }
-        Command::Status { json } => {
+        Command::Status {
+            json,
+            watch,
+            interval,
+            until_idle,
+        } => {
             let pool = penstock_db::connect(&config.database_url, 2).await?;
-            status::print(&pool, json).await
+            if watch {
+                status::watch(&pool, &config, interval, until_idle).await
+            } else {
+                status::print(&pool, json).await
+            }
         }
     }
 }

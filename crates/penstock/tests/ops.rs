@@ -181,3 +181,31 @@ async fn backfill_records_objects_already_in_the_store_once() {
     assert_eq!(files.len(), 1);
     assert_eq!((files[0].status.as_str(), files[0].rows_loaded), ("done", 26_599));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_prints_plain_progress_lines_off_a_terminal_and_stops_when_idle() {
+    let env = TestEnv::new().await;
+    let fleet = env
+        .start(env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]), &Role::ALL)
+        .await;
+    env.drop_file(KEY, &real_egrid_file());
+    let vars = env.env(&[]);
+    let watcher = std::thread::spawn(move || run(&vars, &["status", "--watch", "--until-idle", "--interval", "100ms"]));
+    env.wait_for_files(1, Duration::from_secs(90)).await;
+    let out = tokio::task::spawn_blocking(move || watcher.join().unwrap())
+        .await
+        .unwrap();
+    fleet.stop().await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !said.contains('\x1b'),
+        "no terminal control codes off a terminal: {said:?}"
+    );
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("files: done 1 | in flight:  | queues ready: files=0 chunks=0"),
+        "{said}"
+    );
+    assert!(said.lines().count() >= 2, "progress was shown while it loaded: {said}");
+}
