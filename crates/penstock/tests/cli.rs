@@ -237,3 +237,39 @@ async fn a_second_sigterm_forces_exit_while_in_flight_work_is_stuck_and_nothing_
         penstock_tests::egrid::expected(&bytes, files[0].id)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_item_fields_for_containers() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("PENSTOCK_LOG_FORMAT", "json"), ("PENSTOCK_API_ADDR", "")]);
+    let mut child = penstock(&vars, &["run", "all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("penstock starts");
+    env.drop_file("egrid/generators/egrid2023_gen.csv", &real_egrid_file());
+    env.wait_for_files(1, Duration::from_secs(90)).await;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    assert!(status.success());
+    let mut logs = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let committed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "chunk committed")
+        .unwrap_or_else(|| panic!("no chunk committed line in {logs}"));
+    let span = &committed["span"];
+    assert_eq!(span["name"], "item", "{committed}");
+    assert_eq!(span["dataset"], "egrid_generators", "{committed}");
+    assert_eq!(span["queue"], format!("{}.chunks", env.prefix), "{committed}");
+    assert!(
+        span["message_id"].as_str().is_some_and(|m| m.starts_with("chunk-")),
+        "{committed}"
+    );
+    assert!(span["file_id"].is_number() && span["chunk"].is_number(), "{committed}");
+    assert!(committed["level"] == "INFO" && committed["timestamp"].is_string());
+}

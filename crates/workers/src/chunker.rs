@@ -62,6 +62,9 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
         Ok(item) => item,
         Err(e) => return Disposition::DeadLetter(e.to_string()),
     };
+    let span = tracing::Span::current();
+    span.record("dataset", item.dataset.as_str());
+    span.record("file_id", item.file_id);
     let Some(spec) = ctx.config.dataset(&item.dataset) else {
         let reason = format!(
             "unknown dataset {:?}: no spec in datasets_dir declares it",

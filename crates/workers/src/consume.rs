@@ -12,6 +12,7 @@ use penstock_broker::{BasicAckOptions, Broker, BrokerError, Delivery, Queues};
 use penstock_core::retry::Decision;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What to do with a delivery once its handler has finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,18 @@ where
                         // then come back and panic again).
                         let (acker, body, id, attempt) =
                             (delivery.acker.clone(), delivery.data.clone(), message_id(&delivery), penstock_broker::attempt(&delivery));
-                        match AssertUnwindSafe(handler(delivery)).catch_unwind().await {
+                        // Every log line about this item carries these fields; handlers fill
+                        // in what they learn from the body (dataset, file id, chunk).
+                        let span = tracing::info_span!(
+                            "item",
+                            queue = %queue,
+                            message_id = %id,
+                            attempt,
+                            dataset = tracing::field::Empty,
+                            file_id = tracing::field::Empty,
+                            chunk = tracing::field::Empty,
+                        );
+                        match AssertUnwindSafe(handler(delivery)).catch_unwind().instrument(span).await {
                             Ok((delivery, disposition)) => settle(&broker, &queue, max_attempts, delivery, disposition).await,
                             Err(panic) => {
                                 let what = panic

@@ -52,6 +52,10 @@ async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
         Ok(item) => item,
         Err(e) => return Disposition::DeadLetter(e.to_string()),
     };
+    let span = tracing::Span::current();
+    span.record("dataset", item.dataset.as_str());
+    span.record("file_id", item.file_id);
+    span.record("chunk", item.chunk);
     if ctx.dataset(&item.dataset).is_none() {
         let reason = format!(
             "unknown dataset {:?}: no spec in datasets_dir declares it",
