@@ -404,17 +404,8 @@ pub async fn acknowledge(
     Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
-    api.authorize(&headers)?;
-    Params::parse(raw.as_deref(), &[])?;
-    let id = parse_id(&id, "alert id", ID_MAX)?;
-    let updated = sqlx::query_as::<_, Alert>(sqlx::AssertSqlSafe(format!(
-        "UPDATE alerts SET status = 'acknowledged' WHERE id = $1 AND status = 'active' RETURNING {ALERT_COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(&api.pool)
-    .await?;
+    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), "acknowledged", "status = 'active'").await?;
     if let Some(alert) = updated {
-        tracing::info!(alert = id, "alert acknowledged");
         return Ok(Json(alert));
     }
     let alert = find_alert(&api, id).await?;
@@ -444,22 +435,36 @@ pub async fn resolve(
     Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
-    api.authorize(&headers)?;
-    Params::parse(raw.as_deref(), &[])?;
-    let id = parse_id(&id, "alert id", ID_MAX)?;
+    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), "resolved", "status <> 'resolved'").await?;
+    match updated {
+        Some(alert) => Ok(Json(alert)),
+        None => Ok(Json(find_alert(&api, id).await?)),
+    }
+}
+
+/// Authorises an alert action, validates the request and moves the alert to `to` if it is
+/// in a state `from` allows; returns the id and the updated alert (None: not moved).
+async fn alert_action(
+    api: &Api,
+    headers: &HeaderMap,
+    id: &str,
+    raw: Option<&str>,
+    to: &'static str,
+    from: &'static str,
+) -> ApiResult<(i64, Option<Alert>)> {
+    api.authorize(headers)?;
+    Params::parse(raw, &[])?;
+    let id = parse_id(id, "alert id", ID_MAX)?;
     let updated = sqlx::query_as::<_, Alert>(sqlx::AssertSqlSafe(format!(
-        "UPDATE alerts SET status = 'resolved' WHERE id = $1 AND status <> 'resolved' RETURNING {ALERT_COLUMNS}"
+        "UPDATE alerts SET status = '{to}' WHERE id = $1 AND {from} RETURNING {ALERT_COLUMNS}"
     )))
     .bind(id)
     .fetch_optional(&api.pool)
     .await?;
-    match updated {
-        Some(alert) => {
-            tracing::info!(alert = id, "alert resolved");
-            Ok(Json(alert))
-        }
-        None => Ok(Json(find_alert(&api, id).await?)),
+    if updated.is_some() {
+        tracing::info!(alert = id, status = to, "alert changed by an operator");
     }
+    Ok((id, updated))
 }
 
 async fn find_alert(api: &Api, id: i64) -> ApiResult<Alert> {

@@ -1,28 +1,14 @@
 //! The `penstock` binary as an operator runs it: configuration errors, migrate, status,
 //! and SIGTERM during an ingest. Each test has its own database, queue prefix and folder.
 
+mod common;
+
+use common::*;
 use std::collections::HashMap;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use penstock_tests::{TestEnv, real_egrid_file};
-
-fn penstock(env: &HashMap<String, String>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_penstock"));
-    cmd.args(args)
-        .env_clear()
-        .envs(env)
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
-}
-
-fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    penstock(env, args).output().expect("penstock runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[tokio::test]
 async fn a_bad_setting_stops_start_up_naming_the_variable_and_the_fix() {

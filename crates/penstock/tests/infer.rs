@@ -2,30 +2,13 @@
 //! `penstock infer`, `penstock migrate` and a drop — checked on the real eGRID file against
 //! the hand-written spec.
 
-use std::collections::HashMap;
-use std::process::{Command, Output};
+mod common;
+
+use common::*;
 use std::time::Duration;
 
 use penstock_tests::{TestEnv, real_egrid_file, repo_root};
 use penstock_workers::Role;
-
-fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_penstock"))
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("penstock runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_inferred_from_the_real_egrid_file_loads_it_exactly_like_the_hand_written_one() {

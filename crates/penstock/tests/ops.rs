@@ -1,32 +1,15 @@
 //! The operator's commands against the real services: check, migrate status / revert,
 //! replay and backfill. Each test has its own database, queue prefix and folder.
 
-use std::collections::HashMap;
-use std::process::{Command, Output};
+mod common;
+
+use common::*;
 use std::time::{Duration, SystemTime};
 
 use penstock_tests::{TestEnv, real_egrid_file};
 use penstock_workers::Role;
 
 const KEY: &str = "egrid/generators/egrid2023_gen.csv";
-
-fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_penstock"))
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("penstock runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test]
 async fn check_passes_on_a_good_setup_and_gives_advice_for_each_problem() {
