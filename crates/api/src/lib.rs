@@ -152,7 +152,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         ops::ready,
         ops::metrics,
     ),
-    modifiers(&AdminToken),
+    modifiers(&AdminToken, &DatabaseDown),
     tags(
         (name = "plants", description = "eGRID plants: generators grouped by year, state and plant name"),
         (name = "pipeline", description = "Files, their progress and quarantined rows; datasets"),
@@ -163,6 +163,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 struct ApiDoc;
 
 struct AdminToken;
+
+/// Every operation that reads the database answers 503 (with the usual error body) while
+/// the database does not answer; documented here once instead of on every handler.
+struct DatabaseDown;
+
+impl utoipa::Modify for DatabaseDown {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder, schema::Ref};
+        let response = ResponseBuilder::new()
+            .description("The database did not answer (down, or not migrated); the detail says which")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
+                continue;
+            }
+            for operation in [item.get.as_mut(), item.post.as_mut()].into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("503".to_string())
+                    .or_insert_with(|| RefOr::T(response.clone()));
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for AdminToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -287,6 +318,8 @@ mod tests {
         ] {
             assert!(paths.contains_key(path), "{path} is missing from the OpenAPI document");
         }
+        assert!(doc["paths"]["/plants/top"]["get"]["responses"]["503"].is_object());
+        assert!(doc["paths"]["/health"]["get"]["responses"]["503"].is_null());
     }
 
     #[test]
