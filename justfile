@@ -20,7 +20,17 @@ lint:
 # Every test: unit tests beside the code and end-to-end tests against the real services.
 test: services
     bash scripts/test-tools.sh
+    .penstock/tools/venv/bin/python scripts/check-docker.py
+    .penstock/tools/venv/bin/python scripts/check-docker.py --self-test
     cargo nextest run --workspace --no-fail-fast
+
+# The whole fleet in containers (needs Docker with the compose plugin): one container per role, PostgreSQL, RabbitMQ, MinIO, Prometheus, Grafana.
+up:
+    docker compose -f docker/compose.yml up -d --build
+
+# Stop the containers of `just up` and delete their volumes (database, queues, bucket, metrics).
+down:
+    docker compose -f docker/compose.yml down -v
 
 # Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).
 services:

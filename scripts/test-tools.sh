@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite runs besides cargo into .penstock/tools/ (gitignored):
-#   schemathesis     the OpenAPI conformance run of the api role (tests/e2e/api_conformance.rs)
+#   schemathesis     the OpenAPI conformance run of the api role (tests/e2e/api_conformance.rs);
+#                    its virtualenv also runs scripts/check-docker.py (PyYAML, jsonschema_rs)
 #   chromium         Debian's Chromium, for the dashboard test (tests/e2e/dashboard.rs)
 #   playwright-core  drives that Chromium from Node.js (tests/browser/dashboard.mjs); it never
 #                    downloads a browser of its own
@@ -16,12 +17,18 @@ did=() # what each tool's function did, for the one line at the end
 
 # schemathesis, pinned, in its own virtualenv: .penstock/tools/venv/bin/schemathesis.
 SCHEMATHESIS_VERSION=4.32.5
+# scripts/check-docker.py imports these from the same virtualenv. schemathesis depends on
+# both; they are pinned here too so that a schemathesis upgrade cannot change them silently.
+CHECK_DOCKER_PINS=(pyyaml==6.0.4 jsonschema_rs==0.60.3)
 install_schemathesis() {
     local python="${PENSTOCK_PYTHON:-python3}"
     local venv="$TOOLS/venv"
     # The installed version is the name of its dist-info folder: no Python start-up needed.
-    if [[ -x "$venv/bin/schemathesis" ]] &&
-        compgen -G "$venv/lib/python*/site-packages/schemathesis-$SCHEMATHESIS_VERSION.dist-info" >/dev/null; then
+    local pin installed=1
+    for pin in "schemathesis==$SCHEMATHESIS_VERSION" "${CHECK_DOCKER_PINS[@]}"; do
+        compgen -G "$venv/lib/python*/site-packages/${pin/==/-}.dist-info" >/dev/null || installed=0
+    done
+    if [[ -x "$venv/bin/schemathesis" && $installed == 1 ]]; then
         did+=("schemathesis $SCHEMATHESIS_VERSION already installed")
         return
     fi
@@ -29,7 +36,7 @@ install_schemathesis() {
     # --clear: a half-finished or older install (or one made by another Python) starts over.
     "$python" -m venv --clear "$venv"
     PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+        "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" "${CHECK_DOCKER_PINS[@]}"
     "$venv/bin/schemathesis" --version >/dev/null
     did+=("schemathesis $SCHEMATHESIS_VERSION installed in $venv")
 }

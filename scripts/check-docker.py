@@ -1,0 +1,954 @@
+#!/usr/bin/env python3
+"""Checks docker/ without a Docker engine (part of `just test`).
+
+    .penstock/tools/venv/bin/python scripts/check-docker.py              # check docker/
+    .penstock/tools/venv/bin/python scripts/check-docker.py --self-test  # prove the checks bite
+
+docker/compose.yml is validated against the official Compose Specification schema (vendored
+in docker/schema/, see its README), then checked against the repository: every file it
+references exists (and the Dockerfile's build context holds what the build reads), every
+PENSTOCK_* variable is a real configuration key, dependencies name services and wait on a
+condition, every long-running service has a health check on the port it serves, the scaled
+`database` service has no fixed name or host port, Prometheus scrapes every role, the
+Grafana dashboard queries only metrics penstock exports, and the S3/AMQP settings agree
+across MinIO, RabbitMQ and penstock. Prints one line per check; exits 1 if any fails.
+
+--self-test breaks an in-memory copy of the files in one way at a time (an unknown
+PENSTOCK_ variable, a missing file, a typo in a metric name, …) and fails unless the
+expected check reports exactly that.
+
+Needs PyYAML and jsonschema_rs, pinned in the test tools' virtualenv
+(scripts/test-tools.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import fnmatch
+import json
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+try:
+    import jsonschema_rs
+    import yaml
+except ImportError as e:  # the wrong Python: say which one to use
+    sys.exit(f"check-docker: {e}; run it with .penstock/tools/venv/bin/python (bash scripts/test-tools.sh installs it)")
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = "docker/compose.yml"
+DOCKERFILE = "docker/Dockerfile"
+SCHEMA = "docker/schema/compose-spec.json"
+PROMETHEUS = "docker/prometheus/prometheus.yml"
+RABBITMQ_DEFINITIONS = "docker/rabbitmq/definitions.json"
+HEALTHCHECK_SCRIPT = "docker/penstock-healthcheck"
+CONFIG_RS = "crates/config/src/lib.rs"
+METRIC_SOURCES = ["crates/workers/src/metrics.rs", "crates/api/src/ops.rs"]
+
+# PENSTOCK_* variables read outside KEYS (crates/config/src/lib.rs, crates/penstock/src/main.rs).
+EXTRA_VARIABLES = {
+    "PENSTOCK_CONFIG",
+    "PENSTOCK_LOG",
+    "PENSTOCK_LOG_FORMAT",
+    "PENSTOCK_WEBHOOK_URL",
+    "PENSTOCK_WEBHOOK_SECRET",
+    "PENSTOCK_WEBHOOK_MIN_SEVERITY",
+    "PENSTOCK_DATASETS_DIR",
+    "PENSTOCK_MIGRATIONS_DIR",
+}
+# Series Prometheus itself adds to every scrape; a dashboard may chart them.
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+PROMQL_KEYWORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "and", "or", "unless", "offset", "inf", "nan",
+}  # fmt: skip
+
+
+class Problem(Exception):
+    """An input a check needs is missing or unreadable."""
+
+
+@dataclass
+class Project:
+    """Everything the checks read, parsed; the self-test mutates copies of it."""
+
+    root: Path
+    texts: dict[str, str] = field(default_factory=dict)
+    parsed: dict[str, object] = field(default_factory=dict)
+    parse_errors: list[str] = field(default_factory=list)
+    # Paths (relative to the root) treated as absent, for the self-test.
+    missing: set[str] = field(default_factory=set)
+
+    def exists(self, path: Path) -> bool:
+        try:
+            rel = path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        return rel not in self.missing and path.exists()
+
+    def get(self, rel: str):
+        if rel in self.parsed:
+            return self.parsed[rel]
+        raise Problem(f"{rel} did not parse or is missing")
+
+    @property
+    def compose(self) -> dict:
+        return self.get(COMPOSE)
+
+    @property
+    def services(self) -> dict:
+        services = self.compose.get("services")
+        if not isinstance(services, dict):
+            raise Problem(f"{COMPOSE} has no services")
+        return services
+
+    @property
+    def compose_dir(self) -> Path:
+        return self.root / Path(COMPOSE).parent
+
+
+def load(root: Path, overrides: dict[str, str] | None = None) -> Project:
+    """Reads and parses every file the checks use; `overrides` replaces a file's text."""
+    project = Project(root=root)
+    overrides = overrides or {}
+    grafana = sorted(
+        p.relative_to(root).as_posix()
+        for p in (root / "docker/grafana").rglob("*")
+        if p.suffix in (".yml", ".yaml", ".json")
+    )
+    names = [COMPOSE, DOCKERFILE, SCHEMA, PROMETHEUS, RABBITMQ_DEFINITIONS, HEALTHCHECK_SCRIPT,
+             ".dockerignore", CONFIG_RS, "Cargo.toml", *METRIC_SOURCES, *grafana]  # fmt: skip
+    for rel in names:
+        if rel in overrides:
+            text = overrides[rel]
+        else:
+            try:
+                text = (root / rel).read_text(encoding="utf-8")
+            except OSError as e:
+                project.parse_errors.append(f"{rel}: cannot read: {e.strerror}")
+                continue
+        project.texts[rel] = text
+        try:
+            if rel.endswith((".yml", ".yaml")):
+                # Through JSON: YAML anchors would otherwise leave services sharing one dict,
+                # and a self-test mutation of one would change them all.
+                project.parsed[rel] = json.loads(json.dumps(yaml.safe_load(text)))
+            elif rel.endswith(".json"):
+                project.parsed[rel] = json.loads(text)
+            elif rel.endswith(".toml"):
+                project.parsed[rel] = tomllib.loads(text)
+        except (yaml.YAMLError, json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+            project.parse_errors.append(f"{rel}: {' '.join(str(e).split())}")
+    return project
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def environment(service: dict) -> dict[str, str]:
+    """A service's environment as a dict, from either Compose syntax."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict((item.split("=", 1) + [""])[:2] for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def port_of(address: str) -> str:
+    return address.rsplit(":", 1)[-1]
+
+
+def is_penstock(project: Project, service: dict) -> bool:
+    """Built from docker/Dockerfile (every role, and the migrate one-shot)."""
+    build = service.get("build")
+    if not build:
+        return False
+    if isinstance(build, str):
+        build = {"context": build}
+    context = project.compose_dir / build.get("context", ".")
+    dockerfile = context / build.get("dockerfile", "Dockerfile")
+    return dockerfile.resolve() == (project.root / DOCKERFILE).resolve()
+
+
+def one_shots(services: dict) -> set[str]:
+    """Services something waits on to complete: they exit, so they need no health check."""
+    done = set()
+    for service in services.values():
+        deps = service.get("depends_on")
+        if isinstance(deps, dict):
+            done |= {n for n, d in deps.items() if isinstance(d, dict) and d.get("condition") == "service_completed_successfully"}
+    return done
+
+
+def healthcheck_enabled(service: dict) -> bool:
+    check = service.get("healthcheck")
+    if not isinstance(check, dict) or check.get("disable") in (True, "true"):
+        return False
+    test = check.get("test")
+    return bool(test) and test not in (["NONE"], "NONE")
+
+
+def served_port(service: dict) -> str | None:
+    """The port a penstock service serves /health and /metrics on, from its environment."""
+    env = environment(service)
+    for key in ("PENSTOCK_HEALTH_ADDR", "PENSTOCK_METRICS_ADDR", "PENSTOCK_API_ADDR"):
+        if env.get(key):
+            return port_of(env[key])
+    return None
+
+
+def metrics_port(service: dict) -> str | None:
+    env = environment(service)
+    for key in ("PENSTOCK_METRICS_ADDR", "PENSTOCK_API_ADDR"):
+        if env.get(key):
+            return port_of(env[key])
+    return None
+
+
+def bind_mounts(project: Project, service: dict) -> list[tuple[Path, str]]:
+    """(host path, container path) of each bind mount; named volumes are skipped."""
+    mounts = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, _, rest = volume.partition(":")
+            if source.startswith((".", "/", "~")):
+                mounts.append((project.compose_dir / source, rest.split(":")[0]))
+        elif isinstance(volume, dict) and volume.get("type") == "bind":
+            mounts.append((project.compose_dir / volume["source"], volume.get("target", "")))
+    return mounts
+
+
+def shell_text(service: dict) -> str:
+    parts = []
+    for key in ("entrypoint", "command"):
+        value = service.get(key)
+        parts.extend(value if isinstance(value, list) else [value] if value else [])
+    return "\n".join(str(p) for p in parts)
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    lines, current = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        lines.append(current + line)
+        current = ""
+    if current:
+        lines.append(current)
+    out = []
+    for line in lines:
+        word, _, args = line.partition(" ")
+        out.append((word.upper(), " ".join(args.split())))
+    return out
+
+
+def dockerignore_patterns(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def dockerignored(rel: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps `rel` (a path in the context) out; the last match wins."""
+    parts = rel.strip("/").split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern.lstrip("!").strip("/")
+        pat = pat[2:] if pat.startswith("./") else pat
+        candidates = [pat, pat[3:]] if pat.startswith("**/") else [pat]
+        if any(fnmatch.fnmatchcase(p, c) for p in prefixes for c in candidates):
+            ignored = not negate
+    return ignored
+
+
+def build_inputs(project: Project) -> list[str]:
+    """Paths `cargo build` reads: manifests, the lock file, workspace members, and the files
+    the crates embed (include_str!, include_bytes!, sqlx::migrate!)."""
+    inputs = ["Cargo.toml", "Cargo.lock"]
+    members = project.get("Cargo.toml").get("workspace", {}).get("members", [])
+    for member in members:
+        inputs += [p.relative_to(project.root).as_posix() for p in sorted(project.root.glob(member)) if p.is_dir()]
+    for source in sorted((project.root / "crates").rglob("*.rs")):
+        text = source.read_text(encoding="utf-8")
+        for macro, arg in re.findall(r'(include_str|include_bytes|migrate)!\(\s*"([^"]+)"', text):
+            # include_*! is relative to the file; sqlx::migrate! to the crate's manifest.
+            base = source.parent
+            if macro == "migrate":
+                base = next(p for p in source.parents if (p / "Cargo.toml").exists())
+            target = (base / arg).resolve()
+            try:
+                inputs.append(target.relative_to(project.root).as_posix())
+            except ValueError:
+                pass
+    return sorted(set(inputs))
+
+
+def did_you_mean(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    where = f"not in {CONFIG_RS} KEYS nor a known extra"
+    return f" ({where}; did you mean {close[0]}?)" if close else f" ({where})"
+
+
+def config_variables(project: Project) -> set[str]:
+    text = project.texts.get(CONFIG_RS, "")
+    match = re.search(r"const KEYS: &\[&str\] = &\[(.*?)\];", text, re.S)
+    if not match:
+        raise Problem(f"cannot find `const KEYS` in {CONFIG_RS}")
+    return {f"PENSTOCK_{key.upper()}" for key in re.findall(r'"([a-z0-9_]+)"', match.group(1))} | EXTRA_VARIABLES
+
+
+def exported_series(project: Project) -> dict[str, str]:
+    """Every series name penstock exports, mapped to the metric that produces it. Histograms
+    whose name matches a bucket matcher render as _bucket/_sum/_count; others as summaries."""
+    kinds: dict[str, str] = {}
+    suffixes, prefixes, fulls = [], [], []
+    for rel in METRIC_SOURCES:
+        text = project.texts.get(rel)
+        if text is None:
+            raise Problem(f"{rel} is missing")
+        consts = dict(re.findall(r'const ([A-Z][A-Z0-9_]*): &str = "([a-z0-9_]+)";', text))
+        for kind, arg in re.findall(r'\b(counter|gauge|histogram)!\(\s*("?[A-Za-z0-9_]+"?)', text):
+            name = arg.strip('"') if arg.startswith('"') else consts.get(arg)
+            if name and name.startswith("penstock_"):
+                kinds[name] = kind
+        suffixes += re.findall(r'Matcher::Suffix\("([^"]+)"', text)
+        prefixes += re.findall(r'Matcher::Prefix\("([^"]+)"', text)
+        fulls += re.findall(r'Matcher::Full\("([^"]+)"', text)
+    series = {}
+    for name, kind in kinds.items():
+        if kind != "histogram":
+            series[name] = name
+            continue
+        bucketed = name.endswith(tuple(suffixes)) or name.startswith(tuple(prefixes)) or name in fulls
+        for suffix in (["_bucket"] if bucketed else [""]) + ["_sum", "_count"]:
+            series[name + suffix] = name
+    if not series:
+        raise Problem(f"found no metrics in {', '.join(METRIC_SOURCES)}")
+    return series
+
+
+def promql_metrics(expr: str) -> list[str]:
+    """Metric names an expression selects (strings, label matchers, ranges, grouping labels,
+    function names, keywords and Grafana variables removed)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)
+    s = re.sub(r"\$\{?\w+\}?", " ", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = []
+    for m in re.finditer(r"(?<![\w.])[A-Za-z_:][A-Za-z0-9_:]*", s):
+        if s[m.end() :].lstrip().startswith("(") or m.group(0).lower() in PROMQL_KEYWORDS:
+            continue
+        names.append(m.group(0))
+    return names
+
+
+def dashboard_exprs(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["expr"]] if isinstance(node.get("expr"), str) else []
+        return found + [e for v in node.values() for e in dashboard_exprs(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in dashboard_exprs(v)]
+    return []
+
+
+def dashboard_uids(node) -> set[str]:
+    if isinstance(node, dict):
+        uids = set()
+        ds = node.get("datasource")
+        if isinstance(ds, dict) and isinstance(ds.get("uid"), str) and not ds["uid"].startswith(("$", "-- ")):
+            uids.add(ds["uid"])
+        return uids.union(*(dashboard_uids(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(dashboard_uids(v) for v in node)) if node else set()
+    return set()
+
+
+# ---- the checks: each returns (what was checked, problems) -------------------------------------
+
+
+def check_parse(p: Project):
+    problems = list(p.parse_errors)
+    return f"{len(p.parsed)} YAML/JSON/TOML files parse (compose, Prometheus, Grafana, RabbitMQ, schema)", problems
+
+
+def check_schema(p: Project):
+    schema = p.get(SCHEMA)
+    validator = jsonschema_rs.validator_for(schema)
+    problems = []
+    for error in validator.iter_errors(p.compose):
+        where = "/".join(str(x) for x in error.instance_path) or "(top level)"
+        problems.append(f"{COMPOSE} at {where}: {error.message}")
+    if "version" in p.compose:
+        problems.append(f"{COMPOSE} has a top-level `version:`; the Compose Specification makes it obsolete: remove it")
+    return f"{COMPOSE} is valid against the Compose Specification ({SCHEMA}), no `version:`", problems[:20]
+
+
+def check_files(p: Project):
+    problems, count = [], 0
+    for name, service in p.services.items():
+        build = service.get("build")
+        if build:
+            build = {"context": build} if isinstance(build, str) else build
+            context = p.compose_dir / build.get("context", ".")
+            dockerfile = context / build.get("dockerfile", "Dockerfile")
+            count += 2
+            if not (p.exists(context) and context.is_dir()):
+                problems.append(f"service {name}: build context {build.get('context')} is not a folder")
+            if not p.exists(dockerfile):
+                problems.append(f"service {name}: Dockerfile {dockerfile.resolve().relative_to(p.root)} does not exist")
+        for env_file in [service["env_file"]] if isinstance(service.get("env_file"), str) else service.get("env_file") or []:
+            path = env_file if isinstance(env_file, str) else env_file.get("path", "")
+            count += 1
+            if not p.exists(p.compose_dir / path):
+                problems.append(f"service {name}: env_file {path} does not exist")
+        mounts = bind_mounts(p, service)
+        for source, _ in mounts:
+            count += 1
+            if not p.exists(source):
+                problems.append(f"service {name}: bind-mounted {source.resolve().relative_to(p.root)} does not exist")
+        # Files a command uses through a bind mount (minio-init's data file).
+        text = shell_text(service)
+        for source, target in mounts:
+            if not target:
+                continue
+            for used in sorted(set(re.findall(re.escape(target.rstrip("/")) + r"/[\w./-]+", text))):
+                count += 1
+                host = source / used[len(target.rstrip("/")) + 1 :]
+                if not p.exists(host):
+                    problems.append(f"service {name}: its command uses {used}, i.e. {host.resolve().relative_to(p.root)}, which does not exist")
+    for kind in ("configs", "secrets"):
+        for name, item in (p.compose.get(kind) or {}).items():
+            if isinstance(item, dict) and "file" in item:
+                count += 1
+                if not p.exists(p.compose_dir / item["file"]):
+                    problems.append(f"{kind} {name}: file {item['file']} does not exist")
+    return f"{count} files and folders {COMPOSE} references exist (build, mounts, data file)", problems
+
+
+def check_variables(p: Project):
+    known = config_variables(p)
+    problems, seen = [], 0
+    for name, service in p.services.items():
+        for var in environment(service):
+            if var.startswith("PENSTOCK_"):
+                seen += 1
+                if var not in known:
+                    problems.append(f"service {name}: {var} is not a penstock setting{did_you_mean(var, known)}")
+    for rel in (DOCKERFILE, HEALTHCHECK_SCRIPT):
+        for var in sorted(set(re.findall(r"\bPENSTOCK_[A-Z0-9_]+", p.texts.get(rel, "")))):
+            seen += 1
+            if var not in known:
+                problems.append(f"{rel}: {var} is not a penstock setting{did_you_mean(var, known)}")
+    return f"{seen} PENSTOCK_* variables are config keys ({CONFIG_RS} KEYS) or known extras", problems
+
+
+def check_depends_on(p: Project):
+    services = p.services
+    problems, edges = [], {}
+    for name, service in services.items():
+        deps = service.get("depends_on") or {}
+        if isinstance(deps, list):
+            problems.append(f"service {name}: depends_on {deps} has no condition; use `{{name: {{condition: service_healthy}}}}`")
+            deps = {d: {} for d in deps}
+        edges[name] = list(deps)
+        for target, spec in deps.items():
+            condition = spec.get("condition") if isinstance(spec, dict) else None
+            if target not in services:
+                problems.append(f"service {name}: depends on {target!r}, which is not a service")
+                continue
+            if condition is None:
+                problems.append(f"service {name}: depends on {target} without a condition")
+            elif condition == "service_healthy" and not healthcheck_enabled(services[target]):
+                problems.append(f"service {name}: waits for {target} to be healthy, but {target} has no health check")
+            elif condition == "service_completed_successfully" and services[target].get("restart") not in (None, "no"):
+                problems.append(f"service {name}: waits for one-shot {target} to complete, but {target} has restart: {services[target].get('restart')}")
+    # A cycle never starts.
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]):
+        state[node] = 1
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                problems.append(f"dependency cycle: {' -> '.join(path + [node, nxt])}")
+            elif nxt in edges and not state.get(nxt):
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for node in edges:
+        if not state.get(node):
+            visit(node, [])
+    count = sum(len(v) for v in edges.values())
+    return f"{count} depends_on entries name services, each with a condition; no cycle", problems
+
+
+def check_healthchecks(p: Project):
+    services = p.services
+    done = one_shots(services)
+    problems, count = [], 0
+    for name, service in services.items():
+        if name in done:
+            continue
+        count += 1
+        if not healthcheck_enabled(service):
+            problems.append(f"service {name}: long-running but has no health check")
+            continue
+        if is_penstock(p, service):
+            test = service["healthcheck"]["test"]
+            words = test if isinstance(test, list) else str(test).split()
+            port = served_port(service)
+            if "penstock-healthcheck" not in " ".join(words):
+                problems.append(f"service {name}: health check should call penstock-healthcheck (the image has no curl)")
+            elif port is None:
+                problems.append(f"service {name}: checks health but sets none of PENSTOCK_HEALTH_ADDR, PENSTOCK_METRICS_ADDR, PENSTOCK_API_ADDR")
+            else:
+                args = words[words.index("penstock-healthcheck") + 1 :] if "penstock-healthcheck" in words else []
+                checked = port_of(args[0]) if args else port
+                if checked != port:
+                    problems.append(f"service {name}: health check probes port {checked}, but the service serves /health on {port}")
+    return f"{count} long-running services have health checks ({len(done)} one-shots: {', '.join(sorted(done))})", problems
+
+
+def check_scaling(p: Project):
+    service = p.services.get("database")
+    if service is None:
+        return "the database service scales", ["there is no `database` service (the database consumer role)"]
+    problems = []
+    if "container_name" in service:
+        problems.append(f"service database: container_name {service['container_name']!r} prevents --scale database=N")
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            fixed = port.get("published") not in (None, "")
+        else:
+            fixed = ":" in str(port).split("/")[0]
+        if fixed:
+            problems.append(f"service database: fixed host port {port!r} prevents --scale database=N (replicas would collide)")
+    if service.get("hostname"):
+        problems.append("service database: a fixed hostname makes every replica claim the same name")
+    return "service database has no container_name and no fixed host port (scales with --scale)", problems
+
+
+def check_dockerfile(p: Project):
+    text = p.texts.get(DOCKERFILE)
+    if text is None:
+        raise Problem(f"{DOCKERFILE} is missing")
+    instructions = dockerfile_instructions(text)
+    problems = []
+    stages: list[list[tuple[str, str]]] = []
+    for word, args in instructions:
+        if word == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((word, args))
+    if len(stages) < 2:
+        problems.append(f"{DOCKERFILE}: {len(stages)} FROM; expected a multi-stage build (builder, runtime)")
+    if not stages:
+        return "Dockerfile", problems
+    final = stages[-1]
+    base = final[0][1].split()[0]
+    if base.startswith("rust:"):
+        problems.append(f"{DOCKERFILE}: the runtime stage is based on {base}; use a slim runtime image")
+    builder_runs = " ".join(a for stage in stages[:-1] for w, a in stage if w == "RUN")
+    if not all(flag in builder_runs for flag in ("cargo build", "--release", "-p penstock", "--locked")):
+        problems.append(f"{DOCKERFILE}: the builder should run `cargo build --release -p penstock --locked`")
+    users = [a for w, a in final if w == "USER"]
+    if not users:
+        problems.append(f"{DOCKERFILE}: the runtime stage has no USER: it would run as root")
+    elif users[-1].split(":")[0] in ("root", "0"):
+        problems.append(f"{DOCKERFILE}: USER {users[-1]} runs penstock as root; use the unprivileged user (uid 10001)")
+    entrypoints = [a for w, a in final if w == "ENTRYPOINT"]
+    try:
+        entrypoint = json.loads(entrypoints[-1]) if entrypoints else None
+    except json.JSONDecodeError:
+        entrypoint = entrypoints[-1]
+    if entrypoint != ["penstock"]:
+        problems.append(f'{DOCKERFILE}: ENTRYPOINT is {entrypoint!r}; expected ["penstock"] (exec form, so penstock gets SIGTERM)')
+    exposed = {port.split("/")[0] for w, a in final if w == "EXPOSE" for port in a.split()}
+    for port in ("8080", "9100"):
+        if port not in exposed:
+            problems.append(f"{DOCKERFILE}: does not EXPOSE {port}")
+    env = " ".join(a for w, a in final if w == "ENV")
+    config = re.search(r"PENSTOCK_CONFIG[= ](\S+)", env)
+    copies = [a.split() for w, a in final if w in ("COPY", "ADD")]
+    if not config:
+        problems.append(f"{DOCKERFILE}: the runtime stage does not set PENSTOCK_CONFIG")
+    elif not any(c[-1].rstrip("/") == str(Path(config.group(1)).parent) and "config/" in c for c in copies):
+        problems.append(f"{DOCKERFILE}: PENSTOCK_CONFIG={config.group(1)}, but config/ is not copied to {Path(config.group(1)).parent}/")
+    if not any("--from=" in " ".join(c) and c[-1] == "/usr/local/bin/penstock" for c in copies):
+        problems.append(f"{DOCKERFILE}: the binary is not copied from the builder to /usr/local/bin/penstock")
+    # The build context: what COPY names and what cargo reads must be in it.
+    patterns = dockerignore_patterns(p.texts.get(".dockerignore", ""))
+    sources = [c for w, a in instructions if w in ("COPY", "ADD") and "--from=" not in a for c in [a.split()]]
+    for words in sources:
+        for source in [w for w in words[:-1] if not w.startswith("--")]:
+            path = (p.root / source).resolve()
+            rel = path.relative_to(p.root).as_posix() if path != p.root else "."
+            if source != "." and not p.exists(path):
+                problems.append(f"{DOCKERFILE}: COPY {source}: not in the build context (the repository root)")
+            elif rel != "." and dockerignored(rel, patterns):
+                problems.append(f"{DOCKERFILE}: COPY {source}: excluded by .dockerignore")
+    for rel in build_inputs(p):
+        if dockerignored(rel, patterns):
+            problems.append(f".dockerignore excludes {rel}, which `cargo build` reads")
+    return f"{DOCKERFILE}: {len(stages)} stages, USER {users[-1] if users else '-'}, ENTRYPOINT {entrypoint}, build context complete", problems
+
+
+def check_prometheus(p: Project):
+    config = p.get(PROMETHEUS)
+    services = p.services
+    problems, scraped = [], {}
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                host, _, port = target.rpartition(":")
+                if host in ("localhost", "127.0.0.1"):
+                    continue
+                if host not in services:
+                    problems.append(f"{PROMETHEUS}: job {job.get('job_name')}: target {target}: {host!r} is not a compose service")
+                    continue
+                scraped[host] = port
+        for dns in job.get("dns_sd_configs") or []:
+            if dns.get("type", "SRV") != "A":
+                problems.append(f"{PROMETHEUS}: job {job.get('job_name')}: dns_sd_configs type {dns.get('type')}; Docker's DNS answers A records")
+            for host in dns.get("names") or []:
+                if host not in services:
+                    problems.append(f"{PROMETHEUS}: job {job.get('job_name')}: DNS name {host!r} is not a compose service")
+                    continue
+                scraped[host] = str(dns.get("port", ""))
+    done = one_shots(services)
+    for name, service in services.items():
+        if not is_penstock(p, service) or name in done:
+            continue
+        port = metrics_port(service)
+        if name not in scraped:
+            problems.append(f"{PROMETHEUS}: the {name} role is not scraped")
+        elif port and scraped[name] != port:
+            problems.append(f"{PROMETHEUS}: scrapes {name} on port {scraped[name]}, but it serves /metrics on {port}")
+        elif not port:
+            problems.append(f"service {name}: scraped, but sets neither PENSTOCK_METRICS_ADDR nor PENSTOCK_API_ADDR")
+    if "database" in scraped and not any(
+        "database" in (dns.get("names") or []) for job in config.get("scrape_configs") or [] for dns in job.get("dns_sd_configs") or []
+    ):
+        problems.append(f"{PROMETHEUS}: scrapes database statically; use dns_sd_configs so every replica is scraped")
+    return f"{PROMETHEUS}: {len(scraped)} services scraped on their metrics ports, database by DNS", problems
+
+
+def check_grafana(p: Project):
+    series = exported_series(p)
+    problems = []
+    datasources, providers, dashboards = {}, [], {}
+    for rel, parsed in p.parsed.items():
+        if rel.startswith("docker/grafana/provisioning/datasources/"):
+            for ds in (parsed or {}).get("datasources") or []:
+                datasources[ds.get("uid")] = ds
+        elif rel.startswith("docker/grafana/provisioning/dashboards/"):
+            providers += (parsed or {}).get("providers") or []
+        elif rel.startswith("docker/grafana/") and rel.endswith(".json"):
+            dashboards[rel] = parsed
+    if not datasources:
+        problems.append("no Grafana datasource is provisioned (docker/grafana/provisioning/datasources/*.yml)")
+    for uid, ds in datasources.items():
+        host = urlsplit(ds.get("url", "")).hostname
+        if ds.get("type") == "prometheus" and host not in p.services:
+            problems.append(f"Grafana datasource {uid}: url {ds.get('url')} names no compose service")
+    grafana = p.services.get("grafana")
+    if grafana is None:
+        problems.append("there is no grafana service")
+    mounts = bind_mounts(p, grafana or {})
+    for provider in providers:
+        path = (provider.get("options") or {}).get("path", "")
+        hosts = [src for src, dst in mounts if path == dst.rstrip("/") or path.startswith(dst.rstrip("/") + "/")]
+        if not hosts:
+            problems.append(f"Grafana dashboard provider {provider.get('name')}: {path} is not mounted into the grafana service")
+        elif not any(p.exists(h) and list(h.glob("*.json")) for h in hosts):
+            problems.append(f"Grafana dashboard provider {provider.get('name')}: {path} holds no dashboard JSON")
+    home = environment(grafana or {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home and not any(home.startswith(dst.rstrip("/") + "/") and p.exists(src / home[len(dst.rstrip("/")) + 1 :]) for src, dst in mounts):
+        problems.append(f"Grafana home dashboard {home} is not a mounted file")
+    if not dashboards:
+        problems.append("no dashboard JSON under docker/grafana/dashboards/")
+    queried = set()
+    for rel, dashboard in dashboards.items():
+        if not isinstance(dashboard, dict) or not dashboard.get("panels"):
+            problems.append(f"{rel}: not a dashboard (no panels)")
+            continue
+        for uid in sorted(dashboard_uids(dashboard) - set(datasources)):
+            problems.append(f"{rel}: datasource uid {uid!r} is not provisioned")
+        exprs = dashboard_exprs(dashboard)
+        if not exprs:
+            problems.append(f"{rel}: queries nothing")
+        for expr in exprs:
+            names = promql_metrics(expr)
+            if not names:
+                problems.append(f"{rel}: {expr!r} selects no metric")
+            for name in names:
+                queried.add(name)
+                if name not in series and name not in PROMETHEUS_SERIES:
+                    hint = f" (did you mean {name}_bucket?)" if name + "_bucket" in series else ""
+                    problems.append(f"{rel}: {expr!r} uses {name}, which penstock does not export{hint}")
+    metrics = {series[n] for n in queried if n in series}
+    return f"{len(dashboards)} dashboard(s) query {len(metrics)} of penstock's {len(set(series.values()))} metrics, all exported", problems
+
+
+def check_wiring(p: Project):
+    """S3 bucket, credentials and the MinIO → RabbitMQ → scanner event route agree."""
+    services = p.services
+    problems = []
+    minio = services.get("minio", {})
+    init = services.get("minio-init", {})
+    minio_env = environment(minio)
+    # penstock's URLs name services.
+    for name, service in services.items():
+        if not is_penstock(p, service):
+            continue
+        env = environment(service)
+        for key in ("PENSTOCK_DATABASE_URL", "PENSTOCK_AMQP_URL", "AWS_ENDPOINT_URL"):
+            host = urlsplit(env.get(key, "")).hostname
+            if key in env and host not in services:
+                problems.append(f"service {name}: {key} names host {host!r}, which is not a service")
+        storage = env.get("PENSTOCK_STORAGE_URL", "")
+        if storage.startswith("s3://"):
+            bucket = storage[5:].split("/")[0]
+            made = re.findall(r"mc mb (?:--?[\w-]+ )*\w+/([\w.-]+)", shell_text(init))
+            if bucket not in made:
+                problems.append(f"service {name}: PENSTOCK_STORAGE_URL bucket {bucket!r}, but minio-init creates {made or 'no bucket'}")
+            if (env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")) != (minio_env.get("MINIO_ROOT_USER"), minio_env.get("MINIO_ROOT_PASSWORD")):
+                problems.append(f"service {name}: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY differ from MinIO's root user")
+    # The seeded object lands under a dataset's key prefix.
+    prefixes = []
+    for spec in sorted((p.root / "config/datasets").glob("*.toml")):
+        prefixes.append(tomllib.loads(spec.read_text(encoding="utf-8")).get("key_prefix", ""))
+    for key in re.findall(r"mc cp \S+ \w+/[\w.-]+/(\S+)", shell_text(init)):
+        if not any(key.startswith(prefix) for prefix in prefixes):
+            problems.append(f"minio-init uploads {key}, which is under no dataset's key_prefix ({', '.join(prefixes)})")
+    # MinIO's AMQP target → the ARN minio-init attaches → RabbitMQ's route → the scanner's queue.
+    targets = {k[len("MINIO_NOTIFY_AMQP_ENABLE_") :] for k, v in minio_env.items() if k.startswith("MINIO_NOTIFY_AMQP_ENABLE_") and v == "on"}
+    arns = set(re.findall(r"arn:minio:sqs:[\w-]*:(\w+):amqp", shell_text(init)))
+    if not targets:
+        problems.append("minio: no MINIO_NOTIFY_AMQP_ENABLE_<ID>=on")
+    if arns != targets:
+        problems.append(f"minio-init attaches AMQP target(s) {sorted(arns)}, minio enables {sorted(targets)}")
+    definitions = p.get(RABBITMQ_DEFINITIONS)
+    scanner_queue = environment(services.get("scanner", {})).get("PENSTOCK_S3_EVENTS_QUEUE")
+    for target in sorted(targets):
+        setting = lambda name: minio_env.get(f"MINIO_NOTIFY_AMQP_{name}_{target}")  # noqa: E731
+        url = urlsplit(setting("URL") or "")
+        if url.hostname not in services:
+            problems.append(f"minio: MINIO_NOTIFY_AMQP_URL_{target} names host {url.hostname!r}, which is not a service")
+        if url.username and url.username not in {u.get("name") for u in definitions.get("users", [])}:
+            problems.append(f"minio: AMQP user {url.username!r} is not declared in {RABBITMQ_DEFINITIONS} (a boot-time import skips the default user)")
+        exchange = next((e for e in definitions.get("exchanges", []) if e.get("name") == setting("EXCHANGE")), None)
+        if exchange is None:
+            problems.append(f"minio publishes to exchange {setting('EXCHANGE')!r}, which {RABBITMQ_DEFINITIONS} does not declare")
+        elif exchange.get("type") != (setting("EXCHANGE_TYPE") or "direct") or exchange.get("durable") != (setting("DURABLE") == "on"):
+            problems.append(f"exchange {exchange.get('name')}: type/durable differ between minio's settings and {RABBITMQ_DEFINITIONS} (RabbitMQ would refuse MinIO's declaration)")
+        routes = [
+            b.get("destination")
+            for b in definitions.get("bindings", [])
+            if b.get("source") == setting("EXCHANGE") and b.get("routing_key") == setting("ROUTING_KEY") and b.get("destination_type") == "queue"
+        ]
+        if not routes:
+            problems.append(f"no binding routes exchange {setting('EXCHANGE')!r} key {setting('ROUTING_KEY')!r} to a queue in {RABBITMQ_DEFINITIONS}")
+        elif scanner_queue not in routes:
+            problems.append(f"scanner: PENSTOCK_S3_EVENTS_QUEUE={scanner_queue!r}, but MinIO's events are routed to {routes}")
+        declared = {q.get("name") for q in definitions.get("queues", [])}
+        for queue in routes:
+            if queue not in declared:
+                problems.append(f"queue {queue!r} is bound but not declared in {RABBITMQ_DEFINITIONS}")
+    mounted = [dst for _, dst in bind_mounts(p, services.get("rabbitmq", {}))]
+    if "/etc/rabbitmq/definitions.json" not in mounted or not any(d.startswith("/etc/rabbitmq/conf.d/") for d in mounted):
+        problems.append("rabbitmq: definitions.json and the conf.d file that loads it are not both mounted")
+    return "S3 bucket and credentials, and MinIO → RabbitMQ → scanner event route agree", problems
+
+
+CHECKS = [
+    ("files parse", check_parse),
+    ("compose schema", check_schema),
+    ("referenced files", check_files),
+    ("PENSTOCK_* variables", check_variables),
+    ("depends_on", check_depends_on),
+    ("health checks", check_healthchecks),
+    ("scaling", check_scaling),
+    ("Dockerfile", check_dockerfile),
+    ("Prometheus targets", check_prometheus),
+    ("Grafana", check_grafana),
+    ("S3 and AMQP wiring", check_wiring),
+]
+
+
+def run_checks(project: Project) -> dict[str, list[str]]:
+    """Problems by check name (empty list: passed), with the line each check prints."""
+    results = {}
+    for name, check in CHECKS:
+        try:
+            detail, problems = check(project)
+        except Problem as e:
+            detail, problems = name, [str(e)]
+        except (KeyError, TypeError, AttributeError, ValueError, StopIteration) as e:
+            detail, problems = name, [f"unexpected shape: {type(e).__name__}: {e}"]
+        results[name] = (detail, problems)
+    return results
+
+
+def report(results) -> int:
+    failed = 0
+    for name, (detail, problems) in results.items():
+        if problems:
+            failed += 1
+            print(f"FAIL  {name}: {problems[0]}")
+            for problem in problems[1:]:
+                print(f"      {name}: {problem}")
+        else:
+            print(f"ok    {name}: {detail}")
+    if failed:
+        print(f"check-docker: {failed} of {len(results)} checks failed", file=sys.stderr)
+        return 1
+    print(f"check-docker: {len(results)} checks passed")
+    return 0
+
+
+# ---- self-test: each mutation must be caught by the named check ---------------------------------
+
+
+def _set_env(service: str, key: str, value: str):
+    def mutate(p: Project):
+        env = p.compose["services"][service].setdefault("environment", {})
+        env[key] = value
+
+    return mutate
+
+
+def _replace_text(rel: str, old: str, new: str):
+    def mutate(p: Project):
+        assert old in p.texts[rel], f"self-test is stale: {old!r} is not in {rel}"
+        p.texts[rel] = p.texts[rel].replace(old, new, 1)
+
+    return mutate
+
+
+def _svc(service: str, fn):
+    def mutate(p: Project):
+        fn(p.compose["services"][service])
+
+    return mutate
+
+
+def _dashboard_expr(old: str, new: str):
+    """Changes the first panel query that uses `old` (not a description that names it)."""
+
+    def mutate(p: Project):
+        rel = "docker/grafana/dashboards/penstock.json"
+        for panel in p.parsed[rel]["panels"]:
+            for target in panel.get("targets", []):
+                if old in target.get("expr", ""):
+                    target["expr"] = target["expr"].replace(old, new)
+                    return
+        raise AssertionError(f"self-test is stale: no query in {rel} uses {old!r}")
+
+    return mutate
+
+
+def _broken_json(p: Project):
+    # Reparse with a truncated file, as a bad edit would leave it.
+    rel = "docker/grafana/dashboards/penstock.json"
+    broken = load(p.root, {rel: p.texts[rel][: len(p.texts[rel]) // 2]})
+    p.parse_errors, p.parsed = broken.parse_errors, {k: v for k, v in p.parsed.items() if k != rel}
+
+
+def _prometheus_targets(fn):
+    def mutate(p: Project):
+        fn(p.parsed[PROMETHEUS]["scrape_configs"])
+
+    return mutate
+
+
+def _remove_target(jobs, target):
+    for job in jobs:
+        for static in job.get("static_configs") or []:
+            static["targets"] = [t for t in static["targets"] if t != target]
+
+
+MUTATIONS = [
+    ("an unknown PENSTOCK_ variable", _set_env("scanner", "PENSTOCK_SCAN_INTERVALL", "1s"), "PENSTOCK_* variables", "PENSTOCK_SCAN_INTERVALL"),
+    ("a PENSTOCK_ variable in the Dockerfile that is no setting", _replace_text(DOCKERFILE, "PENSTOCK_LOG_FORMAT=json", "PENSTOCK_LOGFORMAT=json"), "PENSTOCK_* variables", "PENSTOCK_LOGFORMAT"),
+    ("the eGRID data file missing", lambda p: p.missing.add("data/egrid/egrid2023_gen.csv"), "referenced files", "egrid2023_gen.csv"),
+    ("a bind-mounted file missing", lambda p: p.missing.add(PROMETHEUS), "referenced files", "prometheus.yml"),
+    ("the Dockerfile missing", lambda p: p.missing.add(DOCKERFILE), "referenced files", "Dockerfile"),
+    ("a misspelt service key", _svc("chunker", lambda s: s.update(healthchek=s.pop("healthcheck"))), "compose schema", "healthchek"),
+    ("a top-level version key", lambda p: p.compose.update(version="3.9"), "compose schema", "version"),
+    ("depends_on an unknown service", _svc("chunker", lambda s: s["depends_on"].update(rabbit={"condition": "service_healthy"})), "depends_on", "'rabbit'"),
+    ("depends_on without a condition", _svc("api", lambda s: s.update(depends_on=["migrate", "rabbitmq"])), "depends_on", "no condition"),
+    ("waiting for health of a service without a health check", _svc("postgres", lambda s: s.pop("healthcheck")), "depends_on", "postgres has no health check"),
+    ("a long-running role without a health check", _svc("chunker", lambda s: s.pop("healthcheck")), "health checks", "chunker"),
+    ("a health check on the wrong port", _svc("api", lambda s: s.update(healthcheck={**s["healthcheck"], "test": ["CMD", "penstock-healthcheck", "9100"]})), "health checks", "port 9100"),
+    ("container_name on the scaled database service", _svc("database", lambda s: s.update(container_name="penstock-database")), "scaling", "container_name"),
+    ("a fixed host port on the scaled database service", _svc("database", lambda s: s.update(ports=["9100:9100"])), "scaling", "9100:9100"),
+    ("the runtime running as root", _replace_text(DOCKERFILE, "USER 10001:10001", "USER root"), "Dockerfile", "root"),
+    ("a single-stage Dockerfile", _replace_text(DOCKERFILE, "FROM debian:bookworm-slim", "# (no runtime stage)"), "Dockerfile", "FROM"),
+    ("a shell-form ENTRYPOINT", _replace_text(DOCKERFILE, 'ENTRYPOINT ["penstock"]', "ENTRYPOINT penstock"), "Dockerfile", "ENTRYPOINT"),
+    (".dockerignore dropping config/", lambda p: p.texts.update({".dockerignore": p.texts[".dockerignore"] + "\nconfig/\n"}), "Dockerfile", "config"),
+    ("Prometheus scraping a service that does not exist", _prometheus_targets(lambda jobs: jobs[0]["static_configs"][0]["targets"].append("loader:9100")), "Prometheus targets", "'loader'"),
+    ("Prometheus missing a role", _prometheus_targets(lambda jobs: _remove_target(jobs, "chunker:9100")), "Prometheus targets", "chunker"),
+    ("a dashboard querying a misspelt metric", _dashboard_expr("penstock_loader_rows_loaded_total", "penstock_loader_rows_loadd_total"), "Grafana", "penstock_loader_rows_loadd_total"),
+    ("a dashboard querying a histogram without _bucket", _dashboard_expr("penstock_api_request_duration_seconds_bucket", "penstock_api_request_duration_seconds"), "Grafana", "did you mean"),
+    ("a dashboard that is not valid JSON", _broken_json, "files parse", "penstock.json"),
+    ("penstock reading another bucket than minio-init creates", _set_env("database", "PENSTOCK_STORAGE_URL", "s3://inbox"), "S3 and AMQP wiring", "'inbox'"),
+    ("MinIO publishing with a routing key nothing binds", _set_env("minio", "MINIO_NOTIFY_AMQP_ROUTING_KEY_PENSTOCK", "s3-events"), "S3 and AMQP wiring", "s3-events"),
+    ("the scanner consuming another queue than the events go to", _set_env("scanner", "PENSTOCK_S3_EVENTS_QUEUE", "penstock.events"), "S3 and AMQP wiring", "penstock.events"),
+]
+
+
+def self_test(root: Path) -> int:
+    baseline = load(root)
+    results = run_checks(baseline)
+    broken = [f"{n}: {problems[0]}" for n, (_, problems) in results.items() if problems]
+    if broken:
+        print("self-test FAIL: the unmodified files do not pass, so mutations prove nothing:", *broken, sep="\n  ")
+        return 1
+    failures = 0
+    for description, mutate, check, needle in MUTATIONS:
+        project = copy.deepcopy(baseline)
+        try:
+            mutate(project)
+        except (AssertionError, KeyError) as e:
+            print(f"self-test FAIL  {description}: cannot apply the mutation ({e})")
+            failures += 1
+            continue
+        results = run_checks(project)
+        problems = results[check][1]
+        hit = next((pr for pr in problems if needle in pr), None)
+        if hit:
+            print(f"self-test ok    {description}: caught by {check}: {hit}")
+        else:
+            failures += 1
+            print(f"self-test FAIL  {description}: {check} did not report it (reported: {problems or 'nothing'})")
+    if failures:
+        print(f"check-docker self-test: {failures} of {len(MUTATIONS)} mistakes were not caught", file=sys.stderr)
+        return 1
+    print(f"check-docker self-test: all {len(MUTATIONS)} mistakes caught")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--self-test", action="store_true", help="check that the checks catch injected mistakes")
+    args = parser.parse_args()
+    if args.self_test:
+        return self_test(ROOT)
+    return report(run_checks(load(ROOT)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
