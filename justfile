@@ -48,6 +48,10 @@ demo: services
 bench: services
     bash scripts/bench.sh
 
+# Read API under load (oha, loopback, real eGRID file): /plants/top and /plants/search at 1,000 req/s, p50/p99, req/s, RSS.
+bench-api: services
+    bash scripts/bench-api.sh
+
 # Drop → queryable latency of a 1 MB file through an S3 bucket: by S3 event vs by polling.
 bench-events: services
     cargo nextest run -p penstock-tests --run-ignored only bench_drop_to_queryable_latency --no-capture

@@ -28,7 +28,12 @@ CREATE INDEX egrid_plants_top ON egrid_plants (net_generation_mwh DESC NULLS LAS
 CREATE INDEX egrid_plants_year_top ON egrid_plants (year, net_generation_mwh DESC NULLS LAST);
 CREATE INDEX egrid_plants_state_top ON egrid_plants (state, net_generation_mwh DESC NULLS LAST);
 CREATE INDEX egrid_plants_year_state_top ON egrid_plants (year, state, net_generation_mwh DESC NULLS LAST);
-CREATE INDEX egrid_plants_name_trgm ON egrid_plants USING gin (plant_name gin_trgm_ops);
+-- The refresh inserts into this index row by row. With GIN's default 4 MB pending list those
+-- rows would sit in an unsorted list that every name search reads in full (and that makes the
+-- planner prefer a sequential scan) until a VACUUM merges it: ~4 ms instead of ~0.05 ms per
+-- search. A 64 kB list is merged as it fills, for a little more work at refresh time.
+CREATE INDEX egrid_plants_name_trgm ON egrid_plants USING gin (plant_name gin_trgm_ops)
+    WITH (gin_pending_list_limit = 64);
 
 -- The API's file list filters by dataset and status and pages newest first; its alert list
 -- pages newest first.
