@@ -291,6 +291,12 @@ async fn aggregates_are_cached_until_a_file_finishes_loading() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(api.get("/plants/statistics").await.json()["plants"], 1);
+    // Free-text searches have no bounded key space: computed every time, never kept.
+    for _ in 0..2 {
+        let reply = api.get("/plants/search?q=alp").await;
+        assert_eq!(reply.header("x-cache"), Some("bypass"));
+        assert_eq!(reply.json()["total"], 1);
+    }
 
     let second = egrid::file(&[(2023, "OK", "Beta", "G1", "5")], &STANDARD_ORDER, "\n");
     env.drop_file("egrid/generators/b.csv", &second);

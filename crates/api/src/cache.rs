@@ -53,7 +53,11 @@ impl Cache {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
         }
         entries.insert(key, (Instant::now(), body));
     }

@@ -68,6 +68,23 @@ impl Api {
         F: FnOnce(PgPool) -> Fut,
         Fut: Future<Output = ApiResult<T>>,
     {
+        self.cached_if(true, route, params, compute).await
+    }
+
+    /// [`Api::cached`] when `keep`; otherwise computed every time (`x-cache: bypass`), for
+    /// requests whose key space is unbounded (free-text search) and would only evict the
+    /// aggregates worth keeping.
+    async fn cached_if<T, F, Fut>(&self, keep: bool, route: &str, params: &Params, compute: F) -> ApiResult<Response>
+    where
+        T: Serialize,
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        if !keep {
+            let value = compute(self.pool.clone()).await?;
+            let body = Bytes::from(serde_json::to_vec(&value).expect("responses serialize"));
+            return Ok(json_bytes(body, "bypass"));
+        }
         let key = format!("{route}?{}", params.canonical());
         if let Some(body) = self.cache.get(&key) {
             return Ok(json_bytes(body, "hit"));

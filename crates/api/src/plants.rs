@@ -267,7 +267,8 @@ pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
     let sort = p.choice("sort", SORT_COLUMNS)?.unwrap_or("net_generation_mwh");
     let order = p.choice("order", &["asc", "desc"])?.unwrap_or("desc");
     let page = p.page()?;
-    api.cached("/plants/search", &p, |pool| async move {
+    // Free text makes the key space unbounded: only searches without `q` are kept.
+    api.cached_if(q.is_none(), "/plants/search", &p, |pool| async move {
         let mut filters = Vec::new();
         if year.is_some() {
             filters.push("year = $1");
