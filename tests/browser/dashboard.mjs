@@ -69,6 +69,12 @@ try {
   findings.alerts = await page.$$eval("#alerts li", (items) => items.map((i) => i.firstChild.textContent));
 
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  // The interactive API docs render offline: every asset from this server, nothing else.
+  await page.goto(`${origin}/docs/`, { waitUntil: "load" });
+  await page.waitForSelector(".swagger-ui .opblock");
+  findings.docs_operations = await page.$$eval(".swagger-ui .opblock", (ops) => ops.length);
+  findings.docs_title = await page.textContent(".swagger-ui .info .title");
 } finally {
   await browser.close();
 }

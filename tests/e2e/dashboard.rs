@@ -87,6 +87,9 @@ async fn the_dashboard_renders_real_data_in_chromium_without_console_errors() {
     assert_eq!(seen["files"].as_array().unwrap().len(), 2);
     assert_eq!(seen["quarantine_rows"][0][0], 4, "{seen}");
     assert_eq!(seen["alerts"][0], "a test alert", "newest first: {seen}");
+    // The docs page: every operation shown, and (checked above) no request left the server.
+    assert_eq!(seen["docs_operations"], 17, "{seen}");
+    assert!(seen["docs_title"].as_str().unwrap().starts_with("penstock"), "{seen}");
     let png = std::fs::read(repo_root().join(".penstock/screenshots/dashboard.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a screenshot is saved");
 }
