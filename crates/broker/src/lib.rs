@@ -107,6 +107,14 @@ impl Broker {
         Ok(broker)
     }
 
+    /// Connects and disconnects without declaring anything: a reachability and credentials
+    /// check with no side effects (`penstock check`).
+    pub async fn probe(url: &str) -> Result<(), BrokerError> {
+        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+        let _ = connection.close(200, "probe".into()).await;
+        Ok(())
+    }
+
     async fn declare(&self) -> Result<(), BrokerError> {
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));

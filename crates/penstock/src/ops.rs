@@ -101,15 +101,15 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
-    match tokio::time::timeout(timeout, Broker::connect(&config.amqp_url, &config.queue_prefix)).await {
-        Ok(Ok(broker)) => {
+    // A probe, not a worker's connection: checking declares no queues.
+    match tokio::time::timeout(timeout, Broker::probe(&config.amqp_url)).await {
+        Ok(Ok(())) => {
             report(
                 true,
                 "broker",
                 format!("{} (queues {}.*)", redact(&config.amqp_url), config.queue_prefix),
                 "",
             );
-            broker.close().await;
         }
         Ok(Err(e)) => report(
             false,
