@@ -237,7 +237,7 @@ cat <<EOF
 
 penstock bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -sr)
 file: $D_records records ($D_reps x the eGRID2023 sample), $(calc "$D_raw_bytes / 1000000") MB, $D_superseded superseded duplicates
-penstock: chunk_bytes=${PENSTOCK_CHUNK_BYTES:-4194304 (default)}, database_concurrency=${PENSTOCK_DATABASE_CONCURRENCY:-2 (default)}, scan_interval=200ms
+penstock: chunk_bytes=${PENSTOCK_CHUNK_BYTES:-2097152 (default)}, database_concurrency=${PENSTOCK_DATABASE_CONCURRENCY:-2 (default)}, scan_interval=200ms
 
                           rows      seconds       rows/s
   psql \\copy (clean)  $(printf '%10s' "$COPY_ROWS")   $(printf '%10s' "$COPY_S")   $(printf '%10.0f' "$COPY_RPS")
