@@ -56,62 +56,13 @@ STATES='TX|CA|FL|PA|IL|OH|NY|GA|NC|AZ|WA|VT|RI|DC'
 export PENSTOCK_CONFIG=$ROOT/config/penstock.toml
 export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 
-log() { printf '[bench-api %s] %s\n' "$(date +%T)" "$*"; }
-die() { echo "bench-api: error: $*" >&2; exit 1; }
-strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
-# pg DB ARGS...: psql against database DB, quiet, stopping at the first error.
-pg() { local db=$1; shift; PGOPTIONS='-c client_min_messages=warning' psql "$PG/$db" -X -q -v ON_ERROR_STOP=1 "$@"; }
+BENCH_NAME=bench-api
+BENCH_DBS=("$DB")
+WORK_TEMPLATE=penstock-bench-api.XXXXXX
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 # rss FIELD: a memory line of penstock's /proc status (VmRSS, VmHWM) in MiB.
 rss() { awk -v f="$1:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$PEN_PID/status"; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/penstock-bench-api.XXXXXX")
-WORKER_LOG=$WORK/penstock.log
-PEN_PID=
-STARTED_PENSTOCK=
-
-# Stops the background penstock with SIGTERM (SIGKILL after 40 s); returns its exit code.
-stop_penstock() {
-    local rc=0
-    [[ -n $PEN_PID ]] || return 0
-    if kill -0 "$PEN_PID" 2>/dev/null; then
-        kill -TERM "$PEN_PID" 2>/dev/null || true
-        for _ in $(seq 1 400); do
-            kill -0 "$PEN_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$PEN_PID" 2>/dev/null; then
-            echo "bench-api: penstock did not stop within 40 s of SIGTERM; killing it" >&2
-            kill -KILL "$PEN_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$PEN_PID" 2>/dev/null || rc=$?
-    PEN_PID=
-    return "$rc"
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT
-    stop_penstock
-    [[ -n ${BENCH_LOG:-} && -f $WORKER_LOG ]] && cp "$WORKER_LOG" "$BENCH_LOG"
-    if ((rc != 0)) && [[ -s $WORKER_LOG ]]; then
-        echo "---- last 40 lines of the penstock log ----" >&2
-        tail -n 40 "$WORKER_LOG" | strip_ansi >&2
-    fi
-    if [[ -n $STARTED_PENSTOCK ]] && command -v rabbitmqctl >/dev/null; then
-        # Every queue of the prefix: the work queues and their retry queues.
-        for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX\."); do
-            rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
-        done
-    fi
-    pg postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 for tool in cargo curl python3 psql; do
     command -v "$tool" >/dev/null || die "$tool is needed but not on PATH"

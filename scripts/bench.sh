@@ -52,67 +52,16 @@ export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/
 now() { date +%s.%N; }
 # calc EXPR: floating-point arithmetic with awk (bash has integers only).
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
-# pg DB ARGS...: psql against database DB, quiet, stopping at the first error.
-pg() { local db=$1; shift; PGOPTIONS='-c client_min_messages=warning' psql "$PG/$db" -X -q -v ON_ERROR_STOP=1 "$@"; }
+BENCH_NAME=bench
+BENCH_DBS=("$PEN_DB" "$COPY_DB")
+WORK_TEMPLATE=penstock-bench.XXXXXX
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 # migrate DB: `penstock migrate` against DB (creating it), its output shown only on failure.
 migrate() {
     PENSTOCK_DATABASE_URL=$PG/$1 "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
         { cat "$WORK/migrate.log" >&2; die "penstock migrate failed for $1"; }
 }
-strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*"; }
-die() { echo "bench: error: $*" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/penstock-bench.XXXXXX")
-WORKER_LOG=$WORK/penstock.log
-PEN_PID=
-STARTED_PENSTOCK=
-
-# Stops the background penstock with SIGTERM (SIGKILL after 40 s); returns its exit code.
-stop_penstock() {
-    local rc=0
-    [[ -n $PEN_PID ]] || return 0
-    if kill -0 "$PEN_PID" 2>/dev/null; then
-        kill -TERM "$PEN_PID" 2>/dev/null || true
-        for _ in $(seq 1 400); do
-            kill -0 "$PEN_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$PEN_PID" 2>/dev/null; then
-            echo "bench: penstock did not stop within 40 s of SIGTERM; killing it" >&2
-            kill -KILL "$PEN_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$PEN_PID" 2>/dev/null || rc=$?
-    PEN_PID=
-    return "$rc"
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT
-    stop_penstock
-    [[ -n ${BENCH_LOG:-} && -f $WORKER_LOG ]] && cp "$WORKER_LOG" "$BENCH_LOG"
-    if ((rc != 0)) && [[ -s $WORKER_LOG ]]; then
-        echo "---- last 40 lines of the penstock log ----" >&2
-        tail -n 40 "$WORKER_LOG" | strip_ansi >&2
-    fi
-    if [[ -n $STARTED_PENSTOCK ]] && command -v rabbitmqctl >/dev/null; then
-        # Every queue of the prefix: the work queues and their retry queues.
-        for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX\."); do
-            rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1
-        done
-    fi
-    for db in "$PEN_DB" "$COPY_DB"; do
-        pg postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-    done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------
 log "1/5 building the release binary"
