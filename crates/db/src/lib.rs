@@ -101,22 +101,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 /// rebuilding penstock; versions are timestamps, far above the built-in ones). Each set
 /// ignores the other's applied versions.
 pub async fn migrate_with(pool: &PgPool, extra: Option<&std::path::Path>) -> Result<(), DbError> {
-    let mut builtin = sqlx::migrate!("../../migrations");
-    builtin.set_ignore_missing(true);
-    builtin.run(pool).await?;
-    if let Some(dir) = extra.filter(|d| d.is_dir()) {
-        let mut added = sqlx::migrate::Migrator::new(dir.to_path_buf()).await?;
-        if let Some(clash) = added.iter().find(|m| builtin.iter().any(|b| b.version == m.version)) {
-            return Err(DbError::Invalid(format!(
-                "migration {} in {} has the version of a built-in migration; give it a timestamp version, e.g. {}_{}",
-                clash.version,
-                dir.display(),
-                chrono::Utc::now().format("%Y%m%d%H%M%S"),
-                clash.description.replace(' ', "_")
-            )));
-        }
-        added.set_ignore_missing(true);
-        added.run(pool).await?;
+    for (_, migrator) in migrators(extra).await? {
+        migrator.run(pool).await?;
     }
     Ok(())
 }
@@ -132,12 +118,23 @@ pub struct MigrationState {
     pub reversible: bool,
 }
 
+/// The built-in migrations, then those in `extra` (refused if a version clashes), each
+/// ignoring the other's applied versions.
 async fn migrators(extra: Option<&std::path::Path>) -> Result<Vec<(String, sqlx::migrate::Migrator)>, DbError> {
     let mut builtin = sqlx::migrate!("../../migrations");
     builtin.set_ignore_missing(true);
     let mut out = vec![("built-in".to_string(), builtin)];
     if let Some(dir) = extra.filter(|d| d.is_dir()) {
         let mut added = sqlx::migrate::Migrator::new(dir.to_path_buf()).await?;
+        if let Some(clash) = added.iter().find(|m| out[0].1.iter().any(|b| b.version == m.version)) {
+            return Err(DbError::Invalid(format!(
+                "migration {} in {} has the version of a built-in migration; give it a timestamp version, e.g. {}_{}",
+                clash.version,
+                dir.display(),
+                chrono::Utc::now().format("%Y%m%d%H%M%S"),
+                clash.description.replace(' ', "_")
+            )));
+        }
         added.set_ignore_missing(true);
         out.push((dir.display().to_string(), added));
     }
