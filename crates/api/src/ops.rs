@@ -51,19 +51,10 @@ pub async fn ready(State(api): State<Arc<Api>>) -> Response {
         _ => {
             let timeout = Duration::from_secs(2);
             let database = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&api.pool));
-            let broker = tokio::time::timeout(
-                timeout,
-                lapin::Connection::connect(&api.amqp_url, lapin::ConnectionProperties::default()),
-            );
+            let broker = tokio::time::timeout(timeout, penstock_broker::Broker::probe(&api.amqp_url));
             let (database, broker) = tokio::join!(database, broker);
             let database = matches!(database, Ok(Ok(_)));
-            let broker = match broker {
-                Ok(Ok(connection)) => {
-                    let _ = connection.close(200, "readiness check".into()).await;
-                    true
-                }
-                _ => false,
-            };
+            let broker = matches!(broker, Ok(Ok(())));
             let r = Readiness {
                 ready: database && broker,
                 database,
