@@ -252,6 +252,18 @@ impl Broker {
         Ok(q.message_count())
     }
 
+    /// Messages ready in each of the fleet's queues (files, chunks, errors, events), leaving
+    /// out any that cannot be read right now.
+    pub async fn ready_counts(&self) -> Vec<(&str, u32)> {
+        let mut out = Vec::new();
+        for queue in self.queues.all() {
+            if let Ok(ready) = self.ready_count(queue).await {
+                out.push((queue, ready));
+            }
+        }
+        out
+    }
+
     /// Deletes one queue by name (tests' teardown of queues that are not the fleet's own).
     pub async fn delete_queue(&self, queue: &str) -> Result<(), BrokerError> {
         let channel = self.connection.create_channel().await?;

@@ -92,10 +92,8 @@ pub async fn watch(
         last = Some((now, loaded));
         let mut depths = Vec::new();
         if let Some(b) = &broker {
-            for q in b.queues.all() {
-                if let Ok(n) = b.ready_count(q).await {
-                    depths.push(format!("{}={n}", q.rsplit('.').next().unwrap_or(q)));
-                }
+            for (q, n) in b.ready_counts().await {
+                depths.push(format!("{}={n}", q.rsplit('.').next().unwrap_or(q)));
             }
         }
         let snapshot = Snapshot::of(&files);

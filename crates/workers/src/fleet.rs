@@ -356,10 +356,8 @@ async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
                 .ok();
         }
         let Some(b) = &broker else { continue };
-        for queue in b.queues.all() {
-            if let Ok(ready) = b.ready_count(queue).await {
-                crate::metrics::queue_ready(queue, ready);
-            }
+        for (queue, ready) in b.ready_counts().await {
+            crate::metrics::queue_ready(queue, ready);
         }
     }
     if let Some(b) = broker {
