@@ -256,10 +256,7 @@ async fn record_and_publish(
         version: version.to_string(),
         size: meta.size,
     };
-    broker
-        .publish(&broker.queues.files, &item, &format!("file-{id}"))
-        .await?;
-    penstock_db::mark_published(&ctx.pool, id).await?;
+    publish_item(&ctx.pool, broker, &item).await?;
     Ok(Some(id))
 }
 
@@ -273,10 +270,15 @@ pub async fn publish_file(pool: &PgPool, broker: &Broker, file: &penstock_db::Fi
         version: file.version.clone(),
         size: file.size_bytes as u64,
     };
+    publish_item(pool, broker, &item).await
+}
+
+/// Publishes a file item (confirmed) and only then marks its version published.
+async fn publish_item(pool: &PgPool, broker: &Broker, item: &FileItem) -> Result<(), RunError> {
     broker
-        .publish(&broker.queues.files, &item, &format!("file-{}", file.id))
+        .publish(&broker.queues.files, item, &format!("file-{}", item.file_id))
         .await?;
-    penstock_db::mark_published(pool, file.id).await?;
+    penstock_db::mark_published(pool, item.file_id).await?;
     Ok(())
 }
 
