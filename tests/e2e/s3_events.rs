@@ -8,7 +8,7 @@ use penstock_broker::Broker;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::s3::S3Server;
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
-use penstock_workers::Role;
+use penstock_workers::{Fleet, Role};
 
 fn minio_event(bucket: &str, key: &str, size: usize, etag: &str) -> Vec<u8> {
     let encoded: String = key
@@ -53,21 +53,29 @@ async fn wait_done(env: &TestEnv, count: usize, within: Duration) -> Duration {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_ingests_at_once_repeats_change_nothing_and_polling_catches_a_lost_event() {
-    let env = TestEnv::new().await;
+/// Every role against a bucket `drops` (store `s3://drops/incoming`) with the event queue
+/// `<prefix>.s3-events` (deleted by the harness) and the given scan interval; returns the S3
+/// server, the fleet, a broker connection to publish events with, and the queue name.
+async fn start_with_events(env: &TestEnv, scan_interval: &str) -> (S3Server, Fleet, Broker, String) {
     let s3 = S3Server::start("drops").await;
     let queue = format!("{}.s3-events", env.prefix);
     let mut settings = vec![
         ("PENSTOCK_STORAGE_URL", "s3://drops/incoming"),
         ("PENSTOCK_S3_EVENTS_QUEUE", queue.as_str()),
-        // Polls at start, then every 4 s: an event must beat the next poll by far.
-        ("PENSTOCK_SCAN_INTERVAL", "4s"),
+        ("PENSTOCK_SCAN_INTERVAL", scan_interval),
     ];
     settings.extend(s3.env());
     let fleet = env.start(env.config(&settings), &Role::ALL).await;
     let events = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
     events.ensure_external_queue(&queue).await.unwrap();
+    (s3, fleet, events, queue)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_ingests_at_once_repeats_change_nothing_and_polling_catches_a_lost_event() {
+    let env = TestEnv::new().await;
+    // Polls at start, then every 4 s: an event must beat the next poll by far.
+    let (s3, fleet, events, queue) = start_with_events(&env, "4s").await;
     tokio::time::sleep(Duration::from_millis(500)).await; // past the first poll
 
     let key = "incoming/egrid/generators/egrid 2023.csv";
@@ -135,17 +143,7 @@ async fn an_event_ingests_at_once_repeats_change_nothing_and_polling_catches_a_l
 #[ignore = "a benchmark: run with `just bench-events`"]
 async fn bench_drop_to_queryable_latency_by_event_and_by_polling() {
     let env = TestEnv::new().await;
-    let s3 = S3Server::start("drops").await;
-    let queue = format!("{}.s3-events", env.prefix);
-    let mut settings = vec![
-        ("PENSTOCK_STORAGE_URL", "s3://drops/incoming"),
-        ("PENSTOCK_S3_EVENTS_QUEUE", queue.as_str()),
-        ("PENSTOCK_SCAN_INTERVAL", "2s"),
-    ];
-    settings.extend(s3.env());
-    let fleet = env.start(env.config(&settings), &Role::ALL).await;
-    let events = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
-    events.ensure_external_queue(&queue).await.unwrap();
+    let (s3, fleet, events, queue) = start_with_events(&env, "2s").await;
     let full = real_egrid_file();
     let cut = full[..1 << 20].iter().rposition(|b| *b == b'\n').unwrap() + 1;
     let sample = &full[..cut];
