@@ -18,18 +18,21 @@ async fn a_spec_inferred_from_the_real_egrid_file_loads_it_exactly_like_the_hand
     let config = dir.path().join("penstock.toml");
     let vars = env.env(&[("PENSTOCK_CONFIG", config.to_str().unwrap())]);
     let csv = repo_root().join("data/egrid/egrid2023_gen.csv");
+    let infer = || {
+        run(
+            &vars,
+            &[
+                "infer",
+                csv.to_str().unwrap(),
+                "--name",
+                "egrid_inferred",
+                "--key-prefix",
+                "inferred/",
+            ],
+        )
+    };
 
-    let out = run(
-        &vars,
-        &[
-            "infer",
-            csv.to_str().unwrap(),
-            "--name",
-            "egrid_inferred",
-            "--key-prefix",
-            "inferred/",
-        ],
-    );
+    let out = infer();
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("conflict key: year, pstateabb, pname, genid"), "{said}");
@@ -39,17 +42,7 @@ async fn a_spec_inferred_from_the_real_egrid_file_loads_it_exactly_like_the_hand
     assert!(spec.contains("seqgen23 counts records one by one"), "{spec}");
 
     // Inferring again under the same name is refused rather than overwriting the spec.
-    let again = run(
-        &vars,
-        &[
-            "infer",
-            csv.to_str().unwrap(),
-            "--name",
-            "egrid_inferred",
-            "--key-prefix",
-            "inferred/",
-        ],
-    );
+    let again = infer();
     assert!(!again.status.success());
     assert!(text(&again).contains("--force"), "{}", text(&again));
 
