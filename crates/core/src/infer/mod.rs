@@ -1,0 +1,465 @@
+//! `penstock infer`: reads a sample of a CSV file and proposes a dataset spec and a
+//! migration, with the evidence for every choice written beside it as comments.
+//!
+//! What is inferred, in order:
+//! 1. the delimiter: the candidate (`,` `;` tab `|`) that splits the most records into the
+//!    same number of fields (more than one);
+//! 2. the header rows: the leading records that hold no number while the records below do;
+//!    the names row is the last of them whose values are unique and non-empty;
+//! 3. each column's type, from every sampled value: integer/bigint, exact numeric (with
+//!    `"1,234"` thousands separators and `(12)` accounting negatives when the sample has
+//!    them), boolean, date, timestamp, else text; integers with leading zeros stay text
+//!    (identifiers); nullable when the sample has an empty value;
+//! 4. the conflict key: columns constant in the sample (a year, a region: a file-level
+//!    partition) first, then the smallest set of other non-null text/integer/date columns
+//!    that leaves the fewest duplicate keys (row-number columns and measures are skipped).
+
+mod column;
+mod key;
+mod write;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::coerce::coerce;
+use crate::spec::{ColumnSpec, ColumnType};
+use column::Column;
+
+/// What to infer from, and how to name the result.
+#[derive(Debug, Clone)]
+pub struct InferOptions {
+    /// Dataset (and table) name: a lowercase SQL identifier.
+    pub name: String,
+    /// Key prefix the dataset will own in the store.
+    pub key_prefix: String,
+    /// Where the sample came from (for the comments).
+    pub source: String,
+    /// At most this many data records are examined.
+    pub max_records: usize,
+    /// The migration's version (e.g. a UTC timestamp `YYYYMMDDHHMMSS`).
+    pub version: String,
+}
+
+/// The proposed spec (TOML) and migration (up and down SQL).
+#[derive(Debug, Clone)]
+pub struct Inferred {
+    pub spec_toml: String,
+    pub up_sql: String,
+    pub down_sql: String,
+    /// One line per decision, for the terminal.
+    pub summary: Vec<String>,
+}
+
+const DELIMITERS: [(char, &str); 4] = [(',', "comma"), (';', "semicolon"), ('\t', "tab"), ('|', "pipe")];
+const MAX_HEADER_ROWS: usize = 5;
+
+/// How the file is laid out, with the evidence for each finding.
+struct Layout {
+    delimiter: u8,
+    delimiter_evidence: String,
+    header_rows: usize,
+    names_row: usize,
+    names_evidence: String,
+    /// Data records examined.
+    sampled: usize,
+    /// Of those, records without `width` fields.
+    ragged: usize,
+    width: usize,
+}
+
+struct Record {
+    line: u64,
+    fields: Vec<String>,
+}
+
+/// Infers a spec and a migration from the first bytes of a file.
+pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        // A sample cut mid-character is fine; anything else is not UTF-8.
+        if e.error_len().is_some() {
+            return Err(format!(
+                "the file is not UTF-8 (invalid byte at offset {}); penstock reads UTF-8 only: convert it first, e.g. `iconv -f latin1 -t utf-8`",
+                e.valid_up_to()
+            ));
+        }
+    }
+    let (delimiter, delimiter_evidence) = sniff_delimiter(bytes)?;
+    let records = read_records(bytes, delimiter, options.max_records + MAX_HEADER_ROWS);
+    if records.is_empty() {
+        return Err("the file holds no records".into());
+    }
+    let width = mode(records.iter().map(|r| r.fields.len()));
+    let header_rows = header_rows(&records, width);
+    if header_rows == 0 {
+        return Err(
+            "the first record already holds numbers, so the file seems to have no header row; penstock finds columns by name: add a header row".into(),
+        );
+    }
+    let (names_row, names_evidence) = names_row(&records[..header_rows]);
+    let data: Vec<&Record> = records[header_rows..].iter().take(options.max_records).collect();
+    if data.is_empty() {
+        return Err(format!(
+            "the file holds {header_rows} header record(s) and no data to learn types from"
+        ));
+    }
+    let ragged = data.iter().filter(|r| r.fields.len() != width).count();
+
+    let names = column_names(&records[names_row - 1].fields[..width.min(records[names_row - 1].fields.len())]);
+    let mut columns: Vec<Column> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, source))| {
+            let values: Vec<&str> = data
+                .iter()
+                .filter(|r| r.fields.len() == width)
+                .map(|r| r.fields[i].as_str())
+                .collect();
+            let descriptions: Vec<&str> = records[..header_rows]
+                .iter()
+                .enumerate()
+                .filter(|(row, _)| row + 1 != names_row)
+                .filter_map(|(_, r)| r.fields.get(i).map(|s| s.trim()))
+                .filter(|s| !s.is_empty())
+                .collect();
+            Column::infer(name, source, descriptions.join(" / "), &values)
+        })
+        .collect();
+
+    let key = key::conflict_key(&mut columns, &data, width);
+
+    let mut summary = vec![
+        format!("delimiter: {}", delimiter_evidence),
+        format!("header rows: {header_rows}, names in row {names_row}"),
+    ];
+    for c in &columns {
+        summary.push(format!(
+            "{:<24} {:<10} {}",
+            c.name,
+            c.type_word(),
+            if c.nullable { "nullable" } else { "not null" }
+        ));
+    }
+    summary.push(format!("conflict key: {}", key.columns.join(", ")));
+
+    let layout = Layout {
+        delimiter,
+        delimiter_evidence,
+        header_rows,
+        names_row,
+        names_evidence,
+        sampled: data.len(),
+        ragged,
+        width,
+    };
+    let spec_toml = write::spec_toml(options, &layout, &columns, &key);
+    let (up_sql, down_sql) = write::migration(options, &columns, &key);
+    Ok(Inferred {
+        spec_toml,
+        up_sql,
+        down_sql,
+        summary,
+    })
+}
+
+fn read_records(bytes: &[u8], delimiter: u8, limit: usize) -> Vec<Record> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    // Stops at the end, or at a sample cut mid-record: what was read is enough.
+    while let Ok(true) = reader.read_record(&mut record) {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        out.push(Record {
+            line,
+            fields: record.iter().map(str::to_string).collect(),
+        });
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
+fn mode(values: impl Iterator<Item = usize>) -> usize {
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(v, n)| (*n, *v))
+        .map(|(v, _)| v)
+        .unwrap_or(0)
+}
+
+fn sniff_delimiter(bytes: &[u8]) -> Result<(u8, String), String> {
+    let mut scored = Vec::new();
+    for (d, word) in DELIMITERS {
+        let records = read_records(bytes, d as u8, 200);
+        let width = mode(records.iter().map(|r| r.fields.len()));
+        let agreeing = records.iter().filter(|r| r.fields.len() == width).count();
+        scored.push((d, word, width, agreeing, records.len()));
+    }
+    let best = scored
+        .iter()
+        .filter(|s| s.2 > 1)
+        .max_by_key(|s| (s.3, s.2))
+        .ok_or("no delimiter (comma, semicolon, tab, pipe) splits the records into more than one field")?;
+    let others: Vec<String> = scored
+        .iter()
+        .filter(|s| s.0 != best.0)
+        .map(|s| format!("{} {} field(s)", s.1, s.2))
+        .collect();
+    Ok((
+        best.0 as u8,
+        format!(
+            "{}: {} of the first {} records have {} fields (by the others: {})",
+            best.1,
+            best.3,
+            best.4,
+            best.2,
+            others.join(", ")
+        ),
+    ))
+}
+
+/// Looks like a number in any form penstock reads (spreadsheet forms included).
+fn numberish(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && coerce(s, &probe(ColumnType::Numeric, true), &[]).is_ok()
+}
+
+fn probe(ty: ColumnType, spreadsheet: bool) -> ColumnSpec {
+    ColumnSpec {
+        name: "probe".into(),
+        source: "probe".into(),
+        ty,
+        nullable: true,
+        trim: true,
+        thousands: spreadsheet.then_some(','),
+        accounting_negatives: spreadsheet,
+        case: None,
+    }
+}
+
+/// Leading records with no number in a column that holds numbers below.
+fn header_rows(records: &[Record], width: usize) -> usize {
+    // Learn which columns are numeric from records surely below the header.
+    let sample: Vec<&Record> = records[MAX_HEADER_ROWS.min(records.len() / 2)..].iter().collect();
+    let numeric_columns: Vec<usize> = (0..width)
+        .filter(|&i| {
+            let values: Vec<&str> = sample
+                .iter()
+                .filter_map(|r| r.fields.get(i).map(String::as_str))
+                .filter(|v| !v.trim().is_empty())
+                .collect();
+            !values.is_empty() && values.iter().filter(|v| numberish(v)).count() * 2 > values.len()
+        })
+        .collect();
+    if numeric_columns.is_empty() {
+        return 1; // all text: assume one header row
+    }
+    records
+        .iter()
+        .take(MAX_HEADER_ROWS)
+        .take_while(|r| {
+            !numeric_columns
+                .iter()
+                .any(|&i| r.fields.get(i).is_some_and(|v| numberish(v)))
+        })
+        .count()
+}
+
+/// The last header row whose values are unique and non-empty (codes beat descriptions).
+fn names_row(headers: &[Record]) -> (usize, String) {
+    for (i, r) in headers.iter().enumerate().rev() {
+        let values: Vec<&str> = r.fields.iter().map(|f| f.trim()).collect();
+        let unique: HashSet<&str> = values.iter().copied().collect();
+        if values.iter().all(|v| !v.is_empty()) && unique.len() == values.len() {
+            let evidence = if headers.len() > 1 {
+                format!(
+                    "row {} is the last header row whose values are all present and unique",
+                    i + 1
+                )
+            } else {
+                "the only header row".into()
+            };
+            return (i + 1, evidence);
+        }
+    }
+    (
+        headers.len(),
+        "no header row has unique non-empty values; the last one is used and duplicates get a suffix".into(),
+    )
+}
+
+/// snake_case names, unique, never clashing with the lineage columns.
+fn column_names(headers: &[String]) -> Vec<(String, String)> {
+    let mut used: HashSet<String> = ["source_file_id", "source_line", "loaded_at"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let source = h.trim().to_string();
+            let mut base = snake_case(&source);
+            if base.is_empty() {
+                base = format!("column_{}", i + 1);
+            }
+            let mut name = base.clone();
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}_{n}");
+                n += 1;
+            }
+            (name, source)
+        })
+        .collect()
+}
+
+/// `Plant state abbreviation` → `plant_state_abbreviation`; `PNAME` → `pname`;
+/// `NetGen (MWh)` → `net_gen_mwh`.
+pub fn snake_case(s: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            let boundary = c.is_ascii_uppercase() && i > 0 && chars[i - 1].is_ascii_lowercase() && !out.ends_with('_');
+            if boundary {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let mut out = out.trim_end_matches('_').to_string();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out = format!("c_{out}");
+    }
+    out.truncate(63);
+    out.trim_end_matches('_').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::DatasetSpec;
+
+    fn options() -> InferOptions {
+        InferOptions {
+            name: "readings".into(),
+            key_prefix: "readings/".into(),
+            source: "test.csv".into(),
+            max_records: 100_000,
+            version: "20261130000000".into(),
+        }
+    }
+
+    fn column<'a>(spec: &'a DatasetSpec, name: &str) -> &'a ColumnSpec {
+        spec.columns.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn names_become_snake_case() {
+        assert_eq!(snake_case("Plant state abbreviation"), "plant_state_abbreviation");
+        assert_eq!(snake_case("PNAME"), "pname");
+        assert_eq!(snake_case("NetGen (MWh)"), "net_gen_mwh");
+        assert_eq!(snake_case("2023 total"), "c_2023_total");
+        assert_eq!(snake_case("  --  "), "");
+    }
+
+    #[test]
+    fn types_nullability_and_spreadsheet_numbers_are_inferred_with_evidence() {
+        let csv = "site;reading date;taken at;value;ok;zip;count\n\
+                   A;2024-01-02;2024-01-02T10:00:00Z;\"1,234.5\";yes;02134;1\n\
+                   B;2024-01-03;2024-01-03T11:30:00+01:00;(12);no;10001;2\n\
+                   C;2024-01-04;2024-01-04T12:00:00Z;;yes;94105;3\n";
+        let out = infer(csv.as_bytes(), &options()).unwrap();
+        let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+        assert_eq!(spec.csv.delimiter, ';');
+        assert_eq!(spec.csv.header_rows, 1);
+        assert_eq!(column(&spec, "site").ty, ColumnType::Text);
+        assert_eq!(column(&spec, "reading_date").ty, ColumnType::Date);
+        assert_eq!(column(&spec, "taken_at").ty, ColumnType::Timestamp);
+        let value = column(&spec, "value");
+        assert_eq!(value.ty, ColumnType::Numeric);
+        assert!(value.nullable && value.accounting_negatives && value.thousands == Some(','));
+        assert_eq!(column(&spec, "ok").ty, ColumnType::Boolean);
+        assert_eq!(
+            column(&spec, "zip").ty,
+            ColumnType::Text,
+            "leading zeros make it an identifier"
+        );
+        assert!(
+            out.spec_toml.contains("\"02134\" has a leading zero"),
+            "{}",
+            out.spec_toml
+        );
+        assert!(out.up_sql.contains("taken_at timestamptz NOT NULL"), "{}", out.up_sql);
+        assert!(out.up_sql.contains("value numeric,"), "{}", out.up_sql);
+        // `count` is a row number, so the key is the unique text column.
+        assert_eq!(spec.conflict_key, vec!["site"]);
+        assert!(out.spec_toml.contains("count counts records one by one"));
+    }
+
+    #[test]
+    fn a_constant_column_joins_the_key_and_the_fewest_duplicates_win() {
+        let csv = "year,state,plant,unit,mwh\n\
+                   2023,TX,Alpha,1,10\n\
+                   2023,TX,Alpha,2,11\n\
+                   2023,OK,Alpha,1,12\n\
+                   2023,OK,Beta,1,13\n\
+                   2023,OK,Beta,1,14\n";
+        let out = infer(csv.as_bytes(), &options()).unwrap();
+        let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+        assert_eq!(spec.conflict_key, vec!["year", "state", "plant", "unit"]);
+        assert!(
+            out.spec_toml.contains("year is \"2023\" in every sampled record"),
+            "{}",
+            out.spec_toml
+        );
+        assert!(
+            out.spec_toml.contains("1 in 5 records (e.g. lines 5 and 6)"),
+            "{}",
+            out.spec_toml
+        );
+        assert!(
+            out.up_sql
+                .contains("CONSTRAINT readings_key UNIQUE (year, state, plant, unit)")
+        );
+    }
+
+    #[test]
+    fn two_header_rows_are_found_and_codes_name_the_columns() {
+        let csv = "Sequence,Data Year,Plant name,Output\nSEQ,YEAR,PNAME,GEN\n1,2023,A,\"1,000\"\n2,2023,B,5\n";
+        let out = infer(csv.as_bytes(), &options()).unwrap();
+        let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+        assert_eq!((spec.csv.header_rows, spec.csv.names_row), (2, Some(2)));
+        assert_eq!(
+            spec.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["seq", "year", "pname", "gen"]
+        );
+        assert!(out.spec_toml.contains("# Plant name"));
+    }
+
+    #[test]
+    fn a_reserved_word_is_quoted_in_the_migration() {
+        let csv = "order,user\n1,a\n2,b\n";
+        let out = infer(csv.as_bytes(), &options()).unwrap();
+        assert!(out.up_sql.contains("\"order\" integer NOT NULL"), "{}", out.up_sql);
+    }
+
+    #[test]
+    fn a_file_without_a_header_or_not_in_utf8_is_refused_with_the_fix() {
+        let err = infer(b"1,2\n3,4\n", &options()).unwrap_err();
+        assert!(err.contains("add a header row"), "{err}");
+        let err = infer(b"name,city\nJos\xe9,Paris\n", &options()).unwrap_err();
+        assert!(err.contains("iconv"), "{err}");
+    }
+}

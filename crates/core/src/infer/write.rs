@@ -1,0 +1,257 @@
+//! The proposed spec (TOML, evidence as comments) and migration (SQL).
+
+use std::fmt::Write as _;
+
+use super::column::Column;
+use super::key::Key;
+use super::{InferOptions, Layout};
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn comment(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+pub(super) fn spec_toml(options: &InferOptions, layout: &Layout, columns: &[Column], key: &Key) -> String {
+    let Layout {
+        delimiter,
+        ref delimiter_evidence,
+        header_rows,
+        names_row,
+        ref names_evidence,
+        sampled,
+        ragged,
+        width,
+    } = *layout;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Dataset spec inferred by `penstock infer` from {}",
+        comment(&options.source)
+    );
+    let _ = writeln!(
+        t,
+        "# ({sampled} data records sampled). Review it: every choice says why it was made."
+    );
+    if ragged > 0 {
+        let _ = writeln!(
+            t,
+            "# Note: {ragged} sampled records do not have {width} fields; they will be quarantined."
+        );
+    }
+    let _ = writeln!(t, "name = {}", toml_string(&options.name));
+    let _ = writeln!(t, "table = {}", toml_string(&options.name));
+    let _ = writeln!(t, "key_prefix = {}", toml_string(&options.key_prefix));
+    for line in &key.evidence {
+        let _ = writeln!(t, "# conflict key: {}", comment(line));
+    }
+    let _ = writeln!(
+        t,
+        "conflict_key = [{}]",
+        key.columns
+            .iter()
+            .map(|c| toml_string(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(t, "null_tokens = [\"\"]");
+    let _ = writeln!(t);
+    let _ = writeln!(t, "[csv]");
+    let _ = writeln!(t, "# {}", comment(delimiter_evidence));
+    let _ = writeln!(t, "delimiter = {}", toml_string(&(delimiter as char).to_string()));
+    let _ = writeln!(t, "quote = '\"'");
+    let _ = writeln!(
+        t,
+        "# the first {header_rows} record(s) hold no numbers while the records below do"
+    );
+    let _ = writeln!(t, "header_rows = {header_rows}");
+    let _ = writeln!(t, "# {}", comment(names_evidence));
+    let _ = writeln!(t, "names_row = {names_row}");
+    let _ = writeln!(t, "encoding = \"utf-8\"");
+    for c in columns {
+        let _ = writeln!(t);
+        let _ = writeln!(t, "[[columns]]");
+        if !c.description.is_empty() {
+            let _ = writeln!(t, "# {}", comment(&c.description));
+        }
+        let _ = writeln!(t, "# {}", comment(&c.evidence));
+        let _ = writeln!(
+            t,
+            "# {} values, {} empty, {} distinct; e.g. {}",
+            c.values,
+            c.nulls,
+            c.distinct,
+            c.examples
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(t, "name = {}", toml_string(&c.name));
+        let _ = writeln!(t, "source = {}", toml_string(&c.source));
+        let _ = writeln!(t, "type = \"{}\"", c.type_word());
+        let _ = writeln!(t, "nullable = {}", c.nullable);
+        if c.thousands {
+            let _ = writeln!(t, "thousands = \",\"");
+        }
+        if c.accounting {
+            let _ = writeln!(t, "accounting_negatives = true");
+        }
+    }
+    t
+}
+
+pub(super) fn migration(options: &InferOptions, columns: &[Column], key: &Key) -> (String, String) {
+    let table = quote_ident(&options.name);
+    let mut up = String::new();
+    let _ = writeln!(
+        up,
+        "-- Table for the dataset {:?}, inferred by `penstock infer` from {}.",
+        options.name,
+        comment(&options.source)
+    );
+    let _ = writeln!(up, "CREATE TABLE {table} (");
+    for c in columns {
+        let _ = writeln!(
+            up,
+            "    {} {}{},",
+            quote_ident(&c.name),
+            c.sql_type(),
+            if c.nullable { "" } else { " NOT NULL" }
+        );
+    }
+    let _ = writeln!(
+        up,
+        "    -- Lineage: which file version and physical line the row came from."
+    );
+    let _ = writeln!(up, "    source_file_id bigint NOT NULL,");
+    let _ = writeln!(up, "    source_line bigint NOT NULL,");
+    let _ = writeln!(up, "    loaded_at timestamptz NOT NULL DEFAULT now(),");
+    let _ = writeln!(
+        up,
+        "    CONSTRAINT {} UNIQUE ({})",
+        quote_ident(&constraint_name(&options.name, "key")),
+        key.columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(up, ");");
+    let _ = writeln!(
+        up,
+        "CREATE INDEX {} ON {table} (source_file_id);",
+        quote_ident(&constraint_name(&options.name, "source_idx"))
+    );
+    let down = format!("DROP TABLE IF EXISTS {table};\n");
+    (up, down)
+}
+
+fn constraint_name(table: &str, suffix: &str) -> String {
+    let mut base = table.to_string();
+    base.truncate(62 - suffix.len());
+    format!("{base}_{suffix}")
+}
+
+/// Quotes an identifier only when PostgreSQL needs it (a reserved word).
+fn quote_ident(name: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "select",
+        "session_user",
+        "some",
+        "symmetric",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    ];
+    if RESERVED.contains(&name) {
+        format!("\"{name}\"")
+    } else {
+        name.to_string()
+    }
+}
