@@ -12,6 +12,12 @@ use std::time::Duration;
 
 use penstock_core::DatasetSpec;
 
+mod settings;
+mod webhooks;
+
+use settings::Settings;
+use webhooks::webhooks;
+
 /// Where objects are listed and read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
@@ -307,78 +313,6 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     })
 }
 
-/// `[[webhooks]]` tables in the file (url, min_severity, secret or secret_env), plus one from
-/// `PENSTOCK_WEBHOOK_URL` / `PENSTOCK_WEBHOOK_SECRET` / `PENSTOCK_WEBHOOK_MIN_SEVERITY`.
-fn webhooks(table: &toml::Table, env: &HashMap<String, String>, source: &str) -> Result<Vec<Webhook>, ConfigError> {
-    let fail = |origin: &str, message: String| ConfigError {
-        key: "webhooks".into(),
-        origin: origin.into(),
-        message,
-    };
-    let build = |origin: &str, url: Option<&str>, severity: Option<&str>, secret: Option<String>| {
-        let url = url.ok_or_else(|| fail(origin, "a webhook needs a url".into()))?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(fail(
-                origin,
-                format!("webhook url {url:?} must start with http:// or https://"),
-            ));
-        }
-        let min_severity = match severity {
-            None => penstock_core::event::Severity::Error,
-            Some(s) => penstock_core::event::Severity::parse(s).ok_or_else(|| {
-                fail(
-                    origin,
-                    format!("min_severity {s:?} is not one of info, warning, error, critical"),
-                )
-            })?,
-        };
-        let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
-            fail(
-                origin,
-                "a webhook needs a secret (secret, or secret_env naming a variable) to sign with".into(),
-            )
-        })?;
-        Ok(Webhook {
-            url: url.to_string(),
-            min_severity,
-            secret,
-        })
-    };
-    let mut out = Vec::new();
-    match table.get("webhooks") {
-        None => {}
-        Some(toml::Value::Array(items)) => {
-            for item in items {
-                let t = item
-                    .as_table()
-                    .ok_or_else(|| fail(source, "use [[webhooks]] tables".into()))?;
-                let get = |k: &str| t.get(k).and_then(|v| v.as_str());
-                let secret = get("secret")
-                    .map(str::to_string)
-                    .or_else(|| get("secret_env").and_then(|name| env.get(name).cloned()));
-                out.push(build(source, get("url"), get("min_severity"), secret)?);
-            }
-        }
-        Some(_) => {
-            return Err(fail(
-                source,
-                "use [[webhooks]] tables with url, min_severity and secret".into(),
-            ));
-        }
-    }
-    if let Some(url) = env.get("PENSTOCK_WEBHOOK_URL").filter(|u| !u.is_empty()) {
-        let origin = "environment variable PENSTOCK_WEBHOOK_URL";
-        let severity = env.get("PENSTOCK_WEBHOOK_MIN_SEVERITY").map(String::as_str);
-        out.push(build(
-            origin,
-            Some(url),
-            severity,
-            env.get("PENSTOCK_WEBHOOK_SECRET").cloned(),
-        )?);
-    }
-    Ok(out)
-}
-
 fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read folder {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
@@ -434,108 +368,6 @@ pub fn parse_storage(value: &str) -> Result<StorageUrl, String> {
             .join(path)
     };
     Ok(StorageUrl::Local(path))
-}
-
-/// Looks a key up in the environment first, then the file.
-struct Settings<'a> {
-    table: toml::Table,
-    /// The built-in defaults, for keys the file does not set.
-    defaults: toml::Table,
-    env: &'a HashMap<String, String>,
-    source: &'a str,
-}
-
-impl Settings<'_> {
-    fn env_name(key: &str) -> String {
-        format!("PENSTOCK_{}", key.to_uppercase())
-    }
-
-    /// The raw value and where it came from.
-    fn raw(&self, key: &str) -> Result<(String, String), ConfigError> {
-        let var = Self::env_name(key);
-        if let Some(v) = self.env.get(&var) {
-            return Ok((v.clone(), format!("environment variable {var}")));
-        }
-        // A key missing from the file (one written for an older release) takes the built-in
-        // default.
-        let (value, origin) = match self.table.get(key) {
-            Some(value) => (Some(value), self.source.to_string()),
-            None => (self.defaults.get(key), "built-in defaults".to_string()),
-        };
-        match value {
-            Some(toml::Value::String(s)) => Ok((s.clone(), origin)),
-            Some(toml::Value::Integer(n)) => Ok((n.to_string(), origin)),
-            Some(other) => Err(ConfigError {
-                key: key.into(),
-                origin: self.source.to_string(),
-                message: format!("expected a string or an integer, found {}", other.type_str()),
-            }),
-            None => Err(ConfigError {
-                key: key.into(),
-                origin: self.source.to_string(),
-                message: format!("missing; set it in the config file or with {var}"),
-            }),
-        }
-    }
-
-    fn error(&self, key: &str, message: String) -> ConfigError {
-        let var = Self::env_name(key);
-        let origin = if self.env.contains_key(&var) {
-            format!("environment variable {var}")
-        } else {
-            self.source.to_string()
-        };
-        ConfigError {
-            key: key.into(),
-            origin,
-            message,
-        }
-    }
-
-    fn check(&self, key: &str, ok: bool, message: &str) -> Result<(), ConfigError> {
-        if ok {
-            Ok(())
-        } else {
-            Err(self.error(key, message.into()))
-        }
-    }
-
-    fn string(&self, key: &str) -> Result<String, ConfigError> {
-        Ok(self.raw(key)?.0)
-    }
-
-    /// A socket address; empty means "not served".
-    fn address(&self, key: &str, example: &str) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-        let (value, _) = self.raw(key)?;
-        if value.trim().is_empty() {
-            return Ok(None);
-        }
-        value.trim().parse().map(Some).map_err(|_| {
-            self.error(
-                key,
-                format!("{value:?} is not an address; use e.g. {example}, or leave it empty"),
-            )
-        })
-    }
-
-    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
-        let (value, _) = self.raw(key)?;
-        match humantime::parse_duration(value.trim()) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            _ => Err(self.error(
-                key,
-                format!("{value:?} is not a positive duration; use e.g. 500ms, 2s, 1m"),
-            )),
-        }
-    }
-
-    fn integer(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let (value, _) = self.raw(key)?;
-        match value.trim().replace('_', "").parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.error(key, format!("{value:?} is not a whole number between {min} and {max}"))),
-        }
-    }
 }
 
 #[cfg(test)]
