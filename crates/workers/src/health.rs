@@ -48,18 +48,13 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, pool: PgPool, shu
                 .and_then(Result::ok);
             let request = String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).into_owned();
             let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = match path {
-                "/health" => ("200 OK", serde_json::json!({ "status": "alive" })),
+            const JSON: &str = "application/json";
+            let (status, content_type, body) = match path {
+                "/health" => ("200 OK", JSON, serde_json::json!({ "status": "alive" }).to_string()),
                 "/metrics" => {
                     let handle = penstock_api::prometheus();
                     handle.run_upkeep();
-                    let body = handle.render();
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                    return;
+                    ("200 OK", "text/plain; version=0.0.4; charset=utf-8", handle.render())
                 }
                 "/ready" => {
                     let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
@@ -68,19 +63,18 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, pool: PgPool, shu
                     let roles = health.roles();
                     let ready = database && !roles.is_empty() && roles.values().all(|c| *c);
                     let status = if ready { "200 OK" } else { "503 Service Unavailable" };
-                    (
-                        status,
-                        serde_json::json!({ "ready": ready, "database": database, "broker": roles }),
-                    )
+                    let body = serde_json::json!({ "ready": ready, "database": database, "broker": roles });
+                    (status, JSON, body.to_string())
                 }
                 _ => (
                     "404 Not Found",
-                    serde_json::json!({ "error": "not found", "detail": "use /health, /ready or /metrics" }),
+                    JSON,
+                    serde_json::json!({ "error": "not found", "detail": "use /health, /ready or /metrics" })
+                        .to_string(),
                 ),
             };
-            let body = body.to_string();
             let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = socket.write_all(response.as_bytes()).await;
