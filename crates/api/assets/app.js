@@ -78,27 +78,24 @@ async function loadStats() {
 // Year and state pickers, filled from the data.
 async function loadFilters() {
   const [years, states] = await Promise.all([api("/plants/years"), api("/plants/states")]);
-  for (const select of [$("#chart-year"), $("#top-year")]) {
-    const chosen = select.value;
-    select.replaceChildren(el("option", "all"));
-    select.firstChild.value = "";
-    for (const y of years.data) {
-      const option = el("option", y.year);
-      option.value = y.year;
-      select.appendChild(option);
-    }
-    select.value = chosen;
+  const yearValues = years.data.map((y) => y.year);
+  fillSelect($("#chart-year"), yearValues);
+  fillSelect($("#top-year"), yearValues);
+  fillSelect($("#top-state"), states.data.map((s) => s.state));
+}
+
+// Replaces a picker's options with "all" plus `values`, keeping the current choice.
+function fillSelect(select, values) {
+  const chosen = select.value;
+  const all = el("option", "all");
+  all.value = "";
+  select.replaceChildren(all);
+  for (const value of values) {
+    const option = el("option", value);
+    option.value = value;
+    select.appendChild(option);
   }
-  const stateSelect = $("#top-state");
-  const chosen = stateSelect.value;
-  stateSelect.replaceChildren(el("option", "all"));
-  stateSelect.firstChild.value = "";
-  for (const s of states.data) {
-    const option = el("option", s.state);
-    option.value = s.state;
-    stateSelect.appendChild(option);
-  }
-  stateSelect.value = chosen;
+  select.value = chosen;
 }
 
 // Bar chart of net generation by state, drawn as SVG.
