@@ -144,16 +144,12 @@ impl Column {
         self.ty.name()
     }
 
+    /// The PostgreSQL type: the spec's type name, which is a PostgreSQL type too, except
+    /// that timestamps with a UTC offset become `timestamptz`.
     pub(super) fn sql_type(&self) -> &'static str {
         match self.ty {
-            ColumnType::Text => "text",
-            ColumnType::Integer => "integer",
-            ColumnType::Bigint => "bigint",
-            ColumnType::Numeric => "numeric",
-            ColumnType::Boolean => "boolean",
-            ColumnType::Date => "date",
             ColumnType::Timestamp if self.with_zone => "timestamptz",
-            ColumnType::Timestamp => "timestamp",
+            ty => ty.name(),
         }
     }
 
