@@ -8,6 +8,7 @@ mod api_plants;
 mod dashboard;
 mod faults;
 mod ingest;
+mod load_path;
 mod metrics;
 mod order;
 mod outages;

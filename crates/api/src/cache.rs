@@ -1,6 +1,6 @@
-//! Computed responses (aggregates) kept for a TTL and dropped at once when a file finishes
-//! loading: the database consumer sends `NOTIFY penstock_data` in the transaction that
-//! finishes a file, and every API process listens for it.
+//! Computed responses (aggregates) kept for a TTL and dropped at once when the data changes:
+//! the database consumer sends `NOTIFY penstock_data` in every chunk transaction that changed
+//! rows (and the one that finishes a file), and every API process listens for it.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -74,7 +74,7 @@ impl Cache {
     }
 }
 
-/// Drops the cache whenever a file finishes loading, until shutdown. While the listening
+/// Drops the cache whenever the data changes, until shutdown. While the listening
 /// connection is down nothing is cached (a notification could be missed), and on reconnect
 /// the cache is dropped again.
 pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
@@ -90,7 +90,7 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: Cancel
             l = listener => match l {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for finished files; retrying");
+                    tracing::warn!(error = %e, "cannot listen for data changes; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(delay) => {}
@@ -107,7 +107,7 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: Cancel
                 _ = shutdown.cancelled() => return,
                 n = listener.try_recv() => match n {
                     Ok(Some(n)) => {
-                        tracing::debug!(dataset = n.payload(), "a file finished loading; dropping cached aggregates");
+                        tracing::debug!(dataset = n.payload(), "data changed; dropping cached aggregates");
                         cache.invalidate();
                     }
                     // The connection dropped: notifications may have been lost.

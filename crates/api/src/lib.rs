@@ -282,7 +282,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     })
 }
 
-/// Serves the API on `listener` until shutdown, with the cache listening for finished files.
+/// Serves the API on `listener` until shutdown, with the cache listening for data changes.
 pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: CancellationToken) {
     prometheus();
     let invalidation = tokio::spawn(cache::listen(api.pool.clone(), api.cache.clone(), shutdown.clone()));

@@ -1,5 +1,7 @@
 //! `/plants/*`: eGRID plants (generators grouped by year, state and plant name), read from
-//! the `egrid_plants` materialized view, which holds whole files only.
+//! the `egrid_plants` view: computed when read, from `egrid_generators` through its key
+//! index, so loading pays nothing for them. A file that is loading shows the chunks it has
+//! committed so far. Responses are cached (see `cache.rs`).
 
 use std::sync::Arc;
 

@@ -29,10 +29,10 @@ pub struct DatasetSpec {
     /// is rejected before any row loads. Unset: no limit.
     #[serde(default)]
     pub max_bad_rows: Option<f64>,
-    /// Materialized views derived from the table (each with a unique index), refreshed in
-    /// the transaction that finishes a file, so readers see whole files only.
+    /// Removed: refreshing a materialized view when a file finished cost every file the
+    /// whole table. Kept only to refuse it with a message that says what to do instead.
     #[serde(default)]
-    pub refresh_views: Vec<String>,
+    refresh_views: Option<toml::Value>,
     pub columns: Vec<ColumnSpec>,
 }
 
@@ -254,10 +254,11 @@ impl DatasetSpec {
                 self.table()
             ));
         }
-        if let Some(view) = self.refresh_views.iter().find(|v| !ident_ok(v)) {
-            return Err(format!(
-                "refresh_views entry {view:?} must be a lowercase SQL identifier (a-z, 0-9, _)"
-            ));
+        if self.refresh_views.is_some() {
+            return Err("refresh_views is no longer supported: a view refreshed when a file finishes costs every file the whole table. \
+                 Delete the line and make the view a plain VIEW over the table (computed when read, through its indexes), \
+                 as migrations/0008_plants_at_read_time.up.sql does for egrid_plants"
+                .into());
         }
         if self.key_prefix.is_empty() {
             return Err(
@@ -385,6 +386,17 @@ type = "text"
         let text = GOOD.replace("type = \"text\"", "type = \"text\"\nnulable = true");
         let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("nulable"), "{err}");
+    }
+
+    #[test]
+    fn refresh_views_is_refused_with_what_to_do_instead() {
+        let text = GOOD.replace(
+            "conflict_key = [\"id\"]",
+            "conflict_key = [\"id\"]\nrefresh_views = [\"v\"]",
+        );
+        let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("refresh_views is no longer supported"), "{err}");
+        assert!(err.contains("plain VIEW"), "{err}");
     }
 
     #[test]

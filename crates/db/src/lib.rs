@@ -1,7 +1,7 @@
 //! PostgreSQL layer: connection and migrations, the ingest ledger (file versions, chunks,
 //! quarantine, ignored objects), checking dataset specs against live tables, and the chunk
-//! load (COPY into a staging table, one `INSERT … ON CONFLICT` merge, ledger and quarantine
-//! in the same transaction).
+//! load (COPY straight into the table for new keys, else COPY into staging and one
+//! `INSERT … ON CONFLICT` merge; ledger and quarantine in the same transaction).
 
 mod alerts;
 mod dead;
@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 pub use alerts::{raise_alert, record_delivery};
 pub use dead::{DeadItem, record_dead_items};
 pub use ledger::*;
-pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, MergeSql, load_chunk};
+pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
 pub use spec_check::check_spec;
 
 /// The embedded migrations (`migrations/` at the repository root).

@@ -2,22 +2,34 @@
 //!
 //! 1. insert the chunk's ledger row (`ingest_chunks`, unique per file and chunk); if it
 //!    already exists the chunk was loaded before (a redelivery): roll back, change nothing;
-//! 2. `COPY` the chunk's deduplicated rows into a temporary staging table;
-//! 3. merge with one `INSERT … SELECT … ON CONFLICT (key) DO UPDATE … WHERE …`, where the
-//!    condition compares lineage: an existing row is replaced only by a row from a later
-//!    file version, or a later line of the same version (or the same line again: a replay). That makes the table independent
-//!    of the order chunks and files are processed in. (A plain `IS DISTINCT FROM` on the
-//!    values is not enough: skipping an equal-valued newer row would leave older lineage in
-//!    place, and a later-processed older chunk could then overwrite the newer value.)
+//! 2. the fast path, for keys the table does not hold yet (first loads, a new year): `COPY`
+//!    the chunk's deduplicated rows straight into the table, inside a savepoint. A key that
+//!    is already there makes the COPY fail with a unique violation; the savepoint is rolled
+//!    back and the chunk takes step 3 instead; the file's later chunks (in this process) go
+//!    to step 3 at once, so a re-load wastes at most one COPY batch per process;
+//! 3. the merge, for chunks that meet existing keys: `COPY` into a temporary staging table,
+//!    then one `INSERT … SELECT … ON CONFLICT (key) DO UPDATE … WHERE …`, where the condition
+//!    compares lineage: an existing row is replaced only by a row from a later file version,
+//!    or a later line of the same version (or the same line again: a replay). That makes the
+//!    table independent of the order chunks and files are processed in. (A plain
+//!    `IS DISTINCT FROM` on the values is not enough: skipping an equal-valued newer row would
+//!    leave older lineage in place, and a later-processed older chunk could then overwrite
+//!    the newer value.)
 //! 4. insert the chunk's quarantined records into `ingest_errors`;
 //! 5. add the chunk's counts to its file and, for the last chunk, set the final status — one
 //!    guarded UPDATE under the file row's lock, so two consumers finishing at once cannot
 //!    lose an update;
-//! 6. when that finished the file: refresh the dataset's materialized views (readers of them
-//!    see whole files only) and `NOTIFY penstock_data` (delivered on commit), which tells
-//!    every API process to drop its cached aggregates.
+//! 6. when rows changed or the file finished: `NOTIFY penstock_data` (delivered on commit),
+//!    which tells every API process to drop its cached aggregates.
+//!
+//! Nothing here reads or writes more than the chunk's own rows and one row of each ledger
+//! table: read models are computed when read (see migration 0008), so the cost of a chunk
+//! does not grow with the table.
 //!
 //! The caller acknowledges the message only after this commits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use penstock_core::{ChunkItem, DatasetSpec, PreparedChunk};
 use sqlx::PgPool;
@@ -27,13 +39,18 @@ use crate::{DbError, ident};
 /// The statements for one dataset, built once.
 #[derive(Debug, Clone)]
 pub struct MergeSql {
+    /// The last file version one of whose chunks met existing keys: its other chunks go
+    /// straight to the merge. (A direct COPY that fails has already written a batch of rows,
+    /// up to about a thousand, that become dead tuples.)
+    conflicted_file: Arc<AtomicI64>,
+    copy_direct: String,
     create_stage: String,
-    copy: String,
+    copy_stage: String,
     merge: String,
-    refresh: Vec<String>,
 }
 
-/// The channel `load_chunk` notifies (payload: the dataset name) when a file finishes.
+/// The channel `load_chunk` notifies (payload: the dataset name) when a chunk changed rows
+/// or a file finished.
 pub const DATA_CHANGED_CHANNEL: &str = "penstock_data";
 
 impl MergeSql {
@@ -56,10 +73,12 @@ impl MergeSql {
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
         MergeSql {
+            conflicted_file: Arc::new(AtomicI64::new(-1)),
             create_stage: format!(
                 "CREATE TEMP TABLE penstock_stage ON COMMIT DROP AS SELECT {list}, source_file_id, source_line FROM {table} WITH NO DATA"
             ),
-            copy: format!("COPY penstock_stage ({list}, source_file_id, source_line) FROM STDIN"),
+            copy_stage: format!("COPY penstock_stage ({list}, source_file_id, source_line) FROM STDIN"),
+            copy_direct: format!("COPY {table} ({list}, source_file_id, source_line) FROM STDIN"),
             merge: format!(
                 "INSERT INTO {table} AS t ({list}, source_file_id, source_line, loaded_at)
                  SELECT {list}, source_file_id, source_line, now() FROM penstock_stage
@@ -68,11 +87,6 @@ impl MergeSql {
                 keys = key.join(", "),
                 updates = updates.join(", "),
             ),
-            refresh: spec
-                .refresh_views
-                .iter()
-                .map(|v| format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {}", ident(v)))
-                .collect(),
         }
     }
 }
@@ -83,7 +97,32 @@ pub enum ChunkOutcome {
     /// The ledger already had this chunk: nothing changed.
     AlreadyLoaded,
     /// Committed; the file's status after this chunk.
-    Loaded { file_status: String, rows_changed: u64 },
+    Loaded {
+        file_status: String,
+        rows_changed: u64,
+        path: LoadPath,
+    },
+}
+
+/// How a chunk's rows went into the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadPath {
+    /// The chunk had no rows to write (all quarantined, or none).
+    Empty,
+    /// Every key was new: one COPY straight into the table.
+    Direct,
+    /// Some key existed: COPY into staging, then the lineage-guarded merge.
+    Merged,
+}
+
+impl LoadPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadPath::Empty => "empty",
+            LoadPath::Direct => "direct",
+            LoadPath::Merged => "merged",
+        }
+    }
 }
 
 /// Loads one chunk in one transaction (see the module docs).
@@ -115,22 +154,11 @@ pub async fn load_chunk(
         return Ok(ChunkOutcome::AlreadyLoaded);
     }
 
-    let mut rows_changed = 0;
-    if chunk.rows > 0 {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.create_stage.clone()))
-            .execute(&mut *tx)
-            .await?;
-        let mut copy = tx.copy_in_raw(&sql.copy).await?;
-        if let Err(e) = copy.send(chunk.copy.as_slice()).await {
-            let _ = copy.abort("send failed").await;
-            return Err(e.into());
-        }
-        copy.finish().await?;
-        rows_changed = sqlx::query(sqlx::AssertSqlSafe(sql.merge.clone()))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    }
+    let (rows_changed, path) = if chunk.rows == 0 {
+        (0, LoadPath::Empty)
+    } else {
+        write_rows(&mut tx, sql, item.file_id, &chunk.copy).await?
+    };
 
     if !chunk.quarantined.is_empty() {
         let q = &chunk.quarantined;
@@ -170,12 +198,7 @@ pub async fn load_chunk(
     .bind(chunk.superseded as i64)
     .fetch_one(&mut *tx)
     .await?;
-    if crate::is_terminal(&file_status) {
-        for refresh in &sql.refresh {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(refresh.clone()))
-                .execute(&mut *tx)
-                .await?;
-        }
+    if rows_changed > 0 || crate::is_terminal(&file_status) {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(DATA_CHANGED_CHANNEL)
             .bind(&item.dataset)
@@ -186,5 +209,56 @@ pub async fn load_chunk(
     Ok(ChunkOutcome::Loaded {
         file_status,
         rows_changed,
+        path,
     })
+}
+
+/// SQLSTATE of a unique violation.
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Writes a chunk's rows: straight into the table while its keys are new, else through the
+/// staging merge (see the module docs, steps 2 and 3). Returns the rows inserted or updated.
+async fn write_rows(
+    tx: &mut sqlx::PgConnection,
+    sql: &MergeSql,
+    file_id: i64,
+    copy_text: &[u8],
+) -> Result<(u64, LoadPath), DbError> {
+    if sql.conflicted_file.load(Ordering::Relaxed) != file_id {
+        sqlx::raw_sql("SAVEPOINT penstock_direct").execute(&mut *tx).await?;
+        match copy_in(tx, &sql.copy_direct, copy_text).await {
+            Ok(rows) => {
+                sqlx::raw_sql("RELEASE SAVEPOINT penstock_direct")
+                    .execute(&mut *tx)
+                    .await?;
+                return Ok((rows, LoadPath::Direct));
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT penstock_direct")
+                    .execute(&mut *tx)
+                    .await?;
+                sql.conflicted_file.store(file_id, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.create_stage.clone()))
+        .execute(&mut *tx)
+        .await?;
+    copy_in(tx, &sql.copy_stage, copy_text).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.merge.clone()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok((rows, LoadPath::Merged))
+}
+
+/// Runs one `COPY … FROM STDIN` with `data`; returns the rows it wrote.
+async fn copy_in(tx: &mut sqlx::PgConnection, statement: &str, data: &[u8]) -> Result<u64, sqlx::Error> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(data).await {
+        let _ = copy.abort("send failed").await;
+        return Err(e);
+    }
+    copy.finish().await
 }

@@ -76,30 +76,5 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError
             spec.conflict_key.join(", ")
         ));
     }
-    for view in &spec.refresh_views {
-        // REFRESH … CONCURRENTLY needs a unique index on the view without a predicate.
-        let (exists, unique_index): (bool, bool) = sqlx::query_as(
-            "SELECT count(c.oid) > 0,
-                    coalesce(bool_or(i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL), false)
-             FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid
-             WHERE c.relname = $1 AND c.relkind = 'm' AND c.relnamespace = current_schema()::regnamespace",
-        )
-        .bind(view)
-        .fetch_one(pool)
-        .await?;
-        match (exists, unique_index) {
-            (false, _) => {
-                return fail(format!(
-                    "refresh_views names {view:?}, which is not a materialized view; create it in a migration or remove it from the spec"
-                ));
-            }
-            (true, false) => {
-                return fail(format!(
-                    "materialized view {view:?} has no unique index on plain columns, which REFRESH … CONCURRENTLY needs; add one in a migration"
-                ));
-            }
-            (true, true) => {}
-        }
-    }
     Ok(())
 }

@@ -119,12 +119,14 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
         ChunkOutcome::Loaded {
             file_status,
             rows_changed,
+            path,
         } => {
             tracing::info!(
                 file_id = item.file_id,
                 chunk = item.chunk,
                 rows = prepared.rows,
                 rows_changed,
+                path = path.as_str(),
                 quarantined = prepared.quarantined.len(),
                 superseded = prepared.superseded,
                 status = %file_status,

@@ -152,12 +152,9 @@ pub(super) fn migration(options: &InferOptions, columns: &[Column], key: &Key) -
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // Only the key is indexed: every index costs each loaded row a write (see README,
+    // "Benchmarks").
     let _ = writeln!(up, ");");
-    let _ = writeln!(
-        up,
-        "CREATE INDEX {} ON {table} (source_file_id);",
-        quote_ident(&constraint_name(&options.name, "source_idx"))
-    );
     let down = format!("DROP TABLE IF EXISTS {table};\n");
     (up, down)
 }
