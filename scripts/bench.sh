@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
 # penstock benchmark: `just bench` (or `bash scripts/bench.sh` from the repo root).
 #
-# What it measures, on one ~1,000,000-record eGRID-shaped file (~50 MB):
+# One run tells the whole story of the load path, side by side, every table compared:
 #
-#   baseline  `psql \copy` of the already-cleaned, already-deduplicated rows into the same
-#             keyed table (egrid_generators: UNIQUE key + source index) in a fresh database.
-#             This is the floor: no parsing of spreadsheet quirks, no dedupe, no broker, no
-#             ledger, one transaction.
-#   penstock  end to end: the raw file (two header rows, CRLF, "20,961", " (2,443)", blanks,
-#             quoted commas, duplicate keys) is dropped into a local inbox watched by
-#             `penstock run all` (scanner + chunker + database consumer in one process, via
-#             RabbitMQ); timed from the moment the file appears (rename into place) until the
-#             ledger says the file is done, i.e. every chunk committed. It includes the
-#             scanner's settle time (two scans 200 ms apart agreeing on size+mtime) and
-#             hashing the file to identify its version. The end is seen by polling the
-#             ledger every BENCH_POLL seconds (default 0.2), so it is late by up to that much.
+#   (a) first load: ~1,000,000 eGRID-shaped records (~51 MB) into an empty table
+#         \copy     `psql \copy` of the already-cleaned, deduplicated rows into the same keyed
+#                   table: the limit (no parsing of spreadsheet quirks, no dedupe, no broker,
+#                   no ledger, one transaction, one connection)
+#         ELT       in-database ELT as a careful SQL user writes it (scripts/bench-elt.sql):
+#                   COPY the raw text into an unlogged table, parse in SQL, DISTINCT ON, one
+#                   INSERT … ON CONFLICT with penstock's lineage rule
+#         penstock  end to end: the raw file (two header rows, CRLF, "20,961", " (2,443)",
+#                   blanks, quoted commas, duplicate keys) renamed into the inbox of
+#                   `penstock run all` (scanner, chunker, database consumers, via RabbitMQ),
+#                   timed from the rename until the chunk commit that finished the file
+#   (b) the same bytes again under another key: every key conflicts, no value changes, but
+#       lineage moves forward (ELT: the same script on its loaded table)
+#   (c) a ~1 MB file (the real eGRID 2023 sample) onto an empty table, and onto the table of
+#       (b) (~1M rows), drop → done: the per-file cost must not grow with the table
+#   (d) penstock's peak RSS (VmHWM) over (a)-(c), and in a process of its own for a ~10 MB
+#       file (and with BENCH_BIG=1 a ~1 GB file)
 #
-# Then both tables are dumped sorted and their md5 hashes compared (they must be identical,
-# lineage line numbers included), and a results table is printed: rows, seconds, rows/s,
-# the time ratio penstock/\copy, penstock's peak RSS (VmHWM), file size and chunk count.
+# Ratios are throughputs against \copy's (rows/s ÷ \copy rows/s: higher is better). After
+# (a) and (b) each table is dumped sorted and its md5 compared with the \copy table's
+# (values and lineage lines; after (b) every row must name the second file).
 #
 # Data comes from scripts/bench_data.py (the real sample repeated; see its header).
 # Everything is thrown away at the end, also on failure: the background penstock, the
-# RabbitMQ queues of this run's prefix, both bench databases and the temp folder.
+# RabbitMQ queues of this run's prefix, the bench databases and the temp folder.
 #
-# Knobs (environment): BENCH_RECORDS (default 1000000), BENCH_TIMEOUT (s, default 600),
-# BENCH_POLL (s, default 0.2), BENCH_PG (default postgres://postgres@127.0.0.1:5432),
-# BENCH_LOG (a path: keep a copy of penstock's log there).
+# Knobs (environment): BENCH_RECORDS (default 1000000), BENCH_TIMEOUT (s per file, default
+# 600), BENCH_BIG=1 (also the 1 GB RSS case), BENCH_PG (default
+# postgres://postgres@127.0.0.1:5432), BENCH_LOG (a path: keep a copy of penstock's log).
 # PENSTOCK_CHUNK_BYTES and PENSTOCK_DATABASE_CONCURRENCY pass through to penstock if set.
 # Needs: cargo, python3, psql, rabbitmqctl (for queue cleanup), PostgreSQL and RabbitMQ up.
 set -euo pipefail
@@ -37,14 +42,13 @@ ROOT=$PWD
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 RECORDS=${BENCH_RECORDS:-1000000}
 TIMEOUT=${BENCH_TIMEOUT:-600}
-POLL=${BENCH_POLL:-0.2}
 COPY_DB=penstock_bench_copy
+ELT_DB=penstock_bench_elt
 PEN_DB=penstock_bench
+RSS_DB=penstock_bench_rss
 PREFIX=bench$$
 BIN=${CARGO_TARGET_DIR:-target}/release/penstock
 SAMPLE=$ROOT/data/egrid/egrid2023_gen.csv
-FILE_NAME=egrid_bench_gen.csv
-KEY=egrid/generators/$FILE_NAME
 
 export PENSTOCK_CONFIG=$ROOT/config/penstock.toml
 export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -53,18 +57,81 @@ now() { date +%s.%N; }
 # calc EXPR: floating-point arithmetic with awk (bash has integers only).
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 BENCH_NAME=bench
-BENCH_DBS=("$PEN_DB" "$COPY_DB")
+BENCH_DBS=("$PEN_DB" "$COPY_DB" "$ELT_DB" "$RSS_DB")
 WORK_TEMPLATE=penstock-bench.XXXXXX
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
-# migrate DB: `penstock migrate` against DB (creating it), its output shown only on failure.
-migrate() {
+# migrate DB: a fresh database DB with penstock's migrations, output shown only on failure.
+fresh_db() {
+    pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
     PENSTOCK_DATABASE_URL=$PG/$1 "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
         { cat "$WORK/migrate.log" >&2; die "penstock migrate failed for $1"; }
 }
+DUMP="COPY (SELECT year, state, plant_name, generator_id, net_generation_mwh, source_line
+            FROM egrid_generators ORDER BY 1, 2, 3, 4) TO STDOUT"
+table_md5() { pg "$1" -Atc "$DUMP" | md5sum | cut -d' ' -f1; }
+rows_of() { pg "$1" -Atc "SELECT count(*) FROM egrid_generators"; }
+
+# start_penstock DB: `penstock run all` on database DB and a fresh inbox, in the background.
+start_penstock() {
+    export PENSTOCK_DATABASE_URL=$PG/$1
+    export PENSTOCK_STORAGE_URL=$WORK/inbox-$1
+    export PENSTOCK_QUEUE_PREFIX=$PREFIX
+    export PENSTOCK_SCAN_INTERVAL=200ms
+    INBOX=$PENSTOCK_STORAGE_URL/egrid/generators
+    mkdir -p "$INBOX"
+    STARTED_PENSTOCK=1
+    : >"$WORKER_LOG"
+    "$BIN" run all >>"$WORKER_LOG" 2>&1 &
+    PEN_PID=$!
+    for i in $(seq 1 300); do
+        grep -q "scanner started" "$WORKER_LOG" && break
+        kill -0 "$PEN_PID" 2>/dev/null || die "penstock exited during startup"
+        ((i < 300)) || die "penstock did not log 'scanner started' within 30 s"
+        sleep 0.1
+    done
+    sleep 1 # let the chunker and database consumers finish declaring and subscribing
+    log "penstock is up (pid $PEN_PID, database $1, queue prefix $PREFIX)"
+}
+
+# drop_file SRC NAME: renames SRC into the inbox as NAME (it appears whole, at one instant),
+# waits until the ledger says done, and sets DROP_S to the seconds from the rename to the
+# chunk commit that finished the file (from its log line; the poll is only the fallback)
+# and FILE_ID to its id.
+drop_file() {
+    local src=$1 name=$2 key=egrid/generators/$2 t0 t1 row status
+    cp "$src" "$INBOX/.$name.part"
+    sync "$INBOX/.$name.part" 2>/dev/null || true
+    local lines_before
+    lines_before=$(wc -l <"$WORKER_LOG")
+    t0=$(now)
+    mv "$INBOX/.$name.part" "$INBOX/$name"
+    while :; do
+        row=$(pg "$PENSTOCK_DB_NAME" -At -F '|' -c "SELECT status, id, coalesce(reason, '') FROM ingest_files WHERE key = '$key' ORDER BY id DESC LIMIT 1")
+        t1=$(now)
+        status=${row%%|*}
+        case $status in
+            done | done_with_errors) break ;;
+            rejected | failed) die "penstock marked $name $status: ${row##*|}" ;;
+        esac
+        kill -0 "$PEN_PID" 2>/dev/null || die "penstock exited while loading $name (status: ${status:-not yet discovered})"
+        (($(awk "BEGIN { print ($t1 - $t0 < $TIMEOUT) }"))) || die "timed out after ${TIMEOUT}s on $name (status: ${status:-none})"
+        sleep 0.05
+    done
+    FILE_ID=$(cut -d'|' -f2 <<<"$row")
+    DROP_S=$(calc "$t1 - $t0")
+    local last_ts last_epoch
+    last_ts=$(tail -n +"$((lines_before + 1))" "$WORKER_LOG" | strip_ansi |
+        { grep -E "chunk committed.*file_id=$FILE_ID.*status=done" || true; } | tail -n1 | cut -d' ' -f1)
+    if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
+        DROP_S=$(calc "$last_epoch - $t0")
+    fi
+    log "$name: $status after ${DROP_S}s (file $FILE_ID)"
+}
+peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$PEN_PID/status"; }
 
 # ---------------------------------------------------------------------------------------
-log "1/5 building the release binary"
+log "1/7 building the release binary"
 t=$(now)
 cargo build --release -p penstock
 BUILD_S=$(calc "$(now) - $t")
@@ -72,7 +139,7 @@ BUILD_S=$(calc "$(now) - $t")
 log "build took ${BUILD_S}s"
 
 # ---------------------------------------------------------------------------------------
-log "2/5 generating ~$RECORDS records from $SAMPLE"
+log "2/7 generating ~$RECORDS records from $SAMPLE"
 RAW=$WORK/raw.csv
 CLEAN=$WORK/clean.csv
 t=$(now)
@@ -84,128 +151,126 @@ while IFS='=' read -r k v; do
     [[ $k =~ ^[a-z_]+$ && $v =~ ^[0-9]+$ ]] && printf -v "D_$k" '%s' "$v"
 done <"$WORK/data.env"
 log "generated in ${GEN_S}s: ${D_records} records (${D_reps} x ${D_sample_records}), $D_unique_rows unique keys" \
-    "($D_superseded superseded), $D_raw_bytes bytes; quirks: $D_thousands net values with thousands" \
-    "separators, $D_negatives accounting negatives, $D_blanks blanks, $D_quoted_commas plant names with commas"
+    "($D_superseded superseded), $D_raw_bytes bytes"
 
 # ---------------------------------------------------------------------------------------
-log "3/5 baseline: psql \\copy of the cleaned rows into $COPY_DB"
-pg postgres -c "DROP DATABASE IF EXISTS $COPY_DB WITH (FORCE)" >/dev/null
-migrate "$COPY_DB"
+log "3/7 the limit: psql \\copy of the cleaned rows into $COPY_DB"
+fresh_db "$COPY_DB"
 t=$(now)
 pg "$COPY_DB" -c "\\copy egrid_generators (year,state,plant_name,generator_id,net_generation_mwh,source_file_id,source_line) FROM '$CLEAN' WITH (FORMAT csv)"
 COPY_S=$(calc "$(now) - $t")
-COPY_ROWS=$(pg "$COPY_DB" -Atc "SELECT count(*) FROM egrid_generators")
+COPY_ROWS=$(rows_of "$COPY_DB")
 ((COPY_ROWS == D_unique_rows)) || die "\\copy loaded $COPY_ROWS rows, expected $D_unique_rows"
+COPY_MD5=$(table_md5 "$COPY_DB")
 log "\\copy: $COPY_ROWS rows in ${COPY_S}s"
 
 # ---------------------------------------------------------------------------------------
-log "4/5 penstock end to end: run all, drop the raw file, wait for the ledger to say done"
-pg postgres -c "DROP DATABASE IF EXISTS $PEN_DB WITH (FORCE)" >/dev/null
-export PENSTOCK_DATABASE_URL=$PG/$PEN_DB
-export PENSTOCK_STORAGE_URL=$WORK/inbox
-export PENSTOCK_QUEUE_PREFIX=$PREFIX
-export PENSTOCK_SCAN_INTERVAL=200ms
-migrate "$PEN_DB"
-INBOX=$PENSTOCK_STORAGE_URL/egrid/generators
-mkdir -p "$INBOX"
+log "4/7 in-database ELT (scripts/bench-elt.sql) into $ELT_DB, then the same file again"
+fresh_db "$ELT_DB"
+elt() { pg "$ELT_DB" -v file_id="$1" -f scripts/bench-elt.sql <"$RAW"; }
+t=$(now)
+elt 1
+ELT_A_S=$(calc "$(now) - $t")
+[[ $(table_md5 "$ELT_DB") == "$COPY_MD5" ]] || die "MISMATCH: the ELT table differs from the \\copy table"
+t=$(now)
+elt 2
+ELT_B_S=$(calc "$(now) - $t")
+[[ $(table_md5 "$ELT_DB") == "$COPY_MD5" ]] || die "MISMATCH: the ELT table differs after its re-load"
+log "ELT: first load ${ELT_A_S}s, re-load ${ELT_B_S}s"
 
-STARTED_PENSTOCK=1
-"$BIN" run all >"$WORKER_LOG" 2>&1 &
-PEN_PID=$!
-for i in $(seq 1 300); do
-    grep -q "scanner started" "$WORKER_LOG" && break
-    kill -0 "$PEN_PID" 2>/dev/null || die "penstock exited during startup"
-    ((i < 300)) || die "penstock did not log 'scanner started' within 30 s"
-    sleep 0.1
-done
-sleep 1 # let the chunker and database consumer finish declaring and subscribing
-log "penstock is up (pid $PEN_PID, queue prefix $PREFIX, storage $PENSTOCK_STORAGE_URL)"
+# ---------------------------------------------------------------------------------------
+log "5/7 penstock end to end: (c) on an empty table, (a) first load, (b) re-load, (c) on the full table"
+fresh_db "$PEN_DB"
+PENSTOCK_DB_NAME=$PEN_DB
+start_penstock "$PEN_DB"
+drop_file "$SAMPLE" small.csv
+SMALL_EMPTY_S=$DROP_S
+SMALL_ROWS=$(rows_of "$PEN_DB")
+# Back to an empty table, so (a) loads into the same state as \copy did.
+pg "$PEN_DB" -c "TRUNCATE egrid_generators"
 
-# Copy under a hidden name (the scanner skips names starting with '.'), then rename into
-# place: the file appears whole, at one instant, which is where the clock starts.
-cp "$RAW" "$INBOX/.$FILE_NAME.part"
-sync "$INBOX/.$FILE_NAME.part" 2>/dev/null || true
-T0=$(now)
-mv "$INBOX/.$FILE_NAME.part" "$INBOX/$FILE_NAME"
+drop_file "$RAW" egrid_bench_gen.csv
+PEN_A_S=$DROP_S
+FIRST_ID=$FILE_ID
+[[ $(rows_of "$PEN_DB") == "$COPY_ROWS" ]] || die "MISMATCH: penstock holds $(rows_of "$PEN_DB") rows after (a), \\copy $COPY_ROWS"
+[[ $(table_md5 "$PEN_DB") == "$COPY_MD5" ]] || die "MISMATCH: penstock's table differs from \\copy's after (a)"
+log "(a) MATCH: $COPY_ROWS rows, md5 $COPY_MD5"
 
-STATUS=
-while :; do
-    row=$(pg "$PEN_DB" -At -F '|' -c "SELECT status, coalesce(reason, '') FROM ingest_files WHERE key = '$KEY' ORDER BY id DESC LIMIT 1")
-    T1=$(now)
-    STATUS=${row%%|*}
-    case $STATUS in
-        done | done_with_errors) break ;;
-        rejected | failed) die "penstock marked the file $STATUS: ${row#*|}" ;;
-    esac
-    kill -0 "$PEN_PID" 2>/dev/null || die "penstock exited while loading (status: ${STATUS:-not yet discovered})"
-    (($(awk "BEGIN { print ($T1 - $T0 < $TIMEOUT) }"))) ||
-        die "timed out after ${TIMEOUT}s (status: ${STATUS:-not yet discovered})"
-    sleep "$POLL"
-done
-PEN_S=$(calc "$T1 - $T0")
-RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PEN_PID/status")
-log "penstock: file $STATUS after ${PEN_S}s; stopping it (SIGTERM)"
+drop_file "$RAW" egrid_bench_gen_again.csv
+PEN_B_S=$DROP_S
+[[ $(table_md5 "$PEN_DB") == "$COPY_MD5" ]] || die "MISMATCH: penstock's table differs from \\copy's after (b)"
+SRC_IDS=$(pg "$PEN_DB" -Atc "SELECT string_agg(DISTINCT source_file_id::text, ',') FROM egrid_generators")
+[[ $SRC_IDS == "$FILE_ID" ]] || die "MISMATCH: after (b) rows name files $SRC_IDS, expected only $FILE_ID"
+log "(b) MATCH: every row's lineage moved to file $FILE_ID, values unchanged"
+
+drop_file "$SAMPLE" small-again.csv
+SMALL_FULL_S=$DROP_S
+FULL_ROWS=$(rows_of "$PEN_DB")
+((FULL_ROWS == COPY_ROWS + SMALL_ROWS)) || die "after (c) the table holds $FULL_ROWS rows, expected $((COPY_ROWS + SMALL_ROWS))"
+RSS_MAIN=$(peak_rss_mib)
+IFS='|' read -r CHUNKS A_SPAN < <(pg "$PEN_DB" -At -F '|' -c "
+    SELECT f.chunks_total, round(extract(epoch FROM (max(c.committed_at) - min(c.committed_at)))::numeric, 2)
+    FROM ingest_files f JOIN ingest_chunks c ON c.file_id = f.id WHERE f.id = $FIRST_ID GROUP BY f.id")
 rc=0
 stop_penstock || rc=$?
 ((rc == 0)) || die "penstock exited with status $rc after SIGTERM"
+cp "$WORKER_LOG" "$WORKER_LOG.all"
 
-IFS='|' read -r FILE_ID SIZE_BYTES CHUNKS RECORDS_TOTAL ROWS_LOADED ROWS_QUAR ROWS_SUP DETECT_S CHUNKING_S LOAD_SPAN_S < <(
-    pg "$PEN_DB" -At -F '|' -c "
-        SELECT f.id, f.size_bytes, f.chunks_total, f.records_total, f.rows_loaded,
-               f.rows_quarantined, f.rows_superseded,
-               round((extract(epoch FROM f.discovered_at) - $T0)::numeric, 2),
-               round(extract(epoch FROM (f.started_at - f.discovered_at))::numeric, 2),
-               round(extract(epoch FROM (max(c.committed_at) - min(c.committed_at)))::numeric, 2)
-        FROM ingest_files f JOIN ingest_chunks c ON c.file_id = f.id
-        WHERE f.key = '$KEY' GROUP BY f.id")
-PEN_ROWS=$(pg "$PEN_DB" -Atc "SELECT count(*) FROM egrid_generators")
-# The precise end: the log line of the chunk commit that finished the file (the ledger's own
-# timestamps are transaction starts, and polling sees the commit up to BENCH_POLL late).
-LAST_COMMIT_S=?
-last_ts=$(strip_ansi <"$WORKER_LOG" | { grep -E 'chunk committed.*status=done' || true; } | tail -n1 | cut -d' ' -f1)
-if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
-    LAST_COMMIT_S=$(calc "$last_epoch - $T0")
+# ---------------------------------------------------------------------------------------
+log "6/7 (d) peak RSS in a process of its own: a ~10 MB file${BENCH_BIG:+ and a ~1 GB file}"
+rss_case() { # rss_case RECORDS NAME: sets RSS_MIB for a fresh penstock loading that many records
+    python3 scripts/bench_data.py --sample "$SAMPLE" --raw "$WORK/rss.csv" --clean /dev/null \
+        --records "$1" >/dev/null
+    fresh_db "$RSS_DB"
+    PENSTOCK_DB_NAME=$RSS_DB
+    start_penstock "$RSS_DB"
+    drop_file "$WORK/rss.csv" "$2"
+    RSS_MIB=$(peak_rss_mib)
+    RSS_BYTES=$(stat -c %s "$WORK/rss.csv")
+    stop_penstock || die "penstock did not stop cleanly"
+    rm -f "$WORK/rss.csv"
+}
+rss_case 200000 rss-10mb.csv
+RSS_10=$RSS_MIB
+RSS_10_MB=$(calc "$RSS_BYTES / 1000000")
+RSS_1G=- RSS_1G_MB=-
+if [[ -n ${BENCH_BIG:-} ]]; then
+    rss_case 20000000 rss-1gb.csv
+    RSS_1G=$RSS_MIB
+    RSS_1G_MB=$(calc "$RSS_BYTES / 1000000")
 fi
 
 # ---------------------------------------------------------------------------------------
-log "5/5 comparing the two tables"
-((PEN_ROWS == COPY_ROWS)) || die "MISMATCH: penstock table has $PEN_ROWS rows, \\copy table has $COPY_ROWS"
-DUMP="COPY (SELECT year, state, plant_name, generator_id, net_generation_mwh, source_line
-            FROM egrid_generators ORDER BY 1, 2, 3, 4) TO STDOUT"
-COPY_MD5=$(pg "$COPY_DB" -Atc "$DUMP" | md5sum | cut -d' ' -f1)
-PEN_MD5=$(pg "$PEN_DB" -Atc "$DUMP" | md5sum | cut -d' ' -f1)
-[[ $COPY_MD5 == "$PEN_MD5" ]] || die "MISMATCH: sorted dumps differ (\\copy $COPY_MD5, penstock $PEN_MD5)"
-SRC_IDS=$(pg "$PEN_DB" -Atc "SELECT string_agg(DISTINCT source_file_id::text, ',') FROM egrid_generators")
-[[ $SRC_IDS == "$FILE_ID" ]] || die "MISMATCH: source_file_id values $SRC_IDS, expected $FILE_ID"
-log "MATCH: $PEN_ROWS rows, md5 $PEN_MD5"
-
-# ---------------------------------------------------------------------------------------
-COPY_RPS=$(calc "$COPY_ROWS / $COPY_S")
-PEN_RPS=$(calc "$PEN_ROWS / $PEN_S")
+log "7/7 results"
+rps() { calc "$1 / $2"; }
+COPY_RPS=$(rps "$COPY_ROWS" "$COPY_S")
+ratio() { calc "($COPY_ROWS / $1) / $COPY_RPS"; }
+verdict() { (($(awk "BEGIN { print ($1) }"))) && echo "holds" || echo "MISSED"; }
+row() { printf '  %-38s %10s %10s %12.0f %8sx\n' "$1" "$2" "$3" "$(rps "$2" "$3")" "$(ratio "$3")"; }
 cat <<EOF
 
-penstock bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -sr)
-file: $D_records records ($D_reps x the eGRID2023 sample), $(calc "$D_raw_bytes / 1000000") MB, $D_superseded superseded duplicates
-penstock: chunk_bytes=${PENSTOCK_CHUNK_BYTES:-2097152 (default)}, database_concurrency=${PENSTOCK_DATABASE_CONCURRENCY:-2 (default)}, scan_interval=200ms
+penstock bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $(psql --version | head -n1)
+file: $D_records records ($D_reps x the eGRID2023 sample), $(calc "$D_raw_bytes / 1000000") MB, $D_superseded superseded duplicates, $CHUNKS chunks
+penstock: chunk_bytes=${PENSTOCK_CHUNK_BYTES:-default}, database_concurrency=${PENSTOCK_DATABASE_CONCURRENCY:-default}, scan_interval=200ms
 
-                          rows      seconds       rows/s
-  psql \\copy (clean)  $(printf '%10s' "$COPY_ROWS")   $(printf '%10s' "$COPY_S")   $(printf '%10.0f' "$COPY_RPS")
-  penstock (raw)      $(printf '%10s' "$PEN_ROWS")   $(printf '%10s' "$PEN_S")   $(printf '%10.0f' "$PEN_RPS")
+                                           rows    seconds       rows/s  vs \\copy
+  (a) psql \\copy (clean rows: the limit) $(printf '%10s %10s %12.0f %8sx' "$COPY_ROWS" "$COPY_S" "$COPY_RPS" 1.00)
+$(row "(a) in-database ELT (raw file)" "$COPY_ROWS" "$ELT_A_S")
+$(row "(a) penstock end to end (raw file)" "$COPY_ROWS" "$PEN_A_S")
+$(row "(b) in-database ELT, same again" "$COPY_ROWS" "$ELT_B_S")
+$(row "(b) penstock, same bytes again" "$COPY_ROWS" "$PEN_B_S")
 
-  time ratio penstock / \\copy     $(calc "$PEN_S / $COPY_S")x
-  penstock peak RSS (VmHWM)       $(calc "$RSS_KB / 1024") MiB
-  file size                       $(calc "$SIZE_BYTES / 1000000") MB ($SIZE_BYTES bytes)
-  chunks                          $CHUNKS
-  ledger                          records $RECORDS_TOTAL, loaded $ROWS_LOADED, superseded $ROWS_SUP, quarantined $ROWS_QUAR
-  penstock breakdown              drop→discovered ${DETECT_S}s, discovered→chunking ${CHUNKING_S}s,
-                                  first→last chunk transaction start ${LOAD_SPAN_S}s,
-                                  drop→last chunk commit (from its log) ${LAST_COMMIT_S}s
-  tables identical                MATCH (md5 $PEN_MD5)
-  release build                   ${BUILD_S}s; data generation ${GEN_S}s
+  (c) ~1 MB file ($SMALL_ROWS rows), drop → done: onto an empty table ${SMALL_EMPTY_S}s, onto $COPY_ROWS rows ${SMALL_FULL_S}s ($(calc "$SMALL_FULL_S / $SMALL_EMPTY_S")x)
+  (d) peak RSS of penstock run all: ${RSS_10} MiB for ${RSS_10_MB} MB, ${RSS_MAIN} MiB over (a)-(c) ($(calc "$D_raw_bytes / 1000000") MB files), ${RSS_1G} MiB for ${RSS_1G_MB} MB
+  tables identical to \\copy's after (a) and (b): MATCH (md5 $COPY_MD5)
+  (a) first → last chunk transaction start ${A_SPAN}s
+  chunk paths (from the log): $(strip_ansi <"$WORKER_LOG.all" | grep -oE 'path=[^ ]+' | sort | uniq -c | tr -s ' ' | paste -sd,)
+  release build ${BUILD_S}s; data generation ${GEN_S}s
+
+targets on this machine:
+  (a) >= 0.8x \\copy and ahead of ELT: $(verdict "$(ratio "$PEN_A_S") >= 0.8 && $PEN_A_S < $ELT_A_S")
+  (b) >= 0.5x \\copy and ahead of ELT: $(verdict "$(ratio "$PEN_B_S") >= 0.5 && $PEN_B_S < $ELT_B_S")
+  (c) <= 1.5x the empty-table time and <= 1.5 s: $(verdict "$SMALL_FULL_S <= 1.5 * $SMALL_EMPTY_S && $SMALL_FULL_S <= 1.5")
+  (d) <= 96 MiB$( [[ $RSS_1G != - ]] && echo ", 1 GB within 10 % of 10 MB"): $(verdict "$RSS_MAIN <= 96 && $RSS_10 <= 96$( [[ $RSS_1G != - ]] && echo " && $RSS_1G <= 96 && $RSS_1G <= 1.1 * $RSS_10")")
 
 EOF
-if (($(awk "BEGIN { print ($PEN_S > 2 * $COPY_S) }"))); then
-    echo "note: penstock took more than 2x the \\copy time; chunk commits from its log:"
-    strip_ansi <"$WORKER_LOG" | grep -E "chunk committed|chunk items published|discovered file version" |
-        sed 's/^/  /' || true
-fi
