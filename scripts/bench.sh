@@ -215,6 +215,7 @@ rc=0
 stop_penstock || rc=$?
 ((rc == 0)) || die "penstock exited with status $rc after SIGTERM"
 cp "$WORKER_LOG" "$WORKER_LOG.all"
+[[ -n ${BENCH_LOG:-} ]] && cp "$WORKER_LOG" "$BENCH_LOG.main"
 
 # ---------------------------------------------------------------------------------------
 log "6/7 (d) peak RSS in a process of its own: a ~10 MB file${BENCH_BIG:+ and a ~1 GB file}"

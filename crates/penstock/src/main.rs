@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use penstock_workers::{Fleet, Role};
 use tokio_util::sync::CancellationToken;
 
+mod allocator;
 mod infer;
 mod ops;
 mod status;
@@ -101,8 +102,13 @@ enum MigrateAction {
     Revert,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    allocator::tune();
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    runtime.block_on(async_main())
+}
+
+async fn async_main() -> std::process::ExitCode {
     init_logging();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
