@@ -291,10 +291,11 @@ async fn aggregates_are_cached_until_a_file_finishes_loading() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(api.get("/plants/statistics").await.json()["plants"], 1);
-    // Free-text searches have no bounded key space: computed every time, never kept.
+    // Free-text searches have no bounded key space: answered from the in-memory plant
+    // index, never kept as responses.
     for _ in 0..2 {
         let reply = api.get("/plants/search?q=alp").await;
-        assert_eq!(reply.header("x-cache"), Some("bypass"));
+        assert_eq!(reply.header("x-cache"), Some("index"));
         assert_eq!(reply.json()["total"], 1);
     }
 
@@ -314,6 +315,10 @@ async fn aggregates_are_cached_until_a_file_finishes_loading() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The plant index follows the same notification: the new plant is found at once.
+    let reply = api.get("/plants/search?q=bet").await;
+    assert_eq!(reply.header("x-cache"), Some("index"));
+    assert_eq!(reply.json()["total"], 1, "{}", reply.text);
     fleet.stop().await;
 }
 

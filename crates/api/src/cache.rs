@@ -62,6 +62,11 @@ impl Cache {
         entries.insert(key, (Instant::now(), body));
     }
 
+    /// Whether invalidations can be heard (so a kept value is dropped when the data changes).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
     pub fn set_listening(&self, listening: bool) {
         self.listening.store(listening, Ordering::Release);
         self.invalidate();

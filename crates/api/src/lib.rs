@@ -11,6 +11,7 @@ pub mod error;
 mod ops;
 pub mod params;
 mod pipeline;
+mod plant_index;
 mod plants;
 
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ pub struct Api {
     admin_token: Option<String>,
     amqp_url: String,
     cache: Arc<Cache>,
+    plants: plant_index::PlantIndex,
     readiness: Mutex<Option<(Instant, ops::Readiness)>>,
 }
 
@@ -56,8 +58,15 @@ impl Api {
             admin_token: config.admin_token.clone(),
             amqp_url: config.amqp_url.clone(),
             cache: Arc::new(Cache::new(config.api_cache_ttl)),
+            plants: plant_index::PlantIndex::default(),
             readiness: Mutex::new(None),
         }
+    }
+
+    /// Every plant in memory as of the latest data change (see `plant_index.rs`), or None
+    /// while changes cannot be heard.
+    async fn plant_index(&self) -> ApiResult<Option<Arc<plant_index::Snapshot>>> {
+        Ok(self.plants.get(&self.pool, &self.cache).await?)
     }
 
     /// Serves a computed response from the cache, or computes and keeps it. The response
@@ -81,9 +90,7 @@ impl Api {
         Fut: Future<Output = ApiResult<T>>,
     {
         if !keep {
-            let value = compute(self.pool.clone()).await?;
-            let body = Bytes::from(serde_json::to_vec(&value).expect("responses serialize"));
-            return Ok(json_bytes(body, "bypass"));
+            return Ok(json_response(&compute(self.pool.clone()).await?, "bypass"));
         }
         let key = format!("{route}?{}", params.canonical());
         if let Some(body) = self.cache.get(&key) {
@@ -121,6 +128,14 @@ impl Api {
             Err(ApiError::forbidden("forbidden", "the admin token is wrong"))
         }
     }
+}
+
+/// `value` as a JSON response with `x-cache: <cache>`.
+fn json_response(value: &impl Serialize, cache: &'static str) -> Response {
+    json_bytes(
+        Bytes::from(serde_json::to_vec(value).expect("responses serialize")),
+        cache,
+    )
 }
 
 fn json_bytes(body: Bytes, cache: &'static str) -> Response {

@@ -14,9 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::Api;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::params::{Params, Segment, like_literal};
+use crate::plant_index::Search;
 
 /// A plant: its generators' net generation summed.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Plant {
     /// Stable id (derived from year, state and plant name; the same after a reload).
     #[schema(example = 2201527168615947_i64)]
@@ -269,7 +270,32 @@ pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
     let sort = p.choice("sort", SORT_COLUMNS)?.unwrap_or("net_generation_mwh");
     let order = p.choice("order", &["asc", "desc"])?.unwrap_or("desc");
     let page = p.page()?;
-    // Free text makes the key space unbounded: only searches without `q` are kept.
+    // Free text makes the key space unbounded: those searches are answered from the
+    // in-memory plant index instead of being kept.
+    if q.is_some()
+        && let Some(index) = api.plant_index().await?
+    {
+        let (data, total) = index.search(&Search {
+            q: q.as_deref(),
+            year,
+            state: state.as_deref(),
+            min_mwh: min,
+            max_mwh: max,
+            sort,
+            descending: order == "desc",
+            offset: page.offset() as usize,
+            limit: page.per_page as usize,
+        });
+        return Ok(crate::json_response(
+            &PlantPage {
+                data,
+                total,
+                page: page.page,
+                per_page: page.per_page,
+            },
+            "index",
+        ));
+    }
     api.cached_if(q.is_none(), "/plants/search", &p, |pool| async move {
         let mut filters = Vec::new();
         if year.is_some() {
@@ -479,13 +505,21 @@ pub async fn plant(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(r
     let p = Params::parse(raw.as_deref(), &[])?;
     let id = parse_id(&id, "plant id", (1 << 52) - 1)?;
     let route = format!("/plants/{id}");
+    let index = api.plant_index().await?;
     api.cached(&route, &p, |pool| async move {
-        let plant = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(format!(
-            "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&pool)
-        .await?
+        // The index knows which plant an id is; without it, the view is searched by id (a
+        // scan: ids are hashes of the grouping columns).
+        let plant = match index {
+            Some(index) => index.plant(id).cloned(),
+            None => {
+                sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE id = $1"
+                )))
+                .bind(id)
+                .fetch_optional(&pool)
+                .await?
+            }
+        }
         .ok_or_else(|| ApiError::not_found(format!("no plant has id {id}")))?;
         /// generator id, net generation, source file id and key, line, loaded at.
         type Row = (String, Option<f64>, i64, Option<String>, i64, DateTime<Utc>);
