@@ -48,6 +48,10 @@ demo: services
 bench: services
     bash scripts/bench.sh
 
+# Database consumer concurrency (1, 2, 4) x chunk size (1, 2, 4 MiB): first load and re-load against \copy.
+bench-matrix: services
+    bash scripts/bench-matrix.sh
+
 # Read API under load (oha, loopback, real eGRID file): /plants/top and /plants/search at 1,000 req/s, p50/p99, req/s, RSS.
 bench-api: services
     bash scripts/bench-api.sh

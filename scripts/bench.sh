@@ -30,7 +30,8 @@
 # RabbitMQ queues of this run's prefix, the bench databases and the temp folder.
 #
 # Knobs (environment): BENCH_RECORDS (default 1000000), BENCH_TIMEOUT (s per file, default
-# 600), BENCH_BIG=1 (also the 1 GB RSS case), BENCH_PG (default
+# 600), BENCH_BIG=1 (also the 1 GB RSS case), BENCH_QUICK=1 (only \copy and penstock's (a)
+# and (b), for scripts/bench-matrix.sh), BENCH_PG (default
 # postgres://postgres@127.0.0.1:5432), BENCH_LOG (a path: keep a copy of penstock's log).
 # PENSTOCK_CHUNK_BYTES and PENSTOCK_DATABASE_CONCURRENCY pass through to penstock if set.
 # Needs: cargo, python3, psql, rabbitmqctl (for queue cleanup), PostgreSQL and RabbitMQ up.
@@ -165,6 +166,8 @@ COPY_MD5=$(table_md5 "$COPY_DB")
 log "\\copy: $COPY_ROWS rows in ${COPY_S}s"
 
 # ---------------------------------------------------------------------------------------
+ELT_A_S=0 ELT_B_S=0
+if [[ -z ${BENCH_QUICK:-} ]]; then
 log "4/7 in-database ELT (scripts/bench-elt.sql) into $ELT_DB, then the same file again"
 fresh_db "$ELT_DB"
 elt() { pg "$ELT_DB" -v file_id="$1" -f scripts/bench-elt.sql <"$RAW"; }
@@ -177,6 +180,7 @@ elt 2
 ELT_B_S=$(calc "$(now) - $t")
 [[ $(table_md5 "$ELT_DB") == "$COPY_MD5" ]] || die "MISMATCH: the ELT table differs after its re-load"
 log "ELT: first load ${ELT_A_S}s, re-load ${ELT_B_S}s"
+fi
 
 # ---------------------------------------------------------------------------------------
 log "5/7 penstock end to end: (c) on an empty table, (a) first load, (b) re-load, (c) on the full table"
@@ -203,6 +207,12 @@ SRC_IDS=$(pg "$PEN_DB" -Atc "SELECT string_agg(DISTINCT source_file_id::text, ',
 [[ $SRC_IDS == "$FILE_ID" ]] || die "MISMATCH: after (b) rows name files $SRC_IDS, expected only $FILE_ID"
 log "(b) MATCH: every row's lineage moved to file $FILE_ID, values unchanged"
 
+if [[ -n ${BENCH_QUICK:-} ]]; then
+    stop_penstock || die "penstock did not stop cleanly"
+    printf 'quick: copy_s=%s a_s=%s b_s=%s a_ratio=%s b_ratio=%s\n' "$COPY_S" "$PEN_A_S" "$PEN_B_S" \
+        "$(calc "$COPY_S / $PEN_A_S")" "$(calc "$COPY_S / $PEN_B_S")"
+    exit 0
+fi
 drop_file "$SAMPLE" small-again.csv
 SMALL_FULL_S=$DROP_S
 FULL_ROWS=$(rows_of "$PEN_DB")
