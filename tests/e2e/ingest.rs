@@ -275,6 +275,25 @@ async fn a_file_still_being_written_is_not_picked_up_until_it_is_stable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_renamed_into_the_folder_is_picked_up_without_waiting_for_the_next_scan() {
+    let env = TestEnv::new().await;
+    // No listing for an hour after the first: only the folder's notifications can find it.
+    let fleet = env
+        .start(env.config(&[("PENSTOCK_SCAN_INTERVAL", "1h")]), &Role::ALL)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    env.drop_file(KEY, &real_egrid_file());
+    let files = env.wait_for_files(1, Duration::from_secs(30)).await;
+    fleet.stop().await;
+    assert_eq!(files[0].status, "done", "{files:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "found by the notification, not by a scan an hour later"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_with_only_its_header_rows_is_done_with_nothing_loaded() {
     let env = TestEnv::new().await;
     let fleet = env.start(env.config(&[]), &Role::ALL).await;

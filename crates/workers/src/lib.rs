@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod scanner;
 pub mod shutdown;
+mod watch;
 pub mod webhooks;
 
 pub use fleet::{Fleet, Role, RunError};

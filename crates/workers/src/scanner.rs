@@ -1,5 +1,8 @@
 //! Scanner: lists the store every `scan_interval` and turns each new object version into an
-//! `ingest_files` row (status `discovered`) and a file item on `<prefix>.files`.
+//! `ingest_files` row (status `discovered`) and a file item on `<prefix>.files`. A local
+//! folder is also watched (filesystem notifications): a change there is listed at once, and
+//! again 500 ms later while a file is still settling, so a renamed-in file is picked up in
+//! well under a second whatever the interval.
 //!
 //! Consumes: object listings. Produces: file items (persistent, publisher-confirmed).
 //! Guarantees: a version is identified by (store, key, ETag) on S3 and (store, key, content
@@ -29,6 +32,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{Context, RunError};
+use crate::watch::FolderWatch;
 
 /// What a listing says about an object that could change its version: size, mtime, ETag.
 type Stamp = (u64, Option<SystemTime>, Option<String>);
@@ -152,23 +156,51 @@ async fn poll(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) ->
             .collect(),
         ..ScanState::default()
     };
-    tracing::info!(store = %store_id, interval = ?ctx.config.scan_interval, "scanner started");
+    let mut watch = match &ctx.config.storage {
+        penstock_config::StorageUrl::Local(root) => match FolderWatch::start(root) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                tracing::warn!(store = %store_id, error = %e, "cannot watch the folder for changes; polling only");
+                None
+            }
+        },
+        penstock_config::StorageUrl::S3 { .. } => None,
+    };
+    tracing::info!(store = %store_id, interval = ?ctx.config.scan_interval, watching = watch.is_some(), "scanner started");
     let mut ticker = tokio::time::interval(ctx.config.scan_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When a watched folder changed, or a listing found a file still settling: look again
+    // this soon instead of a whole interval later.
+    let mut recheck: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
+            _ = async { watch.as_mut().expect("guarded").changed().await }, if watch.is_some() && recheck.is_none() => {}
+            _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {}
         }
+        recheck = None;
         republish_unpublished(&ctx.pool, &broker, &store_id).await?;
         match store.list().await {
-            Ok(objects) => scan_pass(&ctx, &broker, store.as_ref(), &store_id, &mut state, objects, &shutdown).await?,
+            Ok(objects) => {
+                let settling =
+                    scan_pass(&ctx, &broker, store.as_ref(), &store_id, &mut state, objects, &shutdown).await?;
+                if settling && watch.is_some() {
+                    recheck = Some(tokio::time::Instant::now() + SETTLE_RECHECK.min(ctx.config.scan_interval));
+                }
+            }
             Err(e) => {
                 tracing::warn!(store = %store_id, error = %e, "listing the store failed; retrying next interval")
             }
         }
     }
 }
+
+/// How soon a watched folder is listed again while a file in it has not settled (at most a
+/// scan interval): the second listing that agrees on size and modification time picks the
+/// file up. A writer that pauses longer than this mid-file should write under a hidden name
+/// and rename, as the README says for every writer.
+const SETTLE_RECHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 async fn scan_pass(
     ctx: &Context,
@@ -178,8 +210,9 @@ async fn scan_pass(
     state: &mut ScanState,
     objects: Vec<ObjectMeta>,
     shutdown: &CancellationToken,
-) -> Result<(), RunError> {
+) -> Result<bool, RunError> {
     let mut seen_now = HashMap::with_capacity(objects.len());
+    let mut settling = false;
     for meta in objects {
         if shutdown.is_cancelled() {
             break;
@@ -195,6 +228,7 @@ async fn scan_pass(
             continue;
         };
         if store.needs_settling() && !settled(&meta, state.last_seen.get(&meta.key), ctx.config.scan_interval) {
+            settling = true;
             continue; // changed recently: maybe still being written
         }
         let cache_key = (meta.size, meta.modified, meta.etag.clone());
@@ -218,7 +252,7 @@ async fn scan_pass(
         state.latest.insert(meta.key.clone(), version);
     }
     state.last_seen = seen_now;
-    Ok(())
+    Ok(settling)
 }
 
 /// A local file is settled when two consecutive listings agree on its size and modification
