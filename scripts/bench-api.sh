@@ -11,8 +11,8 @@
 #   top         GET /plants/top, varied year / state / limit, at a fixed rate (default
 #               1000 req/s), after a warm-up run of the same mix: nearly all cache hits.
 #   search      GET /plants/search with a random 3-letter q, optional state, page 1-3 and
-#               sort, at the same fixed rate: nearly all cache misses, so each request runs
-#               its count and page queries in PostgreSQL (trigram index on plant_name).
+#               sort, at the same fixed rate: free-text searches are never kept as
+#               responses; each is answered from the API's in-memory plant index.
 #   top (max)   GET /plants/top as fast as it goes (no rate limit): the ceiling.
 #
 # Latencies at a fixed rate are corrected for coordinated omission (oha

@@ -120,7 +120,7 @@ impl Snapshot {
                 _ => e.plant.net_generation_mwh,
             }
         };
-        hits.sort_by(|a, b| {
+        let order = |a: &&Entry, b: &&Entry| {
             let order = match (key(a), key(b)) {
                 (Some(x), Some(y)) if s.descending => y.total_cmp(&x),
                 (Some(x), Some(y)) => x.total_cmp(&y),
@@ -129,7 +129,14 @@ impl Snapshot {
                 (None, None) => std::cmp::Ordering::Equal,
             };
             order.then(a.plant.id.cmp(&b.plant.id))
-        });
+        };
+        // Only the plants up to the end of the page need sorting.
+        let end = s.offset.saturating_add(s.limit).min(hits.len());
+        if end < hits.len() {
+            hits.select_nth_unstable_by(end, order);
+            hits.truncate(end);
+        }
+        hits.sort_by(order);
         let page = hits
             .into_iter()
             .skip(s.offset)
