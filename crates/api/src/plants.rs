@@ -226,31 +226,27 @@ const PLANT_COLUMNS: &str = "id, year, state, plant_name, net_generation_mwh::fl
 pub async fn top(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &["year", "state", "limit"])?;
     let (year, state, limit) = (p.year()?, p.state()?, p.int("limit", 1, 100)?.unwrap_or(10));
-    // A miss is computed from the in-memory plant index when it can be had (each year,
+    // A miss is computed from the in-memory plant index when it can be had: each year,
     // state and limit is a key of its own, and aggregating the generators again per key
-    // would cost ~30 ms each).
-    let index = api.plant_index().await?;
-    if let Some(index) = index {
-        return api
-            .cached("/plants/top", &p, |_| async move {
-                let (mut data, _) = index.search(&Search {
-                    q: None,
-                    year,
-                    state: state.as_deref(),
-                    min_mwh: None,
-                    max_mwh: None,
-                    sort: "net_generation_mwh",
-                    descending: true,
-                    offset: 0,
-                    limit: limit as usize,
-                });
-                // Unknown values sort last; the top lists known ones only.
-                data.retain(|p| p.net_generation_mwh.is_some());
-                Ok(PlantList { data })
-            })
-            .await;
-    }
+    // would cost ~30 ms each.
+    let source = api.clone();
     api.cached("/plants/top", &p, |pool| async move {
+        if let Some(index) = source.plant_index().await? {
+            let (mut data, _) = index.search(&Search {
+                q: None,
+                year,
+                state: state.as_deref(),
+                min_mwh: None,
+                max_mwh: None,
+                sort: "net_generation_mwh",
+                descending: true,
+                offset: 0,
+                limit: limit as usize,
+            });
+            // Unknown values sort last; the top lists known ones only.
+            data.retain(|p| p.net_generation_mwh.is_some());
+            return Ok(PlantList { data });
+        }
         let sql = format!(
             "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE net_generation_mwh IS NOT NULL{}{}
              ORDER BY net_generation_mwh DESC, id LIMIT $3",
@@ -529,11 +525,11 @@ pub async fn plant(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(r
     let p = Params::parse(raw.as_deref(), &[])?;
     let id = parse_id(&id, "plant id", (1 << 52) - 1)?;
     let route = format!("/plants/{id}");
-    let index = api.plant_index().await?;
+    let source = api.clone();
     api.cached(&route, &p, |pool| async move {
         // The index knows which plant an id is; without it, the view is searched by id (a
         // scan: ids are hashes of the grouping columns).
-        let plant = match index {
+        let plant = match source.plant_index().await? {
             Some(index) => index.plant(id).cloned(),
             None => {
                 sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(format!(

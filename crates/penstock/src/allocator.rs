@@ -3,7 +3,7 @@
 //! glibc's malloc gives threads arenas of their own (up to eight per core) and, once a large
 //! block has been freed, raises its mmap threshold to that block's size, so later chunk
 //! buffers (a few MB each) come from the arenas and stay resident after they are freed. A
-//! fleet loading a 51 MB file peaked at 99 MiB that way, against 55 MiB with a fixed
+//! fleet loading a 51 MB file peaked at 99 MiB that way, against 46 MiB with a fixed
 //! threshold and two arenas (README, "Benchmarks"); the time did not change.
 
 /// Blocks of this size or more are mapped and unmapped on their own, whatever was freed before.
