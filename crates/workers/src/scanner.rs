@@ -176,7 +176,7 @@ async fn poll(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) ->
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
-            _ = async { watch.as_mut().expect("guarded").changed().await }, if watch.is_some() && recheck.is_none() => {}
+            _ = crate::watch::changed(&mut watch), if recheck.is_none() => {}
             _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {}
         }
         recheck = None;

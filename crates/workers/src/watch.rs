@@ -32,12 +32,16 @@ impl FolderWatch {
             wake,
         })
     }
+}
 
-    /// Resolves when something in the folder changed since the last call.
-    pub async fn changed(&mut self) {
-        if self.wake.recv().await.is_none() {
-            // The watcher's thread is gone: never wake again (polling goes on).
-            std::future::pending::<()>().await;
-        }
+/// Resolves when something in the watched folder changed since the last call; never, when
+/// nothing is watched or the watcher's thread is gone (polling goes on).
+pub async fn changed(watch: &mut Option<FolderWatch>) {
+    let woke = match watch {
+        Some(w) => w.wake.recv().await.is_some(),
+        None => false,
+    };
+    if !woke {
+        std::future::pending::<()>().await;
     }
 }
