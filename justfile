@@ -12,10 +12,12 @@ default:
 build:
     cargo build -p penstock
 
-# Format check and clippy with warnings as errors.
+# Format check, clippy with warnings as errors, and no module cycle in any crate.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    python3 scripts/check-cycles.py --self-test
+    python3 scripts/check-cycles.py
 
 # Every test: unit tests beside the code and end-to-end tests against the real services.
 test: services

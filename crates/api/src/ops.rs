@@ -13,22 +13,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::Api;
 use crate::error::ApiError;
+use crate::state::{Api, Readiness};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Alive {
     #[schema(example = "alive")]
     pub status: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Readiness {
-    pub ready: bool,
-    /// PostgreSQL answered a query.
-    pub database: bool,
-    /// RabbitMQ accepted a connection.
-    pub broker: bool,
 }
 
 /// The process is running.

@@ -165,6 +165,16 @@ pub fn like_literal(text: &str) -> String {
     out
 }
 
+/// Parses a path id, naming what it is and the allowed range.
+pub fn parse_id(raw: &str, what: &str, max: i64) -> ApiResult<i64> {
+    match raw.parse::<i64>() {
+        Ok(id) if (0..=max).contains(&id) => Ok(id),
+        _ => Err(ApiError::bad_parameter(format!(
+            "{what} must be an integer from 0 to {max}, got {raw:?}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::Api;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::params::parse_id;
 use crate::params::{Params, Segment};
-use crate::plants::parse_id;
+use crate::state::Api;
 
 pub const FILE_STATUSES: &[&str] = &[
     "discovered",

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 
 use crate::cache::Cache;
-use crate::plants::Plant;
+use crate::plant::Plant;
 
 /// One plant with what searching and sorting need.
 struct Entry {

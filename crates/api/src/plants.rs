@@ -11,28 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::Api;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::params::{Params, Segment, like_literal};
+use crate::params::{Params, Segment, like_literal, parse_id};
+use crate::plant::Plant;
 use crate::plant_index::Search;
-
-/// A plant: its generators' net generation summed.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Plant {
-    /// Stable id (derived from year, state and plant name; the same after a reload).
-    #[schema(example = 2201527168615947_i64)]
-    pub id: i64,
-    #[schema(example = 2023)]
-    pub year: i32,
-    #[schema(example = "TX")]
-    pub state: String,
-    #[schema(example = "W A Parish")]
-    pub plant_name: String,
-    /// Sum of the generators' known net generation, MWh; null when none is known.
-    pub net_generation_mwh: Option<f64>,
-    /// Number of generators.
-    pub generators: i64,
-}
+use crate::state::Api;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlantList {
@@ -306,7 +289,7 @@ pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
             offset: page.offset() as usize,
             limit: page.per_page as usize,
         });
-        return Ok(crate::json_response(
+        return Ok(crate::state::json_response(
             &PlantPage {
                 data,
                 total,
@@ -568,14 +551,4 @@ pub async fn plant(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(r
         Ok(PlantDetail { plant, generators })
     })
     .await
-}
-
-/// Parses a path id, naming what it is and the allowed range.
-pub fn parse_id(raw: &str, what: &str, max: i64) -> ApiResult<i64> {
-    match raw.parse::<i64>() {
-        Ok(id) if (0..=max).contains(&id) => Ok(id),
-        _ => Err(ApiError::bad_parameter(format!(
-            "{what} must be an integer from 0 to {max}, got {raw:?}"
-        ))),
-    }
 }

@@ -12,8 +12,12 @@ use std::time::Duration;
 
 use penstock_core::DatasetSpec;
 
+mod error;
 mod settings;
 mod webhooks;
+
+pub use error::ConfigError;
+pub use webhooks::Webhook;
 
 use settings::Settings;
 use webhooks::webhooks;
@@ -59,15 +63,6 @@ impl S3Settings {
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
         }
     }
-}
-
-/// An alert webhook: alerts at or above `min_severity` are POSTed as JSON to `url`, signed
-/// with HMAC-SHA256 of the body under `secret` (header `X-Penstock-Signature: sha256=<hex>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Webhook {
-    pub url: String,
-    pub min_severity: penstock_core::event::Severity,
-    pub secret: String,
 }
 
 /// The validated configuration of one penstock process.
@@ -121,15 +116,6 @@ impl Config {
     pub fn dataset(&self, name: &str) -> Option<&DatasetSpec> {
         self.datasets.iter().find(|d| d.name == name)
     }
-}
-
-/// A setting that cannot be used. The message names the key and the fix.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {key} ({origin}): {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub origin: String,
-    pub message: String,
 }
 
 const BUILTIN_CONFIG: &str = include_str!("../../../config/penstock.toml");

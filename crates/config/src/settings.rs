@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Looks a key up in the environment first, then the file.
 pub(crate) struct Settings<'a> {

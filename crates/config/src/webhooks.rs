@@ -2,7 +2,16 @@
 
 use std::collections::HashMap;
 
-use crate::{ConfigError, Webhook};
+use crate::error::ConfigError;
+
+/// An alert webhook: alerts at or above `min_severity` are POSTed as JSON to `url`, signed
+/// with HMAC-SHA256 of the body under `secret` (header `X-Penstock-Signature: sha256=<hex>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub min_severity: penstock_core::event::Severity,
+    pub secret: String,
+}
 
 /// `[[webhooks]]` tables in the file (url, min_severity, secret or secret_env), plus one from
 /// `PENSTOCK_WEBHOOK_URL` / `PENSTOCK_WEBHOOK_SECRET` / `PENSTOCK_WEBHOOK_MIN_SEVERITY`.

@@ -76,27 +76,21 @@ pub fn parse(body: &[u8]) -> Result<Vec<ObjectCreated>, String> {
     Ok(out)
 }
 
-/// Form decoding: `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// Form decoding: `+` is a space, `%XX` a byte (percent-encoding); the result must be UTF-8.
+/// A `%` not followed by two hex digits is refused (percent-encoding would keep it as it is,
+/// naming an object that does not exist).
 fn decode_key(raw: &str) -> Result<String, String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("object key {raw:?} has a bad %-escape"))?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let malformed = raw.match_indices('%').any(|(i, _)| {
+        !raw.get(i + 1..i + 3)
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return Err(format!("object key {raw:?} has a bad %-escape"));
     }
-    String::from_utf8(out).map_err(|_| format!("object key {raw:?} is not UTF-8 once decoded"))
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .map(|key| key.into_owned())
+        .map_err(|_| format!("object key {raw:?} is not UTF-8 once decoded"))
 }
 
 #[cfg(test)]
@@ -119,6 +113,15 @@ mod tests {
                 etag: Some("9b2cf535f27731c974343645a3985328".into()),
             }]
         );
+    }
+
+    #[test]
+    fn keys_are_form_decoded_and_malformed_escapes_refused() {
+        assert_eq!(decode_key("egrid/my+file%2B1.csv").unwrap(), "egrid/my file+1.csv");
+        assert_eq!(decode_key("caf%C3%A9%e2%82%ac.csv").unwrap(), "café€.csv");
+        assert!(decode_key("a%zz.csv").unwrap_err().contains("bad %-escape"));
+        assert!(decode_key("a%4").unwrap_err().contains("bad %-escape"));
+        assert!(decode_key("a%ff.csv").unwrap_err().contains("not UTF-8"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use penstock_core::event::Event;
 use sqlx::PgPool;
 
-use crate::DbError;
+use crate::error::DbError;
 
 /// Raises or bumps the alert for an event; returns the alert's id and whether it is new.
 pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), DbError> {

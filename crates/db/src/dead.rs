@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::DbError;
+use crate::error::DbError;
 
 /// One dead-lettered work item.
 #[derive(Debug, Clone, PartialEq)]

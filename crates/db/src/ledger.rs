@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::DbError;
+use crate::error::DbError;
 
 /// A file version as the ledger knows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
@@ -200,4 +200,48 @@ pub async fn ignored_objects(pool: &PgPool) -> Result<Vec<IgnoredObject>, DbErro
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// Resets a finished file version so it is chunked and loaded again from its stored object:
+/// its chunk ledger, quarantined rows and counts are cleared, and it is marked unpublished
+/// (`penstock replay` then publishes it; a running scanner would too). Rows it loaded stay
+/// and are rewritten by the replay. Errors if the file is unknown or still in progress.
+pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbError> {
+    let mut tx = pool.begin().await?;
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM ingest_files WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match status.as_deref() {
+        None => {
+            return Err(DbError::Invalid(format!(
+                "no file version has id {id}; `penstock status` lists them"
+            )));
+        }
+        Some(s) if !is_terminal(s) => {
+            return Err(DbError::Invalid(format!(
+                "file {id} is {s}; replay it once it has finished or failed"
+            )));
+        }
+        Some(_) => {}
+    }
+    sqlx::query("DELETE FROM ingest_chunks WHERE file_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM ingest_errors WHERE file_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE ingest_files SET status = 'discovered', reason = NULL, chunks_total = NULL, chunks_done = 0,
+            records_total = NULL, rows_loaded = 0, rows_quarantined = 0, rows_superseded = 0,
+            published_at = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(file(pool, id).await?.expect("the row exists"))
 }

@@ -34,7 +34,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use penstock_core::{ChunkItem, DatasetSpec, PreparedChunk};
 use sqlx::PgPool;
 
-use crate::{DbError, ident};
+use crate::error::DbError;
+use crate::ledger::is_terminal;
 
 /// The statements for one dataset, built once.
 #[derive(Debug, Clone)]
@@ -198,7 +199,7 @@ pub async fn load_chunk(
     .bind(chunk.superseded as i64)
     .fetch_one(&mut *tx)
     .await?;
-    if rows_changed > 0 || crate::is_terminal(&file_status) {
+    if rows_changed > 0 || is_terminal(&file_status) {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(DATA_CHANGED_CHANNEL)
             .bind(&item.dataset)
@@ -253,12 +254,25 @@ async fn write_rows(
     Ok((rows, LoadPath::Merged))
 }
 
+/// Bytes of COPY data sent per message. sqlx's connection write buffer grows to the largest
+/// message it has sent and never shrinks, so sending a whole chunk at once left every pooled
+/// connection holding a chunk-sized buffer: a long load, which sooner or later copies on each
+/// of them, ended ~16 MiB above a short one (README, "Benchmarks", (d)).
+const COPY_PIECE: usize = 64 * 1024;
+
 /// Runs one `COPY … FROM STDIN` with `data`; returns the rows it wrote.
 async fn copy_in(tx: &mut sqlx::PgConnection, statement: &str, data: &[u8]) -> Result<u64, sqlx::Error> {
     let mut copy = tx.copy_in_raw(statement).await?;
-    if let Err(e) = copy.send(data).await {
-        let _ = copy.abort("send failed").await;
-        return Err(e);
+    for piece in data.chunks(COPY_PIECE) {
+        if let Err(e) = copy.send(piece).await {
+            let _ = copy.abort("send failed").await;
+            return Err(e);
+        }
     }
     copy.finish().await
+}
+
+/// Quotes an identifier (spec names are already checked to be plain lowercase identifiers).
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -4,7 +4,7 @@
 use penstock_core::DatasetSpec;
 use sqlx::PgPool;
 
-use crate::DbError;
+use crate::error::DbError;
 
 /// Checks that the spec's table exists with every column (of a compatible type), the
 /// lineage columns, and a unique constraint or index on exactly the conflict key.

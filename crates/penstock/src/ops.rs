@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, bail};
 use penstock_broker::Broker;
 use penstock_config::{Config, StorageUrl};
-use penstock_workers::fleet::Context;
+use penstock_workers::context::Context;
 
 /// `penstock check`: configuration, dataset specs against live tables, connectivity to the
 /// database, the broker and the store, with a line of advice for each problem.

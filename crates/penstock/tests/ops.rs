@@ -58,19 +58,24 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(
-        said.contains("plants at read time") && said.contains("built-in"),
+        said.contains("room for lineage updates") && said.contains("built-in"),
         "{said}"
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration turned the materialized view into a plain view; reverting it
-    // brings the materialized view back.
-    let kind = "SELECT relkind::text FROM pg_class WHERE relname = 'egrid_plants'";
+    // The latest migration left half of every generators page free; reverting it brings
+    // back the default fill factor, and migrating again restores it.
+    let options =
+        "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relname = 'egrid_generators'";
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reverted 8 plants at read time"), "{}", text(&out));
-    let view: String = env.scalar(kind).await;
-    assert_eq!(view, "m", "the materialized view is back");
+    assert!(
+        text(&out).contains("reverted 9 room for lineage updates"),
+        "{}",
+        text(&out)
+    );
+    let reverted: String = env.scalar(options).await;
+    assert_eq!(reverted, "", "the fill factor is the default again");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
         said.contains("pending") && said.contains("1 pending: run `penstock migrate`"),
@@ -79,9 +84,8 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
 
     let out = run(&vars, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    let view: String = env.scalar(kind).await;
-    let view = view == "v";
-    assert!(view, "re-applied");
+    let applied: String = env.scalar(options).await;
+    assert_eq!(applied, "fillfactor=50", "re-applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

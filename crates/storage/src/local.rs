@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
 
 pub struct LocalStore {
     root: PathBuf,

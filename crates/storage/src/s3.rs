@@ -9,7 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use penstock_config::S3Settings;
 
-use crate::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
 
 pub struct S3Store {
     client: Client,

@@ -27,8 +27,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::{Disposition, consume};
-use crate::fleet::{Context, RunError, Step, retrying};
+use crate::consume::consume;
+use crate::context::Context;
+use crate::outcome::{Disposition, RunError, Step, retrying};
 
 const BLOCK: usize = 256 * 1024;
 

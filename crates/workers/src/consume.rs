@@ -14,17 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// What to do with a delivery once its handler has finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// The effect is committed (or there is none to have): acknowledge.
-    Ack,
-    /// A transient failure outlasted the in-process retries: publish it to the retry queue
-    /// for its attempt (or dead-letter it past the attempt limit), then ack.
-    Retry(String),
-    /// A permanent failure: publish it to `<prefix>.errors` with the reason, then ack.
-    DeadLetter(String),
-}
+use crate::outcome::Disposition;
 
 /// Consumes `queue` until shutdown or a broker failure (returned, so the supervisor can
 /// reconnect). `prefetch` bounds the deliveries held at once.

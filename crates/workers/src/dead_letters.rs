@@ -16,7 +16,8 @@ use penstock_db::DeadItem;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{Context, RunError, Step, retrying};
+use crate::context::Context;
+use crate::outcome::{RunError, Step, retrying};
 
 const BATCH: usize = 100;
 const BATCH_WAIT: Duration = Duration::from_millis(200);

@@ -19,8 +19,9 @@ use penstock_db::ChunkOutcome;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::{Disposition, consume};
-use crate::fleet::{Context, RunError, Step, retrying};
+use crate::consume::consume;
+use crate::context::Context;
+use crate::outcome::{Disposition, RunError, Step, retrying};
 
 pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let queue = broker.queues.chunks.clone();

@@ -15,8 +15,9 @@ use penstock_core::event::Event;
 use penstock_core::message;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::{Disposition, consume};
-use crate::fleet::{Context, RunError, Step, retrying};
+use crate::consume::consume;
+use crate::context::Context;
+use crate::outcome::{Disposition, RunError, Step, retrying};
 
 pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
     let queue = broker.queues.events.clone();

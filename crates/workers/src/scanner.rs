@@ -31,7 +31,8 @@ use penstock_storage::{ObjectMeta, ObjectStore};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{Context, RunError};
+use crate::context::Context;
+use crate::outcome::RunError;
 use crate::watch::FolderWatch;
 
 /// What a listing says about an object that could change its version: size, mtime, ETag.
@@ -88,8 +89,8 @@ async fn consume_events(
     Ok(())
 }
 
-async fn handle_event(ctx: &Context, broker: &Broker, body: &[u8]) -> crate::consume::Disposition {
-    use crate::consume::Disposition;
+async fn handle_event(ctx: &Context, broker: &Broker, body: &[u8]) -> crate::outcome::Disposition {
+    use crate::outcome::Disposition;
     let created = match penstock_core::s3_event::parse(body) {
         Ok(created) => created,
         Err(e) => {
@@ -124,7 +125,7 @@ async fn handle_event(ctx: &Context, broker: &Broker, body: &[u8]) -> crate::con
             modified: None,
             etag: object.etag.clone(),
         };
-        let outcome = crate::fleet::retrying(|| async {
+        let outcome = crate::outcome::retrying(|| async {
             let version = ctx.store.version(&meta).await?;
             Ok(record_and_publish(ctx, broker, &store_id, &meta, &spec.name, &version).await?)
         })

@@ -2,9 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{numberish, probe};
 use crate::coerce::{Value, coerce};
-use crate::spec::ColumnType;
+use crate::spec::{ColumnSpec, ColumnType};
 
 pub(super) struct Column {
     pub(super) name: String,
@@ -160,5 +159,24 @@ impl Column {
                 self.ty,
                 ColumnType::Text | ColumnType::Integer | ColumnType::Bigint | ColumnType::Date
             )
+    }
+}
+
+/// Looks like a number in any form penstock reads (spreadsheet forms included).
+pub(super) fn numberish(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && coerce(s, &probe(ColumnType::Numeric, true), &[]).is_ok()
+}
+
+pub(super) fn probe(ty: ColumnType, spreadsheet: bool) -> ColumnSpec {
+    ColumnSpec {
+        name: "probe".into(),
+        source: "probe".into(),
+        ty,
+        nullable: true,
+        trim: true,
+        thousands: spreadsheet.then_some(','),
+        accounting_negatives: spreadsheet,
+        case: None,
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::Record;
 use super::column::Column;
+use super::input::Record;
 
 const MAX_KEY_COLUMNS: usize = 3;
 /// Only the columns with the most distinct values are combined into key candidates.

@@ -15,29 +15,15 @@
 //!    that leaves the fewest duplicate keys (row-number columns and measures are skipped).
 
 mod column;
+mod input;
 mod key;
 mod write;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::coerce::coerce;
-use crate::spec::{ColumnSpec, ColumnType};
-use column::Column;
-
-/// What to infer from, and how to name the result.
-#[derive(Debug, Clone)]
-pub struct InferOptions {
-    /// Dataset (and table) name: a lowercase SQL identifier.
-    pub name: String,
-    /// Key prefix the dataset will own in the store.
-    pub key_prefix: String,
-    /// Where the sample came from (for the comments).
-    pub source: String,
-    /// At most this many data records are examined.
-    pub max_records: usize,
-    /// The migration's version (e.g. a UTC timestamp `YYYYMMDDHHMMSS`).
-    pub version: String,
-}
+use column::{Column, numberish};
+pub use input::InferOptions;
+use input::{Layout, Record};
 
 /// The proposed spec (TOML) and migration (up and down SQL).
 #[derive(Debug, Clone)]
@@ -51,25 +37,6 @@ pub struct Inferred {
 
 const DELIMITERS: [(char, &str); 4] = [(',', "comma"), (';', "semicolon"), ('\t', "tab"), ('|', "pipe")];
 const MAX_HEADER_ROWS: usize = 5;
-
-/// How the file is laid out, with the evidence for each finding.
-struct Layout {
-    delimiter: u8,
-    delimiter_evidence: String,
-    header_rows: usize,
-    names_row: usize,
-    names_evidence: String,
-    /// Data records examined.
-    sampled: usize,
-    /// Of those, records without `width` fields.
-    ragged: usize,
-    width: usize,
-}
-
-struct Record {
-    line: u64,
-    fields: Vec<String>,
-}
 
 /// Infers a spec and a migration from the first bytes of a file.
 pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
@@ -226,25 +193,6 @@ fn sniff_delimiter(bytes: &[u8]) -> Result<(u8, String), String> {
     ))
 }
 
-/// Looks like a number in any form penstock reads (spreadsheet forms included).
-fn numberish(s: &str) -> bool {
-    let s = s.trim();
-    !s.is_empty() && coerce(s, &probe(ColumnType::Numeric, true), &[]).is_ok()
-}
-
-fn probe(ty: ColumnType, spreadsheet: bool) -> ColumnSpec {
-    ColumnSpec {
-        name: "probe".into(),
-        source: "probe".into(),
-        ty,
-        nullable: true,
-        trim: true,
-        thousands: spreadsheet.then_some(','),
-        accounting_negatives: spreadsheet,
-        case: None,
-    }
-}
-
 /// Leading records with no number in a column that holds numbers below.
 fn header_rows(records: &[Record], width: usize) -> usize {
     // Learn which columns are numeric from records surely below the header.
@@ -349,7 +297,7 @@ pub fn snake_case(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::DatasetSpec;
+    use crate::spec::{ColumnSpec, ColumnType, DatasetSpec};
 
     fn options() -> InferOptions {
         InferOptions {
@@ -432,6 +380,11 @@ mod tests {
         assert!(
             out.up_sql
                 .contains("CONSTRAINT readings_key UNIQUE (year, state, plant, unit)")
+        );
+        assert!(
+            out.up_sql.contains(") WITH (fillfactor = 50);"),
+            "a proposed table leaves room for HOT lineage updates: {}",
+            out.up_sql
         );
     }
 

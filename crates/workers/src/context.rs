@@ -1,0 +1,101 @@
+//! What every role shares: configuration, the pool, the store, the datasets, event
+//! emission and failing a file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use penstock_broker::Broker;
+use penstock_config::Config;
+use penstock_core::DatasetSpec;
+use penstock_core::event::{Event, EventKind};
+use penstock_db::MergeSql;
+use penstock_storage::ObjectStore;
+use sqlx::PgPool;
+
+use crate::outcome::{Disposition, RunError};
+
+/// What every role shares: configuration, the pool, the store, the datasets.
+pub struct Context {
+    pub config: Config,
+    pub health: Arc<crate::health::Health>,
+    pub pool: PgPool,
+    pub store: Arc<dyn ObjectStore>,
+    datasets: HashMap<String, (DatasetSpec, MergeSql)>,
+}
+
+impl Context {
+    /// A dataset's spec and merge statements.
+    pub fn dataset(&self, name: &str) -> Option<(&DatasetSpec, &MergeSql)> {
+        self.datasets.get(name).map(|(s, m)| (s, m))
+    }
+
+    /// Publishes an event for the notification consumer. Best effort: an event that cannot
+    /// be published is logged, and the work it describes is not held back.
+    pub async fn emit(&self, broker: &Broker, event: Event) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = format!("event-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        if let Err(e) = broker.publish(&broker.queues.events, &event, &id).await {
+            tracing::warn!(error = %e, kind = ?event.kind, "cannot publish an event");
+        }
+    }
+
+    /// Marks a file version failed with a reason, tells the notification consumer, and
+    /// dead-letters its item.
+    pub async fn fail_file(&self, broker: &Broker, file_id: i64, key: &str, reason: &str) -> Disposition {
+        tracing::error!(file_id, %reason, "file failed");
+        match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
+            Ok(changed) => {
+                if changed {
+                    let dataset = self
+                        .config
+                        .dataset_for(key)
+                        .map(|d| d.name.as_str())
+                        .unwrap_or("unknown");
+                    crate::metrics::file_completed(dataset, "failed", None);
+                    let kind = EventKind::FileFailed {
+                        file_id,
+                        key: key.to_string(),
+                    };
+                    let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
+                    self.emit(broker, Event::new(kind, "worker", format!("{key}: {reason}"), metadata))
+                        .await;
+                }
+                Disposition::DeadLetter(reason.to_string())
+            }
+            // Could not record the failure: keep the item so the failure is not lost.
+            Err(e) if e.is_transient() => {
+                Disposition::Retry(format!("{reason} (and recording the failure failed: {e})"))
+            }
+            Err(_) => Disposition::DeadLetter(reason.to_string()),
+        }
+    }
+}
+
+impl Context {
+    /// Connects to the database, checks every dataset spec against its live table and opens
+    /// the store. Fails fast, with the fix, on configuration problems.
+    pub async fn open(config: Config) -> Result<Arc<Context>, RunError> {
+        let connections = (config.database_concurrency as u32 + 4).max(5);
+        let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
+            RunError::Startup(format!(
+                "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
+            ))
+        })?;
+        let mut datasets = HashMap::new();
+        for spec in &config.datasets {
+            penstock_db::check_spec(&pool, spec)
+                .await
+                .map_err(|e| RunError::Startup(e.to_string()))?;
+            datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
+        }
+        let store = penstock_storage::open(&config).await;
+        Ok(Arc::new(Context {
+            config,
+            health: Arc::new(crate::health::Health::default()),
+            pool,
+            store,
+            datasets,
+        }))
+    }
+}

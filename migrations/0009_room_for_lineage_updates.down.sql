@@ -1,0 +1,1 @@
+ALTER TABLE egrid_generators RESET (fillfactor);
