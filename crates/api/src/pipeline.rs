@@ -16,15 +16,7 @@ use crate::params::parse_id;
 use crate::params::{Params, Segment};
 use crate::state::Api;
 
-pub const FILE_STATUSES: &[&str] = &[
-    "discovered",
-    "chunking",
-    "loading",
-    "done",
-    "done_with_errors",
-    "rejected",
-    "failed",
-];
+pub const FILE_STATUSES: &[&str] = &penstock_db::FileState::NAMES;
 pub const SEVERITIES: &[&str] = &["info", "warning", "error", "critical"];
 pub const ALERT_STATUSES: &[&str] = &["active", "acknowledged", "resolved"];
 

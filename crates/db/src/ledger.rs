@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::DbError;
+use crate::file_state::FileState;
 
 /// A file version as the ledger knows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
@@ -20,7 +21,7 @@ pub struct FileStatus {
     pub version: String,
     pub dataset: String,
     pub size_bytes: i64,
-    pub status: String,
+    pub status: FileState,
     pub reason: Option<String>,
     pub chunks_total: Option<i32>,
     pub chunks_done: i32,
@@ -36,12 +37,8 @@ pub struct FileStatus {
 impl FileStatus {
     /// Whether nothing more will happen to this file version.
     pub fn is_terminal(&self) -> bool {
-        is_terminal(&self.status)
+        self.status.is_terminal()
     }
-}
-
-pub fn is_terminal(status: &str) -> bool {
-    matches!(status, "done" | "done_with_errors" | "rejected" | "failed")
 }
 
 const FILE_COLUMNS: &str = "id, store, key, version, dataset, size_bytes, status, reason, chunks_total, chunks_done,
@@ -164,7 +161,7 @@ pub async fn chunks_planned(pool: &PgPool, id: i64, chunks_total: u32, records_t
 
 /// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
 /// already ended.
-pub async fn finish_with(pool: &PgPool, id: i64, status: &str, reason: &str) -> Result<bool, DbError> {
+pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str) -> Result<bool, DbError> {
     let result = sqlx::query(
         "UPDATE ingest_files SET status = $2, reason = $3, finished_at = now(), updated_at = now()
          WHERE id = $1 AND status NOT IN ('done', 'done_with_errors', 'rejected', 'failed')",
@@ -208,17 +205,17 @@ pub async fn ignored_objects(pool: &PgPool) -> Result<Vec<IgnoredObject>, DbErro
 /// and are rewritten by the replay. Errors if the file is unknown or still in progress.
 pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbError> {
     let mut tx = pool.begin().await?;
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM ingest_files WHERE id = $1 FOR UPDATE")
+    let status: Option<FileState> = sqlx::query_scalar("SELECT status FROM ingest_files WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-    match status.as_deref() {
+    match status {
         None => {
             return Err(DbError::Invalid(format!(
                 "no file version has id {id}; `penstock status` lists them"
             )));
         }
-        Some(s) if !is_terminal(s) => {
+        Some(s) if !s.is_terminal() => {
             return Err(DbError::Invalid(format!(
                 "file {id} is {s}; replay it once it has finished or failed"
             )));

@@ -6,6 +6,7 @@
 mod alerts;
 mod dead;
 mod error;
+mod file_state;
 mod ledger;
 mod load;
 mod setup;
@@ -14,6 +15,7 @@ mod spec_check;
 pub use alerts::{raise_alert, record_delivery};
 pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;
+pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
 pub use setup::{

@@ -35,7 +35,7 @@ use penstock_core::{ChunkItem, DatasetSpec, PreparedChunk};
 use sqlx::PgPool;
 
 use crate::error::DbError;
-use crate::ledger::is_terminal;
+use crate::file_state::FileState;
 
 /// The statements for one dataset, built once.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ pub enum ChunkOutcome {
     AlreadyLoaded,
     /// Committed; the file's status after this chunk.
     Loaded {
-        file_status: String,
+        file_status: FileState,
         rows_changed: u64,
         path: LoadPath,
     },
@@ -177,7 +177,7 @@ pub async fn load_chunk(
         .await?;
     }
 
-    let file_status: String = sqlx::query_scalar(
+    let file_status: FileState = sqlx::query_scalar(
         "UPDATE ingest_files SET
             chunks_done = chunks_done + 1,
             rows_loaded = rows_loaded + $2,
@@ -199,7 +199,7 @@ pub async fn load_chunk(
     .bind(chunk.superseded as i64)
     .fetch_one(&mut *tx)
     .await?;
-    if rows_changed > 0 || is_terminal(&file_status) {
+    if rows_changed > 0 || file_status.is_terminal() {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(DATA_CHANGED_CHANNEL)
             .bind(&item.dataset)

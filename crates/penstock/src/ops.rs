@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, bail};
 use penstock_broker::Broker;
 use penstock_config::{Config, StorageUrl};
+use penstock_db::FileState;
 use penstock_workers::context::Context;
 
 /// `penstock check`: configuration, dataset specs against live tables, connectivity to the
@@ -191,7 +192,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
             penstock_db::all_files(&pool)
                 .await?
                 .into_iter()
-                .filter(|f| f.status == "failed")
+                .filter(|f| f.status == FileState::Failed)
                 .map(|f| f.id),
         );
     }
@@ -216,7 +217,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
         let was = before
             .map(|b| match b.reason {
                 Some(r) => format!("{}: {r}", b.status),
-                None => b.status,
+                None => b.status.to_string(),
             })
             .unwrap_or_default();
         println!("file {id} {}: replaying (was {was})", file.key);

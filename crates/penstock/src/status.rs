@@ -176,7 +176,7 @@ impl Snapshot {
     fn of(files: &[FileStatus]) -> Snapshot {
         let mut counts = std::collections::BTreeMap::new();
         for f in files {
-            *counts.entry(f.status.clone()).or_insert(0) += 1;
+            *counts.entry(f.status.to_string()).or_insert(0) += 1;
         }
         Snapshot { counts }
     }
@@ -226,7 +226,7 @@ mod tests {
             version: "v".into(),
             dataset: "egrid_generators".into(),
             size_bytes: 1,
-            status: status.into(),
+            status: penstock_db::FileState::parse(status).expect("a file state"),
             reason: None,
             chunks_total: total,
             chunks_done: done,

@@ -62,7 +62,7 @@ async fn a_spec_inferred_from_the_real_egrid_file_loads_it_exactly_like_the_hand
     let counts = |key: &str| {
         let f = files.iter().find(|f| f.key == key).unwrap();
         (
-            f.status.clone(),
+            f.status,
             f.records_total,
             f.rows_loaded,
             f.rows_quarantined,

@@ -23,6 +23,7 @@ use penstock_core::header::{self, HeaderMap};
 use penstock_core::message::{self, VERSION};
 use penstock_core::scan::RecordScanner;
 use penstock_core::{ChunkItem, ChunkPlan, ChunkPlanner, DatasetSpec, FileItem};
+use penstock_db::FileState;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -104,7 +105,7 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
         tracing::info!(file_id = item.file_id, status = %file.status, "file already finished; nothing to do");
         return Ok(());
     }
-    let replan = file.status == "loading";
+    let replan = file.status == FileState::Loading;
     if !replan && !penstock_db::start_chunking(&ctx.pool, item.file_id).await? {
         return Ok(());
     }
@@ -113,7 +114,7 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
     let (header, plans, records) = match verdict {
         Verdict::Rejected(reason) => {
             tracing::warn!(file_id = item.file_id, key = %item.key, %reason, "file rejected");
-            if penstock_db::finish_with(&ctx.pool, item.file_id, "rejected", &reason).await? {
+            if penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, &reason).await? {
                 crate::metrics::file_completed(&item.dataset, "rejected", None);
                 let kind = EventKind::FileRejected {
                     file_id: item.file_id,

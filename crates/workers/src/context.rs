@@ -8,7 +8,7 @@ use penstock_broker::Broker;
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::{Event, EventKind};
-use penstock_db::MergeSql;
+use penstock_db::{FileState, MergeSql};
 use penstock_storage::ObjectStore;
 use sqlx::PgPool;
 
@@ -44,7 +44,7 @@ impl Context {
     /// dead-letters its item.
     pub async fn fail_file(&self, broker: &Broker, file_id: i64, key: &str, reason: &str) -> Disposition {
         tracing::error!(file_id, %reason, "file failed");
-        match penstock_db::finish_with(&self.pool, file_id, "failed", reason).await {
+        match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason).await {
             Ok(changed) => {
                 if changed {
                     let dataset = self

@@ -78,7 +78,7 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
     let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
     // A file that has already failed or been rejected loads nothing more.
     if let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await?
-        && matches!(file.status.as_str(), "failed" | "rejected")
+        && file.status.is_unsuccessful()
     {
         tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
         return Ok(());
@@ -140,7 +140,7 @@ async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), St
                 prepared.superseded as u64,
                 started.elapsed(),
             );
-            if penstock_db::is_terminal(&file_status) {
+            if file_status.is_terminal() {
                 announce_finished(ctx, broker, item.file_id).await?;
             }
         }
@@ -157,7 +157,7 @@ async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Resu
         .started_at
         .zip(file.finished_at)
         .and_then(|(start, end)| (end - start).to_std().ok());
-    crate::metrics::file_completed(&file.dataset, &file.status, took);
+    crate::metrics::file_completed(&file.dataset, file.status.as_str(), took);
     let metadata = serde_json::json!({
         "file_id": file.id,
         "key": file.key,

@@ -1,0 +1,151 @@
+//! [`FileState`]: where a file version is in its life, as the `ingest_files.status` column
+//! holds it (migration 0001's CHECK lists the same names).
+
+use std::fmt;
+
+use serde::Serialize;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, Encode, Postgres, Type};
+
+/// A file version's state. Discovered → chunking → loading → one of the four terminal states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// Recorded by the scanner; its file item is (or is about to be) published.
+    Discovered,
+    /// The chunker is validating it and planning its chunks.
+    Chunking,
+    /// Its chunks are planned; database consumers are loading them.
+    Loading,
+    /// Every chunk committed, nothing quarantined.
+    Done,
+    /// Every chunk committed; some rows are in the quarantine.
+    DoneWithErrors,
+    /// The file as a whole cannot be loaded (header, dialect, too many bad rows); no row loaded.
+    Rejected,
+    /// Loading stopped on a failure (a dead work item, a changed object).
+    Failed,
+}
+
+impl FileState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [FileState; 7] = [
+        FileState::Discovered,
+        FileState::Chunking,
+        FileState::Loading,
+        FileState::Done,
+        FileState::DoneWithErrors,
+        FileState::Rejected,
+        FileState::Failed,
+    ];
+
+    /// Every state's name, in lifecycle order.
+    pub const NAMES: [&'static str; 7] = {
+        let mut names = [""; 7];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = FileState::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
+    /// The name the database and the API use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FileState::Discovered => "discovered",
+            FileState::Chunking => "chunking",
+            FileState::Loading => "loading",
+            FileState::Done => "done",
+            FileState::DoneWithErrors => "done_with_errors",
+            FileState::Rejected => "rejected",
+            FileState::Failed => "failed",
+        }
+    }
+
+    /// The state a name stands for.
+    pub fn parse(name: &str) -> Option<FileState> {
+        FileState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether nothing more will happen to a file version in this state.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            FileState::Done | FileState::DoneWithErrors | FileState::Rejected | FileState::Failed
+        )
+    }
+
+    /// Whether the file ended without loading all of its rows.
+    pub fn is_unsuccessful(self) -> bool {
+        matches!(self, FileState::Rejected | FileState::Failed)
+    }
+}
+
+impl fmt::Display for FileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FileState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FileState {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+// Stored as text: the column stays readable in psql and its CHECK names the states.
+impl Type<Postgres> for FileState {
+    fn type_info() -> PgTypeInfo {
+        <&str as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for FileState {
+    fn decode(value: PgValueRef<'r>) -> Result<FileState, BoxDynError> {
+        let name = <&str as Decode<Postgres>>::decode(value)?;
+        FileState::parse(name).ok_or_else(|| format!("ingest_files.status {name:?} is no known file state").into())
+    }
+}
+
+impl Encode<'_, Postgres> for FileState {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_parses_back_from_its_name() {
+        for state in FileState::ALL {
+            assert_eq!(FileState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(FileState::parse("finished"), None);
+    }
+
+    #[test]
+    fn only_the_four_end_states_are_terminal() {
+        let terminal: Vec<&str> = FileState::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .map(FileState::as_str)
+            .collect();
+        assert_eq!(terminal, ["done", "done_with_errors", "rejected", "failed"]);
+    }
+}
