@@ -15,6 +15,7 @@ mod plant;
 mod plant_index;
 mod plants;
 mod state;
+mod summaries;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,10 +42,10 @@ pub use state::Api;
     paths(
         plants::top,
         plants::search,
-        plants::states,
-        plants::years,
-        plants::chart,
-        plants::statistics,
+        summaries::states,
+        summaries::years,
+        summaries::chart,
+        summaries::statistics,
         plants::plant,
         pipeline::files,
         pipeline::file,
@@ -138,10 +139,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/assets/app.css", get(ops::dashboard_css))
         .route("/plants/top", get(plants::top))
         .route("/plants/search", get(plants::search))
-        .route("/plants/states", get(plants::states))
-        .route("/plants/years", get(plants::years))
-        .route("/plants/statistics", get(plants::statistics))
-        .route("/plants/chart/{chart}", get(plants::chart))
+        .route("/plants/states", get(summaries::states))
+        .route("/plants/years", get(summaries::years))
+        .route("/plants/statistics", get(summaries::statistics))
+        .route("/plants/chart/{chart}", get(summaries::chart))
         .route("/plants/{id}", get(plants::plant))
         .route("/files", get(pipeline::files))
         .route("/files/{id}", get(pipeline::file))
