@@ -120,7 +120,7 @@ def load(crates_dir: str) -> dict[str, dict[tuple[str, ...], list[tuple[tuple[st
                     code = COMMENT.sub("", strip_tests(fh.read()))
                 refs = []
                 for target in references(code, here):
-                    refs.append((target, f"{os.path.relpath(path, crates_dir)}"))
+                    refs.append((target, os.path.relpath(path, crates_dir)))
                 modules[here] = refs
         crates[name] = modules
     return crates
@@ -188,7 +188,10 @@ def find_cycles(nodes, edges, parent) -> list[str]:
                 if w == v:
                     break
             if len(group) > 1:
-                label = lambda m: "::".join(("crate",) + m) if m != parent or not m else "::".join(("crate",) + m) + " (itself)"
+                def label(m):
+                    name = "::".join(("crate",) + m)
+                    return f"{name} (itself)" if m and m == parent else name
+
                 lines = [f"  {label(a)} -> {label(b)}: {why}" for a in group for b, why in edges[a].items() if b in group]
                 out.append(f"cycle among {', '.join(sorted(label(m) for m in group))}:\n" + "\n".join(sorted(lines)))
 

@@ -134,7 +134,7 @@ pub(crate) fn json_response(value: &impl Serialize, cache: &'static str) -> Resp
     )
 }
 
-pub(crate) fn json_bytes(body: Bytes, cache: &'static str) -> Response {
+fn json_bytes(body: Bytes, cache: &'static str) -> Response {
     (
         StatusCode::OK,
         [

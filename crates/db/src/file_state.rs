@@ -96,12 +96,6 @@ impl PartialEq<&str> for FileState {
     }
 }
 
-impl PartialEq<str> for FileState {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
 // Stored as text: the column stays readable in psql and its CHECK names the states.
 impl Type<Postgres> for FileState {
     fn type_info() -> PgTypeInfo {

@@ -272,7 +272,7 @@ async fn copy_in(tx: &mut sqlx::PgConnection, statement: &str, data: &[u8]) -> R
     copy.finish().await
 }
 
-/// Quotes an identifier (spec names are already checked to be plain lowercase identifiers).
-fn ident(name: &str) -> String {
+/// Quotes an identifier for SQL, doubling any `"` in it (spec names, a database name).
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

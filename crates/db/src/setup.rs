@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::error::DbError;
+use crate::load::ident;
 
 /// The embedded migrations (`migrations/` at the repository root).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -36,7 +37,7 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
         .fetch_one(&mut admin)
         .await?;
     if !exists {
-        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        let sql = format!("CREATE DATABASE {}", ident(&name));
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
         tracing::info!(database = %name, "created database");
     }

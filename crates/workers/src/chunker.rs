@@ -115,7 +115,7 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
         Verdict::Rejected(reason) => {
             tracing::warn!(file_id = item.file_id, key = %item.key, %reason, "file rejected");
             if penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, &reason).await? {
-                crate::metrics::file_completed(&item.dataset, "rejected", None);
+                crate::metrics::file_completed(&item.dataset, FileState::Rejected, None);
                 let kind = EventKind::FileRejected {
                     file_id: item.file_id,
                     key: item.key.clone(),

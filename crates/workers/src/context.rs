@@ -52,7 +52,7 @@ impl Context {
                         .dataset_for(key)
                         .map(|d| d.name.as_str())
                         .unwrap_or("unknown");
-                    crate::metrics::file_completed(dataset, "failed", None);
+                    crate::metrics::file_completed(dataset, FileState::Failed, None);
                     let kind = EventKind::FileFailed {
                         file_id,
                         key: key.to_string(),
@@ -70,9 +70,7 @@ impl Context {
             Err(_) => Disposition::DeadLetter(reason.to_string()),
         }
     }
-}
 
-impl Context {
     /// Connects to the database, checks every dataset spec against its live table and opens
     /// the store. Fails fast, with the fix, on configuration problems.
     pub async fn open(config: Config) -> Result<Arc<Context>, RunError> {

@@ -157,7 +157,7 @@ async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Resu
         .started_at
         .zip(file.finished_at)
         .and_then(|(start, end)| (end - start).to_std().ok());
-    crate::metrics::file_completed(&file.dataset, file.status.as_str(), took);
+    crate::metrics::file_completed(&file.dataset, file.status, took);
     let metadata = serde_json::json!({
         "file_id": file.id,
         "key": file.key,

@@ -80,8 +80,8 @@ pub fn file_discovered(dataset: &str) {
     counter!(FILES_DISCOVERED, "dataset" => dataset.to_string()).increment(1);
 }
 
-pub fn file_completed(dataset: &str, status: &str, duration: Option<Duration>) {
-    counter!(FILES_COMPLETED, "dataset" => dataset.to_string(), "status" => status.to_string()).increment(1);
+pub fn file_completed(dataset: &str, status: penstock_db::FileState, duration: Option<Duration>) {
+    counter!(FILES_COMPLETED, "dataset" => dataset.to_string(), "status" => status.as_str()).increment(1);
     if let Some(d) = duration {
         histogram!(FILE_DURATION, "dataset" => dataset.to_string()).record(d.as_secs_f64());
     }
