@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use penstock_broker::Broker;
+use penstock_broker::{Meta, RabbitMq, WorkQueue};
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::{TestEnv, amqp_url};
 use penstock_workers::Role;
@@ -30,15 +30,10 @@ async fn file_outcomes_and_dead_letters_raise_deduplicated_alerts_with_severitie
         &egrid::file(&[(2023, "TX", "B", "1", "x")], &STANDARD_ORDER, "\n"),
     );
     env.drop_file("egrid/generators/bad.csv", b"not,the,right,header\n1,2,3,4\n");
-    let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     for i in 0..15 {
         broker
-            .publish_raw(
-                &broker.queues.chunks,
-                b"garbage",
-                &format!("storm-{i}"),
-                Default::default(),
-            )
+            .publish(&broker.queues().chunks, b"garbage", &Meta::new(format!("storm-{i}")))
             .await
             .unwrap();
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use penstock_broker::Broker;
+use penstock_broker::{Meta, RabbitMq, WorkQueue};
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::s3::S3Server;
 use penstock_tests::{TestEnv, amqp_url};
@@ -41,20 +41,19 @@ async fn wait_for_dead_items(env: &TestEnv, count: usize, timeout: Duration) -> 
 async fn an_undecodable_item_dead_letters_after_one_attempt_and_is_recorded_once() {
     let env = TestEnv::new().await;
     let fleet = env.start(env.config(&[]), &Role::ALL).await;
-    let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     for _ in 0..2 {
         // The same poison twice (a redelivery): one row.
         broker
-            .publish_raw(&broker.queues.chunks, b"\x00 not json", "poison-1", Default::default())
+            .publish(&broker.queues().chunks, b"\x00 not json", &Meta::new("poison-1"))
             .await
             .unwrap();
     }
     broker
-        .publish_raw(
-            &broker.queues.files,
+        .publish(
+            &broker.queues().files,
             br#"{"v":1,"file_id":424242}"#,
-            "poison-2",
-            Default::default(),
+            &Meta::new("poison-2"),
         )
         .await
         .unwrap();

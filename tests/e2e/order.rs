@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use penstock_broker::Broker;
+use penstock_broker::{Meta, RabbitMq, WorkQueue};
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
 use penstock_workers::Role;
@@ -11,20 +11,19 @@ use penstock_workers::Role;
 const WAIT: Duration = Duration::from_secs(120);
 
 /// Takes every message off a queue (acking it) and returns the bodies.
-async fn drain(broker: &Broker, queue: &str, expected: usize) -> Vec<Vec<u8>> {
-    use futures::StreamExt;
-    let (channel, mut consumer) = broker.consume(queue, 100, "test-drain").await.unwrap();
+async fn drain(broker: &RabbitMq, queue: &str, expected: usize) -> Vec<Vec<u8>> {
+    let mut subscription = broker.subscribe(queue, 100).await.unwrap();
     let mut bodies = Vec::new();
     while bodies.len() < expected {
-        let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+        let delivery = tokio::time::timeout(Duration::from_secs(30), subscription.next())
             .await
             .expect("messages arrive")
             .unwrap()
             .unwrap();
-        bodies.push(delivery.data.clone());
-        delivery.ack(Default::default()).await.unwrap();
+        bodies.push(delivery.body.to_vec());
+        delivery.ack().await.unwrap();
     }
-    channel.close(200, "done".into()).await.unwrap();
+    subscription.close().await;
     bodies
 }
 
@@ -51,8 +50,8 @@ async fn a_redelivered_chunk_changes_nothing() {
     assert!(chunks_total > 10, "small chunks give many chunk items ({chunks_total})");
 
     // Every chunk item three times, shuffled: at-least-once delivery at its worst.
-    let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
-    let bodies = drain(&broker, &broker.queues.chunks, chunks_total).await;
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let bodies = drain(&broker, &broker.queues().chunks, chunks_total).await;
     let mut copies: Vec<(usize, Vec<u8>)> = (0..3)
         .flat_map(|round| {
             bodies
@@ -65,7 +64,7 @@ async fn a_redelivered_chunk_changes_nothing() {
     copies.sort_by_key(|(k, _)| k % 17);
     for (i, (_, body)) in copies.iter().enumerate() {
         broker
-            .publish_raw(&broker.queues.chunks, body, &format!("copy-{i}"), Default::default())
+            .publish(&broker.queues().chunks, body, &Meta::new(format!("copy-{i}")))
             .await
             .unwrap();
     }
@@ -142,12 +141,12 @@ async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_load
     env.drop_file("egrid/generators/second.csv", &v2);
     wait_until_loading(&env, 2).await;
     front.stop().await;
-    let broker = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
-    let mut bodies = drain(&broker, &broker.queues.chunks, 7).await;
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let mut bodies = drain(&broker, &broker.queues().chunks, 7).await;
     bodies.reverse();
     for (i, body) in bodies.iter().enumerate() {
         broker
-            .publish_raw(&broker.queues.chunks, body, &format!("r-{i}"), Default::default())
+            .publish(&broker.queues().chunks, body, &Meta::new(format!("r-{i}")))
             .await
             .unwrap();
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use penstock_broker::Broker;
+use penstock_broker::{Meta, RabbitMq, WorkQueue};
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::s3::S3Server;
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
@@ -56,7 +56,7 @@ async fn wait_done(env: &TestEnv, count: usize, within: Duration) -> Duration {
 /// Every role against a bucket `drops` (store `s3://drops/incoming`) with the event queue
 /// `<prefix>.s3-events` (deleted by the harness) and the given scan interval; returns the S3
 /// server, the fleet, a broker connection to publish events with, and the queue name.
-async fn start_with_events(env: &TestEnv, scan_interval: &str) -> (S3Server, Fleet, Broker, String) {
+async fn start_with_events(env: &TestEnv, scan_interval: &str) -> (S3Server, Fleet, RabbitMq, String) {
     let s3 = S3Server::start("drops").await;
     let queue = format!("{}.s3-events", env.prefix);
     let mut settings = vec![
@@ -66,7 +66,7 @@ async fn start_with_events(env: &TestEnv, scan_interval: &str) -> (S3Server, Fle
     ];
     settings.extend(s3.env());
     let fleet = env.start(env.config(&settings), &Role::ALL).await;
-    let events = Broker::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let events = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     events.ensure_external_queue(&queue).await.unwrap();
     (s3, fleet, events, queue)
 }
@@ -83,10 +83,7 @@ async fn an_event_ingests_at_once_repeats_change_nothing_and_polling_catches_a_l
     let etag = s3.put("drops", key, bytes.clone()).await;
     let dropped = Instant::now();
     let event = minio_event("drops", key, bytes.len(), &etag);
-    events
-        .publish_raw(&queue, &event, "event-1", Default::default())
-        .await
-        .unwrap();
+    events.publish(&queue, &event, &Meta::new("event-1")).await.unwrap();
     let took = wait_done(&env, 1, Duration::from_secs(3)).await;
     eprintln!("event: drop to done in {:?}", dropped.elapsed().max(took));
     let files = env.files().await;
@@ -95,17 +92,11 @@ async fn an_event_ingests_at_once_repeats_change_nothing_and_polling_catches_a_l
     assert_eq!(env.egrid_table().await, egrid::expected(&bytes, files[0].id));
 
     // The same event again (MinIO retries), an event for another bucket, and garbage: nothing new.
-    events
-        .publish_raw(&queue, &event, "event-2", Default::default())
-        .await
-        .unwrap();
+    events.publish(&queue, &event, &Meta::new("event-2")).await.unwrap();
     let elsewhere = minio_event("other", key, bytes.len(), &etag);
+    events.publish(&queue, &elsewhere, &Meta::new("event-3")).await.unwrap();
     events
-        .publish_raw(&queue, &elsewhere, "event-3", Default::default())
-        .await
-        .unwrap();
-    events
-        .publish_raw(&queue, b"not json", "event-4", Default::default())
+        .publish(&queue, b"not json", &Meta::new("event-4"))
         .await
         .unwrap();
     // A poll runs meanwhile and sees the version the event recorded.
@@ -162,7 +153,7 @@ async fn bench_drop_to_queryable_latency_by_event_and_by_polling() {
         if by_event {
             let event = minio_event("drops", &key, bytes.len(), &etag);
             events
-                .publish_raw(&queue, &event, &format!("bench-{round}"), Default::default())
+                .publish(&queue, &event, &Meta::new(format!("bench-{round}")))
                 .await
                 .unwrap();
         }

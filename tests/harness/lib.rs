@@ -196,11 +196,11 @@ impl Drop for TestEnv {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                if let Ok(broker) = penstock_broker::Broker::connect(&amqp_url(), &prefix).await {
+                if let Ok(broker) = penstock_broker::RabbitMq::connect(&amqp_url(), &prefix).await {
                     let _ = broker.delete_queues().await;
                     // The S3 event queue tests name after their prefix.
                     let _ = broker.delete_queue(&format!("{prefix}.s3-events")).await;
-                    broker.close().await;
+                    penstock_broker::WorkQueue::close(&broker).await;
                 }
                 if let Ok(admin) = penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await {
                     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");

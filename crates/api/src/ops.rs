@@ -42,7 +42,7 @@ pub async fn ready(State(api): State<Arc<Api>>) -> Response {
         _ => {
             let timeout = Duration::from_secs(2);
             let database = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&api.pool));
-            let broker = tokio::time::timeout(timeout, penstock_broker::Broker::probe(&api.amqp_url));
+            let broker = tokio::time::timeout(timeout, penstock_broker::RabbitMq::probe(&api.amqp_url));
             let (database, broker) = tokio::join!(database, broker);
             let database = matches!(database, Ok(Ok(_)));
             let broker = matches!(broker, Ok(Ok(())));

@@ -19,6 +19,7 @@ pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
 pub use setup::{
-    MIGRATOR, MigrationState, connect, ensure_database, migrate, migrate_with, migration_status, revert_latest,
+    MIGRATOR, MigrationState, connect, connect_lazy, ensure_database, migrate, migrate_with, migration_status,
+    revert_latest,
 };
 pub use spec_check::check_spec;

@@ -22,6 +22,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .await?)
 }
 
+/// A pool that connects on first use, waiting at most `acquire_timeout` for a connection
+/// (a role that starts before PostgreSQL, or a unit test that never reaches it).
+pub fn connect_lazy(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options))
+}
+
 /// Creates the database the URL names if it does not exist (connecting to `postgres`).
 pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     let options = PgConnectOptions::from_str(url)?;

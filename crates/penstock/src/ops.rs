@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
-use penstock_broker::Broker;
+use penstock_broker::{RabbitMq, WorkQueue};
 use penstock_config::{Config, StorageUrl};
 use penstock_db::FileState;
 use penstock_workers::context::Context;
@@ -103,7 +103,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         }
     }
     // A probe, not a worker's connection: checking declares no queues.
-    match tokio::time::timeout(timeout, Broker::probe(&config.amqp_url)).await {
+    match tokio::time::timeout(timeout, RabbitMq::probe(&config.amqp_url)).await {
         Ok(Ok(())) => {
             report(
                 true,
@@ -207,7 +207,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
         );
         return Ok(());
     }
-    let broker = Broker::connect(&config.amqp_url, &config.queue_prefix)
+    let broker = RabbitMq::connect(&config.amqp_url, &config.queue_prefix)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     for id in ids {
@@ -231,7 +231,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
 pub async fn backfill(config: Config, prefix: String, since: Option<String>) -> anyhow::Result<()> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
     let ctx = Context::open(config).await?;
-    let broker = Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+    let broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     let report = penstock_workers::scanner::backfill(&ctx, &broker, &prefix, since).await?;

@@ -74,7 +74,7 @@ pub async fn watch(
 ) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let terminal = std::io::stdout().is_terminal();
-    let broker = penstock_broker::Broker::connect(&config.amqp_url, &config.queue_prefix)
+    let broker = penstock_broker::RabbitMq::connect(&config.amqp_url, &config.queue_prefix)
         .await
         .ok();
     let mut last: Option<(std::time::Instant, i64)> = None;
@@ -92,8 +92,8 @@ pub async fn watch(
         last = Some((now, loaded));
         let mut depths = Vec::new();
         if let Some(b) = &broker {
-            for (q, n) in b.ready_counts().await {
-                depths.push(format!("{}={n}", q.rsplit('.').next().unwrap_or(q)));
+            for (q, n) in (b as &dyn penstock_broker::WorkQueue).ready_counts().await {
+                depths.push(format!("{}={n}", q.rsplit('.').next().unwrap_or(&q)));
             }
         }
         let snapshot = Snapshot::of(&files);
@@ -163,7 +163,7 @@ pub async fn watch(
         }
     }
     if let Some(b) = broker {
-        b.close().await;
+        penstock_broker::WorkQueue::close(&b).await;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use penstock_broker::{Broker, Delivery};
+use penstock_broker::{Meta, SharedQueue, WorkQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_core::header::{self, HeaderMap};
 use penstock_core::message::{self, VERSION};
@@ -28,59 +28,66 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::consume;
 use crate::context::Context;
 use crate::outcome::{Disposition, RunError, Step, retrying};
+use crate::stage::{self, Stage};
 
 const BLOCK: usize = 256 * 1024;
 
-pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
-    let queue = broker.queues.files.clone();
-    let grace = ctx.config.shutdown_grace;
-    let handler_broker = broker.clone();
-    let max_attempts = ctx.config.max_attempts;
-    consume(
-        &broker,
-        &queue,
-        1,
-        grace,
-        max_attempts,
-        &shutdown,
-        move |delivery: Delivery| {
-            let ctx = ctx.clone();
-            let broker = handler_broker.clone();
-            async move {
-                let disposition = handle(&ctx, &broker, &delivery.data).await;
-                (delivery, disposition)
-            }
-        },
-    )
-    .await?;
+pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
+    let settings = ctx.settings();
+    let chunker = Arc::new(Chunker {
+        ctx,
+        queue: queue.clone(),
+    });
+    stage::run(chunker, queue, settings, &shutdown).await?;
     Ok(())
 }
 
-async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
-    let item: FileItem = match message::decode(body) {
-        Ok(item) => item,
-        Err(e) => return Disposition::DeadLetter(e.to_string()),
-    };
-    let span = tracing::Span::current();
-    span.record("dataset", item.dataset.as_str());
-    span.record("file_id", item.file_id);
-    let Some(spec) = ctx.config.dataset(&item.dataset) else {
-        let reason = format!(
-            "unknown dataset {:?}: no spec in datasets_dir declares it",
-            item.dataset
-        );
-        return ctx.fail_file(broker, item.file_id, &item.key, &reason).await;
-    };
-    match retrying(|| chunk_file(ctx, broker, spec, &item)).await {
-        Ok(()) => Disposition::Ack,
-        Err(Step::Transient(reason)) => {
-            tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; will retry");
-            Disposition::Retry(reason)
+/// The chunker as a stage: one file at a time.
+pub struct Chunker {
+    pub ctx: Arc<Context>,
+    pub queue: SharedQueue,
+}
+
+#[async_trait::async_trait]
+impl Stage for Chunker {
+    type Item = FileItem;
+
+    fn queue(&self) -> &str {
+        &self.queue.queues().files
+    }
+
+    fn prefetch(&self) -> u16 {
+        1
+    }
+
+    fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<FileItem, String> {
+        message::decode(body).map_err(|e| e.to_string())
+    }
+
+    fn describe(&self, item: &FileItem, span: &tracing::Span) {
+        span.record("dataset", item.dataset.as_str());
+        span.record("file_id", item.file_id);
+    }
+
+    async fn handle(&self, item: FileItem) -> Disposition {
+        let (ctx, queue) = (&self.ctx, self.queue.as_ref());
+        let Some(spec) = ctx.config.dataset(&item.dataset) else {
+            let reason = format!(
+                "unknown dataset {:?}: no spec in datasets_dir declares it",
+                item.dataset
+            );
+            return ctx.fail_file(queue, item.file_id, &item.key, &reason).await;
+        };
+        match retrying(|| chunk_file(ctx, queue, spec, &item)).await {
+            Ok(()) => Disposition::Ack,
+            Err(Step::Transient(reason)) => {
+                tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; will retry");
+                Disposition::Retry(reason)
+            }
+            Err(Step::Permanent(reason)) => ctx.fail_file(queue, item.file_id, &item.key, &reason).await,
         }
-        Err(Step::Permanent(reason)) => ctx.fail_file(broker, item.file_id, &item.key, &reason).await,
     }
 }
 
@@ -94,7 +101,7 @@ enum Verdict {
     },
 }
 
-async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &FileItem) -> Result<(), Step> {
+async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, item: &FileItem) -> Result<(), Step> {
     let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await? else {
         return Err(Step::Permanent(format!(
             "file version {} is not in the ledger",
@@ -122,7 +129,7 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
                 };
                 let metadata = serde_json::json!({ "file_id": item.file_id, "key": item.key, "reason": reason });
                 ctx.emit(
-                    broker,
+                    queue,
                     Event::new(kind, "chunker", format!("{} rejected: {reason}", item.key), metadata),
                 )
                 .await;
@@ -153,7 +160,7 @@ async fn chunk_file(ctx: &Context, broker: &Broker, spec: &DatasetSpec, item: &F
             sha256,
         };
         let id = format!("chunk-{}-{}", item.file_id, plan.number);
-        broker.publish(&broker.queues.chunks, &chunk, &id).await?;
+        queue.publish_json(&queue.queues().chunks, &chunk, &id).await?;
     }
     tracing::info!(file_id = item.file_id, chunks = total, records, "chunk items published");
     Ok(())
@@ -370,4 +377,55 @@ async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> 
         plans: state.plans,
         records: state.records,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use penstock_broker::{MemoryQueue, WorkQueue};
+
+    use super::*;
+    use crate::stage::tests::{SETTINGS, run_until, settled};
+
+    async fn chunker(memory: &MemoryQueue, store: &std::path::Path) -> Arc<Chunker> {
+        Arc::new(Chunker {
+            ctx: Context::unreachable_database(store).await,
+            queue: Arc::new(memory.clone()),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_file_item_is_dead_lettered_with_why() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        memory.publish("t.files", b"{\"v\":1}", &Meta::new("f")).await.unwrap();
+        run_until(
+            chunker(&memory, store.path()).await,
+            &memory,
+            SETTINGS,
+            settled("t.files"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(memory.ready("t.errors").len(), 1);
+        assert!(memory.ready("t.chunks").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_file_whose_ledger_cannot_be_read_waits_for_a_retry_and_publishes_nothing() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        let stage = chunker(&memory, store.path()).await;
+        let item = FileItem {
+            v: VERSION,
+            file_id: 3,
+            dataset: stage.ctx.config.datasets[0].name.clone(),
+            key: "egrid/generators/a.csv".into(),
+            version: "v1".into(),
+            size: 10,
+        };
+        let body = serde_json::to_vec(&item).unwrap();
+        memory.publish("t.files", &body, &Meta::new("file-3")).await.unwrap();
+        run_until(stage, &memory, SETTINGS, |m| !m.delayed("t.files").is_empty())
+            .await
+            .unwrap();
+        assert!(memory.ready("t.chunks").is_empty() && memory.ready("t.errors").is_empty());
+    }
 }

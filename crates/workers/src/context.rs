@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use penstock_broker::Broker;
+use penstock_broker::WorkQueue;
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::{Event, EventKind};
@@ -29,20 +29,29 @@ impl Context {
         self.datasets.get(name).map(|(s, m)| (s, m))
     }
 
+    /// What every stage shares: the shutdown grace period and the attempt limit.
+    pub fn settings(&self) -> crate::stage::Settings {
+        crate::stage::Settings {
+            grace: self.config.shutdown_grace,
+            max_attempts: self.config.max_attempts,
+        }
+    }
+
     /// Publishes an event for the notification consumer. Best effort: an event that cannot
     /// be published is logged, and the work it describes is not held back.
-    pub async fn emit(&self, broker: &Broker, event: Event) {
+    pub async fn emit(&self, queue: &dyn WorkQueue, event: Event) {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = format!("event-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        if let Err(e) = broker.publish(&broker.queues.events, &event, &id).await {
+        let events = queue.queues().events.clone();
+        if let Err(e) = queue.publish_json(&events, &event, &id).await {
             tracing::warn!(error = %e, kind = ?event.kind, "cannot publish an event");
         }
     }
 
     /// Marks a file version failed with a reason, tells the notification consumer, and
     /// dead-letters its item.
-    pub async fn fail_file(&self, broker: &Broker, file_id: i64, key: &str, reason: &str) -> Disposition {
+    pub async fn fail_file(&self, queue: &dyn WorkQueue, file_id: i64, key: &str, reason: &str) -> Disposition {
         tracing::error!(file_id, %reason, "file failed");
         match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason).await {
             Ok(changed) => {
@@ -58,7 +67,7 @@ impl Context {
                         key: key.to_string(),
                     };
                     let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
-                    self.emit(broker, Event::new(kind, "worker", format!("{key}: {reason}"), metadata))
+                    self.emit(queue, Event::new(kind, "worker", format!("{key}: {reason}"), metadata))
                         .await;
                 }
                 Disposition::DeadLetter(reason.to_string())
@@ -95,5 +104,36 @@ impl Context {
             store,
             datasets,
         }))
+    }
+
+    /// A context whose database is unreachable (every query fails fast and transiently) and
+    /// whose store is an empty folder: for unit tests of decisions made before, or about,
+    /// the database.
+    #[cfg(test)]
+    pub(crate) async fn unreachable_database(store: &std::path::Path) -> Arc<Context> {
+        let env = HashMap::from([
+            ("PENSTOCK_STORAGE_URL".to_string(), store.display().to_string()),
+            ("PENSTOCK_SHUTDOWN_GRACE".to_string(), "2s".to_string()),
+        ]);
+        let config = penstock_config::load_from(&env).expect("the built-in configuration loads");
+        let pool = penstock_db::connect_lazy(
+            "postgres://penstock@127.0.0.1:1/unreachable",
+            1,
+            std::time::Duration::from_millis(200),
+        )
+        .expect("a valid URL");
+        let datasets = config
+            .datasets
+            .iter()
+            .map(|spec| (spec.name.clone(), (spec.clone(), MergeSql::new(spec))))
+            .collect();
+        let store = penstock_storage::open(&config).await;
+        Arc::new(Context {
+            config,
+            health: Arc::new(crate::health::Health::default()),
+            pool,
+            store,
+            datasets,
+        })
     }
 }

@@ -9,45 +9,66 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use penstock_broker::{BasicAckOptions, BasicNackOptions, Broker, Delivery};
+use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_db::DeadItem;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::{RunError, Step, retrying};
+use crate::outcome::{Disposition, RunError, Step, retrying};
+use crate::stage::{self, Batching, Stage};
 
 const BATCH: usize = 100;
 const BATCH_WAIT: Duration = Duration::from_millis(200);
+/// How long a batch that cannot be recorded waits before it is released.
+const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
-pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
-    let queue = broker.queues.errors.clone();
-    let tag = format!("{queue}-{}", std::process::id());
-    let (channel, mut consumer) = broker.consume(&queue, BATCH as u16, &tag).await?;
-    let result = loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(e)) => break Err(RunError::from(penstock_broker::BrokerError::from(e))),
-                None => break Err(penstock_broker::BrokerError::ConsumerClosed.into()),
-            },
-        };
-        let mut batch = vec![first];
-        let deadline = tokio::time::sleep(BATCH_WAIT);
-        tokio::pin!(deadline);
-        while batch.len() < BATCH {
-            tokio::select! {
-                _ = &mut deadline => break,
-                next = consumer.next() => match next {
-                    Some(Ok(delivery)) => batch.push(delivery),
-                    _ => break,
-                },
-            }
+pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
+    let settings = ctx.settings();
+    let errors = Arc::new(DeadLetters {
+        ctx,
+        queue: queue.clone(),
+    });
+    stage::run(errors, queue, settings, &shutdown).await?;
+    Ok(())
+}
+
+/// The error consumer as a stage: batches of dead items, recorded in one transaction.
+pub struct DeadLetters {
+    pub ctx: Arc<Context>,
+    pub queue: SharedQueue,
+}
+
+#[async_trait::async_trait]
+impl Stage for DeadLetters {
+    type Item = DeadItem;
+
+    fn queue(&self) -> &str {
+        &self.queue.queues().errors
+    }
+
+    fn prefetch(&self) -> u16 {
+        BATCH as u16
+    }
+
+    fn batching(&self) -> Batching {
+        Batching::UpTo {
+            max: BATCH,
+            wait: BATCH_WAIT,
         }
-        let items: Vec<DeadItem> = batch.iter().map(dead_item).collect();
+    }
+
+    fn decode(&self, body: &[u8], meta: &Meta, _redelivered: bool) -> Result<DeadItem, String> {
+        Ok(dead_item(body, meta))
+    }
+
+    async fn handle(&self, item: DeadItem) -> Disposition {
+        self.handle_all(vec![item]).await.remove(0)
+    }
+
+    async fn handle_all(&self, items: Vec<DeadItem>) -> Vec<Disposition> {
+        let ctx = &self.ctx;
         match retrying(|| async {
             penstock_db::record_dead_items(&ctx.pool, &items)
                 .await
@@ -66,60 +87,96 @@ pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken)
                         "message_id": item.message_id, "file_id": item.file_id, "attempts": item.attempts,
                     });
                     let message = format!("dead item from {queue}: {}", item.reason);
-                    ctx.emit(
-                        &broker,
-                        Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata),
-                    )
-                    .await;
+                    let event = Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata);
+                    ctx.emit(self.queue.as_ref(), event).await;
                 }
-                for delivery in batch {
-                    delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map_err(penstock_broker::BrokerError::from)?;
-                }
+                vec![Disposition::Ack; items.len()]
             }
             Err(Step::Transient(reason)) | Err(Step::Permanent(reason)) => {
                 tracing::error!(%reason, "cannot record dead items; releasing them for later");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                for delivery in batch {
-                    let requeue = BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    };
-                    delivery
-                        .nack(requeue)
-                        .await
-                        .map_err(penstock_broker::BrokerError::from)?;
-                }
+                tokio::time::sleep(RELEASE_AFTER).await;
+                vec![Disposition::Release(reason); items.len()]
             }
         }
-    };
-    let _ = channel.close(200, "penstock error consumer stopping".into()).await;
-    result
+    }
 }
 
-/// What a dead-lettered delivery says about itself.
-fn dead_item(delivery: &Delivery) -> DeadItem {
-    let item: Option<serde_json::Value> = serde_json::from_slice(&delivery.data).ok();
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|s| s.to_string())
+/// What a dead-lettered item says about itself.
+fn dead_item(body: &[u8], meta: &Meta) -> DeadItem {
+    let item: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let message_id = Some(meta.message_id.clone())
         .filter(|s| !s.is_empty())
         // No id: derive one from the bytes, so redelivery of the same item is still one row.
-        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&delivery.data))));
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(body))));
     const MAX_RAW: usize = 64 * 1024;
-    let raw = String::from_utf8_lossy(&delivery.data[..delivery.data.len().min(MAX_RAW)]).into_owned();
+    let raw = String::from_utf8_lossy(&body[..body.len().min(MAX_RAW)]).into_owned();
     DeadItem {
         message_id,
-        source_queue: penstock_broker::header(delivery, "x-penstock-source-queue"),
-        reason: penstock_broker::header(delivery, "x-penstock-reason")
+        source_queue: meta.source_queue.clone(),
+        reason: meta
+            .reason
+            .clone()
             .unwrap_or_else(|| "dead-lettered without a reason".into()),
-        attempts: penstock_broker::attempt(delivery) as i32,
+        attempts: meta.attempt as i32,
         file_id: item.as_ref().and_then(|v| v.get("file_id")).and_then(|v| v.as_i64()),
         raw,
         item,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use penstock_broker::{MemoryQueue, WorkQueue};
+
+    use super::*;
+    use crate::stage::Settings;
+    use crate::stage::tests::{SETTINGS, run_until};
+
+    #[tokio::test]
+    async fn dead_items_that_cannot_be_recorded_are_released_not_dropped() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        for i in 0..3 {
+            let meta = Meta::new(format!("d{i}")).dead_lettered("t.chunks", "bad");
+            memory.publish("t.errors", b"{}", &meta).await.unwrap();
+        }
+        let stage = Arc::new(DeadLetters {
+            ctx: Context::unreachable_database(store.path()).await,
+            queue: Arc::new(memory.clone()),
+        });
+        // A short grace: the batch taken again after the release is not waited for.
+        let settings = Settings {
+            grace: Duration::from_millis(50),
+            ..SETTINGS
+        };
+        run_until(stage, &memory, settings, |m| m.releases("t.errors") >= 3)
+            .await
+            .unwrap();
+        assert!(
+            memory.releases("t.errors") >= 3,
+            "released once the database refused them"
+        );
+        assert_eq!(memory.ready("t.errors").len(), 3, "none lost, none acked");
+    }
+
+    #[test]
+    fn a_dead_item_without_a_message_id_is_named_by_its_bytes() {
+        let a = dead_item(b"{\"file_id\": 7}", &Meta::new(""));
+        let b = dead_item(b"{\"file_id\": 7}", &Meta::new(""));
+        assert!(a.message_id.starts_with("sha256:"));
+        assert_eq!(a.message_id, b.message_id);
+        assert_eq!(a.file_id, Some(7));
+        assert_eq!(a.reason, "dead-lettered without a reason");
+    }
+
+    #[test]
+    fn a_dead_item_keeps_its_reason_source_and_attempts() {
+        let meta = Meta::new("chunk-1-1")
+            .next_attempt(4)
+            .dead_lettered("p.chunks", "bad bytes");
+        let item = dead_item(b"not json", &meta);
+        assert_eq!(item.message_id, "chunk-1-1");
+        assert_eq!(item.source_queue.as_deref(), Some("p.chunks"));
+        assert_eq!((item.reason.as_str(), item.attempts), ("bad bytes", 4));
+        assert_eq!((item.item, item.file_id, item.raw.as_str()), (None, None, "not json"));
     }
 }

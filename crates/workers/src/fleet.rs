@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use penstock_broker::Broker;
+use penstock_broker::{RabbitMq, SharedQueue, WorkQueue};
 use penstock_config::Config;
 use penstock_core::event::{Event, EventKind};
 use sqlx::PgPool;
@@ -83,7 +83,7 @@ impl Fleet {
         let ctx = Context::open(config).await?;
         let (health, pool) = (ctx.health.clone(), ctx.pool.clone());
         // Fail fast if the broker is unreachable at start-up (later failures reconnect).
-        Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+        RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
             .await
             .map_err(|e| {
                 RunError::Startup(format!(
@@ -166,20 +166,20 @@ impl Fleet {
 
 /// Every 5 s, records how many messages wait in each work queue (consumer lag).
 async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let mut broker: Option<Broker> = None;
+    let mut broker: Option<RabbitMq> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
         if broker.as_ref().is_none_or(|b| !b.is_connected()) {
-            broker = Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+            broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
                 .await
                 .ok();
         }
         let Some(b) = &broker else { continue };
-        for (queue, ready) in b.ready_counts().await {
-            crate::metrics::queue_ready(queue, ready);
+        for (queue, ready) in (b as &dyn WorkQueue).ready_counts().await {
+            crate::metrics::queue_ready(&queue, ready);
         }
     }
     if let Some(b) = broker {
@@ -193,8 +193,9 @@ async fn supervise(ctx: Arc<Context>, role: Role, shutdown: CancellationToken) {
     let mut failures: u32 = 0;
     let mut connected_before = false;
     while !shutdown.is_cancelled() {
-        let result = match Broker::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
+        let result = match RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
             Ok(broker) => {
+                let broker: SharedQueue = std::sync::Arc::new(broker);
                 if connected_before {
                     crate::metrics::reconnected(role.name());
                 }

@@ -11,7 +11,6 @@
 //! reconnects after broker failures; [`shutdown`] is the one shutdown path.
 
 pub mod chunker;
-mod consume;
 pub mod context;
 pub mod dead_letters;
 pub mod fleet;
@@ -22,6 +21,7 @@ pub mod notifications;
 pub mod outcome;
 pub mod scanner;
 pub mod shutdown;
+pub mod stage;
 mod watch;
 pub mod webhooks;
 

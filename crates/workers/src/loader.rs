@@ -10,8 +10,9 @@
 //! changed) fail the file and dead-letter the item.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use penstock_broker::{Broker, Delivery};
+use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, message, prepare_chunk};
@@ -19,137 +20,204 @@ use penstock_db::ChunkOutcome;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::consume;
 use crate::context::Context;
 use crate::outcome::{Disposition, RunError, Step, retrying};
+use crate::stage::{self, Stage};
 
-pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
-    let queue = broker.queues.chunks.clone();
-    let prefetch = ctx.config.database_concurrency as u16;
-    let grace = ctx.config.shutdown_grace;
-    let handler_broker = broker.clone();
-    consume(
-        &broker,
-        &queue,
-        prefetch,
-        grace,
-        ctx.config.max_attempts,
-        &shutdown,
-        move |delivery: Delivery| {
-            let ctx = ctx.clone();
-            let broker = handler_broker.clone();
-            async move {
-                let disposition = handle(&ctx, &broker, &delivery.data).await;
-                (delivery, disposition)
-            }
-        },
-    )
-    .await?;
+pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
+    let settings = ctx.settings();
+    let loader = Arc::new(Loader {
+        ctx,
+        queue: queue.clone(),
+    });
+    stage::run(loader, queue, settings, &shutdown).await?;
     Ok(())
 }
 
-async fn handle(ctx: &Context, broker: &Broker, body: &[u8]) -> Disposition {
-    let item: ChunkItem = match message::decode(body) {
-        Ok(item) => item,
-        Err(e) => return Disposition::DeadLetter(e.to_string()),
-    };
-    let span = tracing::Span::current();
-    span.record("dataset", item.dataset.as_str());
-    span.record("file_id", item.file_id);
-    span.record("chunk", item.chunk);
-    if ctx.dataset(&item.dataset).is_none() {
-        let reason = format!(
-            "unknown dataset {:?}: no spec in datasets_dir declares it",
-            item.dataset
-        );
-        return ctx.fail_file(broker, item.file_id, &item.key, &reason).await;
+/// The database consumer as a stage.
+pub struct Loader {
+    pub ctx: Arc<Context>,
+    pub queue: SharedQueue,
+}
+
+/// A chunk item, and whether an earlier attempt may have committed it already.
+pub struct Delivered {
+    item: ChunkItem,
+    seen_before: bool,
+}
+
+/// What loading a chunk did.
+enum Landed {
+    /// Committed; `finished` when its commit finished the file.
+    Committed { finished: bool },
+    /// The ledger already had it (a redelivery, or a retry after a commit whose answer was
+    /// lost); `finished` when the file has ended since.
+    AlreadyLoaded { finished: bool },
+    /// The file had already failed or been rejected.
+    FileEnded,
+}
+
+#[async_trait::async_trait]
+impl Stage for Loader {
+    type Item = Delivered;
+
+    fn queue(&self) -> &str {
+        &self.queue.queues().chunks
     }
-    match retrying(|| load(ctx, broker, &item)).await {
-        Ok(()) => Disposition::Ack,
-        Err(Step::Transient(reason)) => {
-            tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
-            Disposition::Retry(reason)
+
+    fn prefetch(&self) -> u16 {
+        self.ctx.config.database_concurrency as u16
+    }
+
+    fn decode(&self, body: &[u8], meta: &Meta, redelivered: bool) -> Result<Delivered, String> {
+        let item: ChunkItem = message::decode(body).map_err(|e| e.to_string())?;
+        Ok(Delivered {
+            item,
+            seen_before: redelivered || meta.attempt > 1,
+        })
+    }
+
+    fn describe(&self, delivered: &Delivered, span: &tracing::Span) {
+        span.record("dataset", delivered.item.dataset.as_str());
+        span.record("file_id", delivered.item.file_id);
+        span.record("chunk", delivered.item.chunk);
+    }
+
+    async fn handle(&self, delivered: Delivered) -> Disposition {
+        let Delivered { item, seen_before } = delivered;
+        let ctx = &self.ctx;
+        if ctx.dataset(&item.dataset).is_none() {
+            let reason = format!(
+                "unknown dataset {:?}: no spec in datasets_dir declares it",
+                item.dataset
+            );
+            return ctx
+                .fail_file(self.queue.as_ref(), item.file_id, &item.key, &reason)
+                .await;
         }
-        Err(Step::Permanent(reason)) => ctx.fail_file(broker, item.file_id, &item.key, &reason).await,
+        let finished = match self.load(&item, seen_before).await {
+            Ok(Landed::Committed { finished }) => finished,
+            // An earlier attempt may have committed without announcing: announce now, so a
+            // failure after a commit cannot turn into a silent skip.
+            Ok(Landed::AlreadyLoaded { finished }) => finished,
+            Ok(Landed::FileEnded) => false,
+            Err(Step::Transient(reason)) => {
+                tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
+                return Disposition::Retry(reason);
+            }
+            Err(Step::Permanent(reason)) => {
+                return ctx
+                    .fail_file(self.queue.as_ref(), item.file_id, &item.key, &reason)
+                    .await;
+            }
+        };
+        if finished {
+            // After the commit: its own step. If it cannot be done, the item is retried, and
+            // the retry (seeing the chunk in the ledger) announces the file then.
+            if let Err(Step::Transient(reason) | Step::Permanent(reason)) =
+                retrying(|| announce_finished(ctx, self.queue.as_ref(), item.file_id)).await
+            {
+                tracing::warn!(file_id = item.file_id, %reason, "chunk committed but the file's completion is not announced yet; will retry");
+                return Disposition::Retry(format!("announcing the finished file: {reason}"));
+            }
+        }
+        Disposition::Ack
     }
 }
 
-async fn load(ctx: &Context, broker: &Broker, item: &ChunkItem) -> Result<(), Step> {
-    let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
-    // A file that has already failed or been rejected loads nothing more.
-    if let Some(file) = penstock_db::file(&ctx.pool, item.file_id).await?
-        && file.status.is_unsuccessful()
-    {
-        tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let bytes = ctx.store.read_range(&item.key, item.start, item.end).await?;
-    if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
-        return Err(Step::Permanent(format!(
-            "bytes {}..{} of {:?} changed after the file was validated; the scanner will pick up the new version",
-            item.start, item.end, item.key
-        )));
-    }
-    let spec_owned = spec.clone();
-    let header = HeaderMap {
-        field_count: item.field_count,
-        columns: item.columns.clone(),
-    };
-    let (first_line, file_id) = (item.first_line, item.file_id);
-    // Parsing and coercion are CPU work: keep them off the async workers.
-    let prepared =
-        tokio::task::spawn_blocking(move || prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id))
-            .await
-            .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
-    if prepared.records != item.records {
-        return Err(Step::Permanent(format!(
-            "chunk {} holds {} records but the chunker counted {}",
-            item.chunk, prepared.records, item.records
-        )));
-    }
-    match penstock_db::load_chunk(&ctx.pool, merge, item, &prepared).await? {
-        ChunkOutcome::AlreadyLoaded => {
-            crate::metrics::chunk_already_loaded(&item.dataset);
-            tracing::info!(
-                file_id = item.file_id,
-                chunk = item.chunk,
-                "chunk already in the ledger; nothing to do"
-            );
+impl Loader {
+    /// Reads, checks, parses and commits one chunk. Only the I/O is retried in process: the
+    /// file's status, the ranged read and the load transaction, each on its own.
+    async fn load(&self, item: &ChunkItem, seen_before: bool) -> Result<Landed, Step> {
+        let ctx = &self.ctx;
+        let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
+        // A file that has already failed or been rejected loads nothing more.
+        let file = retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) }).await?;
+        if let Some(file) = file
+            && file.status.is_unsuccessful()
+        {
+            tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
+            return Ok(Landed::FileEnded);
         }
-        ChunkOutcome::Loaded {
-            file_status,
-            rows_changed,
-            path,
-        } => {
-            tracing::info!(
-                file_id = item.file_id,
-                chunk = item.chunk,
-                rows = prepared.rows,
+        let started = std::time::Instant::now();
+        let bytes = retrying(|| async { Ok(ctx.store.read_range(&item.key, item.start, item.end).await?) }).await?;
+        if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
+            return Err(Step::Permanent(format!(
+                "bytes {}..{} of {:?} changed after the file was validated; the scanner will pick up the new version",
+                item.start, item.end, item.key
+            )));
+        }
+        let spec_owned = spec.clone();
+        let header = HeaderMap {
+            field_count: item.field_count,
+            columns: item.columns.clone(),
+        };
+        let (first_line, file_id) = (item.first_line, item.file_id);
+        // Parsing and coercion are CPU work: keep them off the async workers.
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id))
+                .await
+                .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
+        if prepared.records != item.records {
+            return Err(Step::Permanent(format!(
+                "chunk {} holds {} records but the chunker counted {}",
+                item.chunk, prepared.records, item.records
+            )));
+        }
+        let tries = AtomicU32::new(0);
+        let outcome = retrying(|| {
+            tries.fetch_add(1, Ordering::Relaxed);
+            async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared).await?) }
+        })
+        .await?;
+        match outcome {
+            ChunkOutcome::AlreadyLoaded => {
+                crate::metrics::chunk_already_loaded(&item.dataset);
+                tracing::info!(
+                    file_id = item.file_id,
+                    chunk = item.chunk,
+                    "chunk already in the ledger; nothing to do"
+                );
+                let maybe_unannounced = seen_before || tries.load(Ordering::Relaxed) > 1;
+                let finished = maybe_unannounced
+                    && retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) })
+                        .await?
+                        .is_some_and(|file| file.is_terminal());
+                Ok(Landed::AlreadyLoaded { finished })
+            }
+            ChunkOutcome::Loaded {
+                file_status,
                 rows_changed,
-                path = path.as_str(),
-                quarantined = prepared.quarantined.len(),
-                superseded = prepared.superseded,
-                status = %file_status,
-                "chunk committed"
-            );
-            crate::metrics::chunk_loaded(
-                &item.dataset,
-                prepared.rows as u64,
-                prepared.quarantined.len() as u64,
-                prepared.superseded as u64,
-                started.elapsed(),
-            );
-            if file_status.is_terminal() {
-                announce_finished(ctx, broker, item.file_id).await?;
+                path,
+            } => {
+                tracing::info!(
+                    file_id = item.file_id,
+                    chunk = item.chunk,
+                    rows = prepared.rows,
+                    rows_changed,
+                    path = path.as_str(),
+                    quarantined = prepared.quarantined.len(),
+                    superseded = prepared.superseded,
+                    status = %file_status,
+                    "chunk committed"
+                );
+                crate::metrics::chunk_loaded(
+                    &item.dataset,
+                    prepared.rows as u64,
+                    prepared.quarantined.len() as u64,
+                    prepared.superseded as u64,
+                    started.elapsed(),
+                );
+                Ok(Landed::Committed {
+                    finished: file_status.is_terminal(),
+                })
             }
         }
     }
-    Ok(())
 }
 
 /// Tells the notification consumer that a file finished loading.
-async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Result<(), Step> {
+async fn announce_finished(ctx: &Context, queue: &dyn penstock_broker::WorkQueue, file_id: i64) -> Result<(), Step> {
     let Some(file) = penstock_db::file(&ctx.pool, file_id).await? else {
         return Ok(());
     };
@@ -186,6 +254,99 @@ async fn announce_finished(ctx: &Context, broker: &Broker, file_id: i64) -> Resu
             format!("{} loaded {} rows", file.key, file.rows_loaded),
         )
     };
-    ctx.emit(broker, Event::new(kind, "database", message, metadata)).await;
+    ctx.emit(queue, Event::new(kind, "database", message, metadata)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use penstock_broker::{MemoryQueue, WorkQueue};
+
+    use super::*;
+    use crate::stage::tests::{SETTINGS, run_until, settled};
+
+    async fn loader(memory: &MemoryQueue, store: &std::path::Path) -> Arc<Loader> {
+        Arc::new(Loader {
+            ctx: Context::unreachable_database(store).await,
+            queue: Arc::new(memory.clone()),
+        })
+    }
+
+    fn chunk(dataset: &str) -> Vec<u8> {
+        let item = ChunkItem {
+            v: message::VERSION,
+            file_id: 7,
+            dataset: dataset.into(),
+            key: "egrid/generators/a.csv".into(),
+            version: "v1".into(),
+            chunk: 1,
+            chunks_total: 1,
+            start: 0,
+            end: 10,
+            first_line: 3,
+            records: 1,
+            field_count: 5,
+            columns: vec![0, 1, 2, 3, 4],
+            sha256: "00".into(),
+        };
+        serde_json::to_vec(&item).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_chunk_item_is_dead_lettered_with_why() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        memory
+            .publish("t.chunks", b"\x00 not json", &Meta::new("c"))
+            .await
+            .unwrap();
+        run_until(
+            loader(&memory, store.path()).await,
+            &memory,
+            SETTINGS,
+            settled("t.chunks"),
+        )
+        .await
+        .unwrap();
+        let dead = memory.ready("t.errors");
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0].1.reason.as_deref().unwrap().contains("not a valid work item"),
+            "{:?}",
+            dead[0].1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_ledger_cannot_be_read_waits_for_a_retry_instead_of_failing() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        let stage = loader(&memory, store.path()).await;
+        let dataset = stage.ctx.config.datasets[0].name.clone();
+        memory
+            .publish("t.chunks", &chunk(&dataset), &Meta::new("c"))
+            .await
+            .unwrap();
+        run_until(stage, &memory, SETTINGS, |m| !m.delayed("t.chunks").is_empty())
+            .await
+            .unwrap();
+        assert_eq!(memory.delayed("t.chunks")[0].1.attempt, 2);
+        assert!(memory.ready("t.errors").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_chunk_of_an_unknown_dataset_is_kept_while_its_failure_cannot_be_recorded() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        memory
+            .publish("t.chunks", &chunk("nope"), &Meta::new("c"))
+            .await
+            .unwrap();
+        run_until(loader(&memory, store.path()).await, &memory, SETTINGS, |m| {
+            !m.delayed("t.chunks").is_empty()
+        })
+        .await
+        .unwrap();
+        assert!(
+            memory.ready("t.errors").is_empty(),
+            "not dead-lettered before the file is marked failed"
+        );
+    }
 }

@@ -18,6 +18,7 @@ pub const CHUNK_DURATION: &str = "penstock_loader_chunk_duration_seconds";
 pub const FILE_DURATION: &str = "penstock_files_duration_seconds";
 pub const RETRIES: &str = "penstock_worker_retries_total";
 pub const DEAD_LETTERS: &str = "penstock_worker_dead_letters_total";
+pub const DELIVERIES: &str = "penstock_worker_deliveries_total";
 pub const RECONNECTS: &str = "penstock_worker_reconnects_total";
 pub const TRANSIENT_FAILURES: &str = "penstock_worker_transient_failures_total";
 pub const QUEUE_READY: &str = "penstock_broker_queue_ready_messages";
@@ -57,6 +58,10 @@ pub fn describe() {
     describe_counter!(
         DEAD_LETTERS,
         "Work items dead-lettered, by stage (files, chunks, events)"
+    );
+    describe_counter!(
+        DELIVERIES,
+        "Deliveries settled by consumer roles, by stage and outcome (acked, retried, dead_lettered, released)"
     );
     describe_counter!(
         RECONNECTS,
@@ -106,6 +111,7 @@ pub fn stage(queue: &str) -> &'static str {
         Some("files") => "files",
         Some("chunks") => "chunks",
         Some("events") => "events",
+        Some("errors") => "errors",
         _ => "other",
     }
 }
@@ -116,6 +122,10 @@ pub fn retried(queue: &str) {
 
 pub fn dead_lettered(queue: &str) {
     counter!(DEAD_LETTERS, "stage" => stage(queue)).increment(1);
+}
+
+pub fn delivery_settled(queue: &str, outcome: &'static str) {
+    counter!(DELIVERIES, "stage" => stage(queue), "outcome" => outcome).increment(1);
 }
 
 pub fn reconnected(role: &'static str) {

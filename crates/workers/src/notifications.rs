@@ -10,53 +10,62 @@
 
 use std::sync::Arc;
 
-use penstock_broker::{Broker, Delivery};
+use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::Event;
 use penstock_core::message;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::consume;
 use crate::context::Context;
 use crate::outcome::{Disposition, RunError, Step, retrying};
+use crate::stage::{self, Stage};
 
-pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
-    let queue = broker.queues.events.clone();
-    let (grace, attempts) = (ctx.config.shutdown_grace, ctx.config.max_attempts);
-    let client = reqwest::Client::new();
-    consume(
-        &broker,
-        &queue,
-        20,
-        grace,
-        attempts,
-        &shutdown,
-        move |delivery: Delivery| {
-            let (ctx, client) = (ctx.clone(), client.clone());
-            async move {
-                let disposition = handle(&ctx, &client, &delivery.data).await;
-                (delivery, disposition)
-            }
-        },
-    )
-    .await?;
+pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
+    let settings = ctx.settings();
+    let notifications = Arc::new(Notifications {
+        ctx,
+        queue: queue.clone(),
+        client: reqwest::Client::new(),
+    });
+    stage::run(notifications, queue, settings, &shutdown).await?;
     Ok(())
 }
 
-async fn handle(ctx: &Context, client: &reqwest::Client, body: &[u8]) -> Disposition {
-    let event: Event = match message::decode(body) {
-        Ok(event) => event,
-        Err(e) => return Disposition::DeadLetter(e.to_string()),
-    };
-    match retrying(|| async { penstock_db::raise_alert(&ctx.pool, &event).await.map_err(Step::from) }).await {
-        Ok((id, new)) => {
-            tracing::info!(alert = id, new, key = %event.dedupe_key(), severity = event.severity().as_str(), "alert raised");
-            if new {
-                notify_webhooks(ctx, client, id, &event).await;
+/// The notification consumer as a stage.
+pub struct Notifications {
+    pub ctx: Arc<Context>,
+    pub queue: SharedQueue,
+    pub client: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl Stage for Notifications {
+    type Item = Event;
+
+    fn queue(&self) -> &str {
+        &self.queue.queues().events
+    }
+
+    fn prefetch(&self) -> u16 {
+        20
+    }
+
+    fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<Event, String> {
+        message::decode(body).map_err(|e| e.to_string())
+    }
+
+    async fn handle(&self, event: Event) -> Disposition {
+        let ctx = &self.ctx;
+        match retrying(|| async { penstock_db::raise_alert(&ctx.pool, &event).await.map_err(Step::from) }).await {
+            Ok((id, new)) => {
+                tracing::info!(alert = id, new, key = %event.dedupe_key(), severity = event.severity().as_str(), "alert raised");
+                if new {
+                    notify_webhooks(ctx, &self.client, id, &event).await;
+                }
+                Disposition::Ack
             }
-            Disposition::Ack
+            Err(Step::Transient(reason)) => Disposition::Retry(reason),
+            Err(Step::Permanent(reason)) => Disposition::DeadLetter(reason),
         }
-        Err(Step::Transient(reason)) => Disposition::Retry(reason),
-        Err(Step::Permanent(reason)) => Disposition::DeadLetter(reason),
     }
 }
 
@@ -98,5 +107,57 @@ async fn notify_webhooks(ctx: &Context, client: &reqwest::Client, alert_id: i64,
         if let Err(e) = recorded {
             tracing::warn!(alert = alert_id, error = %e, "cannot record the webhook delivery");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use penstock_broker::{MemoryQueue, WorkQueue};
+    use penstock_core::event::EventKind;
+
+    use super::*;
+    use crate::stage::tests::{SETTINGS, run_until, settled};
+
+    async fn notifications(memory: &MemoryQueue, store: &std::path::Path) -> Arc<Notifications> {
+        Arc::new(Notifications {
+            ctx: Context::unreachable_database(store).await,
+            queue: Arc::new(memory.clone()),
+            client: reqwest::Client::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_event_is_dead_lettered() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        memory.publish("t.events", b"[]", &Meta::new("e")).await.unwrap();
+        run_until(
+            notifications(&memory, store.path()).await,
+            &memory,
+            SETTINGS,
+            settled("t.events"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(memory.ready("t.errors").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_whose_alert_cannot_be_written_waits_for_a_retry() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        let kind = EventKind::FileFailed {
+            file_id: 1,
+            key: "a.csv".into(),
+        };
+        let event = Event::new(kind, "test", "a.csv: broken", serde_json::json!({}));
+        memory
+            .publish("t.events", &serde_json::to_vec(&event).unwrap(), &Meta::new("e"))
+            .await
+            .unwrap();
+        run_until(notifications(&memory, store.path()).await, &memory, SETTINGS, |m| {
+            !m.delayed("t.events").is_empty()
+        })
+        .await
+        .unwrap();
+        assert!(memory.ready("t.errors").is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! What a handler returns and how it is settled: one attempt's [`Step`], the in-process
 //! [`retrying`] of transient steps, and the [`Disposition`] of a delivery (ack, retry with
-//! delay, dead-letter); and [`RunError`], why a role stopped.
+//! delay, dead-letter, release); and [`RunError`], why a role stopped.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +20,9 @@ pub enum Disposition {
     Retry(String),
     /// A permanent failure: publish it to `<prefix>.errors` with the reason, then ack.
     DeadLetter(String),
+    /// Cannot be handled now for a reason outside the item (the database is down): give it
+    /// back to its queue as it is, to be delivered again.
+    Release(String),
 }
 
 /// Why the fleet (or a role) stopped.

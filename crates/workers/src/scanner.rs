@@ -25,14 +25,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use penstock_broker::Broker;
+use penstock_broker::{Meta, SharedQueue, WorkQueue};
 use penstock_core::{FileItem, message::VERSION};
 use penstock_storage::{ObjectMeta, ObjectStore};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::RunError;
+use crate::outcome::{Disposition, RunError};
+use crate::stage::{self, Stage};
 use crate::watch::FolderWatch;
 
 /// What a listing says about an object that could change its version: size, mtime, ETag.
@@ -50,104 +51,112 @@ struct ScanState {
     ignored: HashSet<String>,
 }
 
-pub async fn run(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
+pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
     let events = async {
         match ctx.config.s3_events_queue.clone() {
-            Some(queue) => consume_events(ctx.clone(), broker.clone(), queue, shutdown.clone()).await,
+            Some(events_queue) => consume_events(ctx.clone(), queue.clone(), events_queue, shutdown.clone()).await,
             None => Ok(()),
         }
     };
-    tokio::try_join!(poll(ctx.clone(), broker.clone(), shutdown.clone()), events).map(|_| ())
+    tokio::try_join!(poll(ctx.clone(), queue.clone(), shutdown.clone()), events).map(|_| ())
 }
 
 /// Consumes S3 bucket notifications until shutdown.
 async fn consume_events(
     ctx: Arc<Context>,
-    broker: Broker,
-    queue: String,
+    queue: SharedQueue,
+    events_queue: String,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    broker.ensure_external_queue(&queue).await?;
-    tracing::info!(%queue, "consuming S3 event notifications");
-    let handler_broker = broker.clone();
-    crate::consume::consume(
-        &broker,
-        &queue,
-        16,
-        ctx.config.shutdown_grace,
-        ctx.config.max_attempts,
-        &shutdown,
-        move |delivery: penstock_broker::Delivery| {
-            let (ctx, broker) = (ctx.clone(), handler_broker.clone());
-            async move {
-                let disposition = handle_event(&ctx, &broker, &delivery.data).await;
-                (delivery, disposition)
-            }
-        },
-    )
-    .await?;
+    queue.ensure_external_queue(&events_queue).await?;
+    tracing::info!(queue = %events_queue, "consuming S3 event notifications");
+    let settings = ctx.settings();
+    let events = Arc::new(S3Events {
+        ctx,
+        queue: queue.clone(),
+        events_queue,
+    });
+    stage::run(events, queue, settings, &shutdown).await?;
     Ok(())
 }
 
-async fn handle_event(ctx: &Context, broker: &Broker, body: &[u8]) -> crate::outcome::Disposition {
-    use crate::outcome::Disposition;
-    let created = match penstock_core::s3_event::parse(body) {
-        Ok(created) => created,
-        Err(e) => {
-            crate::metrics::s3_event("malformed");
-            return Disposition::DeadLetter(e);
-        }
-    };
-    let penstock_config::StorageUrl::S3 { bucket, prefix } = &ctx.config.storage else {
-        return Disposition::Ack;
-    };
-    let store_id = ctx.store.id();
-    for object in created {
-        let Some(key) = object
-            .key
-            .strip_prefix(prefix.as_str())
-            .filter(|_| object.bucket == *bucket)
-        else {
-            tracing::debug!(bucket = %object.bucket, key = %object.key, "event for an object outside the store; ignored");
-            crate::metrics::s3_event("outside_store");
-            continue;
-        };
-        let Some(spec) = ctx.config.dataset_for(key) else {
-            crate::metrics::s3_event("no_dataset");
-            if let Err(e) = penstock_db::record_ignored(&ctx.pool, &store_id, key).await {
-                tracing::warn!(key, error = %e, "cannot record an ignored object");
-            }
-            continue;
-        };
-        let meta = ObjectMeta {
-            key: key.to_string(),
-            size: object.size,
-            modified: None,
-            etag: object.etag.clone(),
-        };
-        let outcome = crate::outcome::retrying(|| async {
-            let version = ctx.store.version(&meta).await?;
-            Ok(record_and_publish(ctx, broker, &store_id, &meta, &spec.name, &version).await?)
-        })
-        .await;
-        match outcome {
-            Ok(Some(id)) => {
-                tracing::info!(file_id = id, key, "recorded from an S3 event");
-                crate::metrics::s3_event("recorded");
-            }
-            Ok(None) => crate::metrics::s3_event("known"),
-            Err(e) => {
-                // Polling will find the object; nothing is lost by dropping the event.
-                tracing::warn!(key, error = ?e, "cannot handle an S3 event; the next poll will pick the object up");
-                crate::metrics::s3_event("failed");
-            }
-        }
+/// The scanner's S3 event consumer as a stage. An event that cannot be handled is acked
+/// anyway: the next poll finds its object, so nothing is lost by dropping it.
+pub struct S3Events {
+    pub ctx: Arc<Context>,
+    pub queue: SharedQueue,
+    pub events_queue: String,
+}
+
+#[async_trait::async_trait]
+impl Stage for S3Events {
+    type Item = Vec<penstock_core::s3_event::ObjectCreated>;
+
+    fn queue(&self) -> &str {
+        &self.events_queue
     }
-    Disposition::Ack
+
+    fn prefetch(&self) -> u16 {
+        16
+    }
+
+    fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<Self::Item, String> {
+        penstock_core::s3_event::parse(body).inspect_err(|_| crate::metrics::s3_event("malformed"))
+    }
+
+    async fn handle(&self, created: Self::Item) -> Disposition {
+        let (ctx, queue) = (self.ctx.as_ref(), self.queue.as_ref());
+        let penstock_config::StorageUrl::S3 { bucket, prefix } = &ctx.config.storage else {
+            return Disposition::Ack;
+        };
+        let store_id = ctx.store.id();
+        for object in created {
+            let Some(key) = object
+                .key
+                .strip_prefix(prefix.as_str())
+                .filter(|_| object.bucket == *bucket)
+            else {
+                tracing::debug!(bucket = %object.bucket, key = %object.key, "event for an object outside the store; ignored");
+                crate::metrics::s3_event("outside_store");
+                continue;
+            };
+            let Some(spec) = ctx.config.dataset_for(key) else {
+                crate::metrics::s3_event("no_dataset");
+                if let Err(e) = penstock_db::record_ignored(&ctx.pool, &store_id, key).await {
+                    tracing::warn!(key, error = %e, "cannot record an ignored object");
+                }
+                continue;
+            };
+            let meta = ObjectMeta {
+                key: key.to_string(),
+                size: object.size,
+                modified: None,
+                etag: object.etag.clone(),
+            };
+            let outcome = crate::outcome::retrying(|| async {
+                let version = ctx.store.version(&meta).await?;
+                Ok(record_and_publish(ctx, queue, &store_id, &meta, &spec.name, &version).await?)
+            })
+            .await;
+            match outcome {
+                Ok(Some(id)) => {
+                    tracing::info!(file_id = id, key, "recorded from an S3 event");
+                    crate::metrics::s3_event("recorded");
+                }
+                Ok(None) => crate::metrics::s3_event("known"),
+                Err(e) => {
+                    // Polling will find the object; nothing is lost by dropping the event.
+                    tracing::warn!(key, error = ?e, "cannot handle an S3 event; the next poll will pick the object up");
+                    crate::metrics::s3_event("failed");
+                }
+            }
+        }
+        Disposition::Ack
+    }
 }
 
 /// Lists the store every scan interval until shutdown.
-async fn poll(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) -> Result<(), RunError> {
+async fn poll(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
     let store = ctx.store.clone();
     let store_id = store.id();
     let mut state = ScanState {
@@ -181,11 +190,19 @@ async fn poll(ctx: Arc<Context>, broker: Broker, shutdown: CancellationToken) ->
             _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {}
         }
         recheck = None;
-        republish_unpublished(&ctx.pool, &broker, &store_id).await?;
+        republish_unpublished(&ctx.pool, queue.as_ref(), &store_id).await?;
         match store.list().await {
             Ok(objects) => {
-                let settling =
-                    scan_pass(&ctx, &broker, store.as_ref(), &store_id, &mut state, objects, &shutdown).await?;
+                let settling = scan_pass(
+                    &ctx,
+                    queue.as_ref(),
+                    store.as_ref(),
+                    &store_id,
+                    &mut state,
+                    objects,
+                    &shutdown,
+                )
+                .await?;
                 if settling && watch.is_some() {
                     recheck = Some(tokio::time::Instant::now() + SETTLE_RECHECK.min(ctx.config.scan_interval));
                 }
@@ -205,7 +222,7 @@ const SETTLE_RECHECK: std::time::Duration = std::time::Duration::from_millis(500
 
 async fn scan_pass(
     ctx: &Context,
-    broker: &Broker,
+    queue: &dyn WorkQueue,
     store: &dyn ObjectStore,
     store_id: &str,
     state: &mut ScanState,
@@ -249,7 +266,7 @@ async fn scan_pass(
         if state.latest.get(&meta.key) == Some(&version) {
             continue;
         }
-        record_and_publish(ctx, broker, store_id, &meta, &spec.name, &version).await?;
+        record_and_publish(ctx, queue, store_id, &meta, &spec.name, &version).await?;
         state.latest.insert(meta.key.clone(), version);
     }
     state.last_seen = seen_now;
@@ -272,7 +289,7 @@ fn settled(meta: &ObjectMeta, previous: Option<&(u64, Option<SystemTime>)>, inte
 /// publishes its file item; returns the new file id.
 async fn record_and_publish(
     ctx: &Context,
-    broker: &Broker,
+    queue: &dyn WorkQueue,
     store_id: &str,
     meta: &ObjectMeta,
     dataset: &str,
@@ -291,12 +308,16 @@ async fn record_and_publish(
         version: version.to_string(),
         size: meta.size,
     };
-    publish_item(&ctx.pool, broker, &item).await?;
+    publish_item(&ctx.pool, queue, &item).await?;
     Ok(Some(id))
 }
 
 /// Publishes the file item of a recorded file version and marks it published.
-pub async fn publish_file(pool: &PgPool, broker: &Broker, file: &penstock_db::FileStatus) -> Result<(), RunError> {
+pub async fn publish_file(
+    pool: &PgPool,
+    queue: &dyn WorkQueue,
+    file: &penstock_db::FileStatus,
+) -> Result<(), RunError> {
     let item = FileItem {
         v: VERSION,
         file_id: file.id,
@@ -305,21 +326,21 @@ pub async fn publish_file(pool: &PgPool, broker: &Broker, file: &penstock_db::Fi
         version: file.version.clone(),
         size: file.size_bytes as u64,
     };
-    publish_item(pool, broker, &item).await
+    publish_item(pool, queue, &item).await
 }
 
 /// Publishes a file item (confirmed) and only then marks its version published.
-async fn publish_item(pool: &PgPool, broker: &Broker, item: &FileItem) -> Result<(), RunError> {
-    broker
-        .publish(&broker.queues.files, item, &format!("file-{}", item.file_id))
+async fn publish_item(pool: &PgPool, queue: &dyn WorkQueue, item: &FileItem) -> Result<(), RunError> {
+    queue
+        .publish_json(&queue.queues().files, item, &format!("file-{}", item.file_id))
         .await?;
     penstock_db::mark_published(pool, item.file_id).await?;
     Ok(())
 }
 
-async fn republish_unpublished(pool: &PgPool, broker: &Broker, store_id: &str) -> Result<(), RunError> {
+async fn republish_unpublished(pool: &PgPool, queue: &dyn WorkQueue, store_id: &str) -> Result<(), RunError> {
     for file in penstock_db::unpublished(pool, store_id).await? {
-        publish_file(pool, broker, &file).await?;
+        publish_file(pool, queue, &file).await?;
         tracing::info!(file_id = file.id, key = %file.key, "published a file item left unpublished");
     }
     Ok(())
@@ -348,7 +369,7 @@ pub struct BackfillReport {
 /// (the ledger serialises per key).
 pub async fn backfill(
     ctx: &Context,
-    broker: &Broker,
+    queue: &dyn WorkQueue,
     prefix: &str,
     since: Option<SystemTime>,
 ) -> Result<BackfillReport, RunError> {
@@ -380,7 +401,7 @@ pub async fn backfill(
                 continue;
             }
         };
-        match record_and_publish(ctx, broker, &store_id, &meta, &spec.name, &version).await? {
+        match record_and_publish(ctx, queue, &store_id, &meta, &spec.name, &version).await? {
             Some(id) => report.recorded.push(id),
             None => report.known += 1,
         }
@@ -425,5 +446,31 @@ mod tests {
             ..meta(5, now)
         };
         assert!(!settled(&unknown, None, Duration::from_secs(2)));
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use penstock_broker::{MemoryQueue, WorkQueue};
+
+    use super::*;
+    use crate::stage::tests::{SETTINGS, run_until, settled};
+
+    #[tokio::test]
+    async fn a_malformed_s3_event_is_dead_lettered() {
+        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
+        memory.ensure_external_queue("t.s3").await.unwrap();
+        memory
+            .publish("t.s3", b"{\"Records\": 5}", &Meta::new("e"))
+            .await
+            .unwrap();
+        let stage = Arc::new(S3Events {
+            ctx: Context::unreachable_database(store.path()).await,
+            queue: Arc::new(memory.clone()),
+            events_queue: "t.s3".into(),
+        });
+        run_until(stage, &memory, SETTINGS, settled("t.s3")).await.unwrap();
+        let dead = memory.ready("t.errors");
+        assert_eq!((dead.len(), dead[0].1.source_queue.as_deref()), (1, Some("t.s3")));
     }
 }
