@@ -2,44 +2,50 @@
 //! the database consumer sends `NOTIFY penstock_data` in every chunk transaction that changed
 //! rows (and the one that finishes a file), and every API process listens for it.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-/// At most this many responses are kept; beyond it the cache starts over.
-const MAX_ENTRIES: usize = 10_000;
+/// At most this many responses are kept; beyond it moka evicts the least useful ones.
+const MAX_ENTRIES: u64 = 10_000;
 
 pub struct Cache {
-    ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Bytes)>>,
+    /// Each response with the generation it was computed under; only the current
+    /// generation's are served. moka's `invalidate_all` hides entries by their insert time
+    /// (older than the call), which cannot tell an insert in the same clock tick apart.
+    entries: moka::sync::Cache<String, (u64, Bytes)>,
     /// Bumped by every invalidation; a value computed under an older generation is not kept.
     generation: AtomicU64,
     /// Whether invalidations can be heard; nothing is kept while they cannot.
     listening: AtomicBool,
+    /// Held shared by `put` from its generation check to its insert and exclusively by
+    /// `invalidate`, so no stale value is inserted after an invalidation.
+    invalidation: RwLock<()>,
 }
 
 impl Cache {
     pub fn new(ttl: Duration) -> Cache {
         Cache {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ttl)
+                .build(),
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            invalidation: RwLock::new(()),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
-        let entries = self.entries.read().expect("cache lock");
-        entries
+        self.entries
             .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, body)| body.clone())
+            .filter(|(generation, _)| *generation == self.generation())
+            .map(|(_, body)| body)
     }
 
     pub fn generation(&self) -> u64 {
@@ -48,18 +54,11 @@ impl Cache {
 
     /// Keeps `body` unless the cache was invalidated since `generation` was read.
     pub fn put(&self, key: String, body: Bytes, generation: u64) {
-        let mut entries = self.entries.write().expect("cache lock");
+        let _no_invalidation = self.invalidation.read().expect("cache lock");
         if self.generation() != generation || !self.listening.load(Ordering::Acquire) {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (Instant::now(), body));
+        self.entries.insert(key, (generation, body));
     }
 
     /// Whether invalidations can be heard (so a kept value is dropped when the data changes).
@@ -73,9 +72,10 @@ impl Cache {
     }
 
     pub fn invalidate(&self) {
-        let mut entries = self.entries.write().expect("cache lock");
+        let _no_put = self.invalidation.write().expect("cache lock");
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        // The generation already hides every kept value; this frees them.
+        self.entries.invalidate_all();
     }
 }
 
@@ -167,5 +167,43 @@ mod tests {
         cache.invalidate();
         cache.put("k".into(), Bytes::from_static(b"stale"), generation);
         assert_eq!(cache.get("k"), None);
+        cache.entries.run_pending_tasks();
+        assert_eq!(cache.entries.entry_count(), 0, "the stale value is not stored");
+    }
+
+    #[test]
+    fn a_value_computed_after_an_invalidation_is_kept() {
+        let cache = listening(Duration::from_secs(60));
+        cache.put("k".into(), Bytes::from_static(b"old"), cache.generation());
+        cache.invalidate();
+        cache.put("k".into(), Bytes::from_static(b"new"), cache.generation());
+        assert_eq!(cache.get("k").as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn losing_the_notifications_drops_everything_and_keeps_nothing_until_they_are_heard_again() {
+        let cache = listening(Duration::from_secs(60));
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        cache.set_listening(false);
+        assert_eq!(cache.get("k"), None);
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        assert_eq!(cache.get("k"), None);
+        cache.set_listening(true);
+        cache.put("k".into(), Bytes::from_static(b"v"), cache.generation());
+        assert_eq!(cache.get("k").as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn at_most_ten_thousand_responses_are_kept() {
+        let cache = listening(Duration::from_secs(60));
+        for i in 0..MAX_ENTRIES + 500 {
+            cache.put(format!("k{i}"), Bytes::from_static(b"v"), cache.generation());
+        }
+        cache.entries.run_pending_tasks();
+        assert!(
+            cache.entries.entry_count() <= MAX_ENTRIES,
+            "{}",
+            cache.entries.entry_count()
+        );
     }
 }

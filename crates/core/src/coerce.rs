@@ -3,7 +3,13 @@
 //! Order: trim (if enabled) → null tokens → type-specific parsing. Numbers are kept exact:
 //! a numeric value is validated and normalised as a decimal string, never through `f64`.
 //! Spreadsheet quirks handled: thousands separators (`"20,961"`), accounting negatives
-//! (`" (2,443)"` → -2443), a leading `+`, blanks as NULL.
+//! (`" (2,443)"` → -2443), a leading `+`, blanks as NULL. Dates and timestamps: the accepted
+//! forms are checked here, byte by byte; whether a day or a time of day exists (leap years,
+//! month lengths, leap seconds) is chrono's answer.
+
+use std::fmt::Write as _;
+
+use chrono::{NaiveDate, NaiveTime};
 
 use crate::spec::{Case, ColumnSpec, ColumnType};
 
@@ -188,6 +194,8 @@ fn parse_boolean(s: &str) -> Result<Value, CoerceError> {
 }
 
 /// `YYYY-MM-DD` then `T` or a space, `HH:MM[:SS[.f…]]`, then optionally `Z` or `±HH[:MM]`.
+/// The form is checked here, byte by byte; chrono decides whether the date and the
+/// time of day exist. The fraction and the offset are kept as written.
 fn parse_timestamp(s: &str) -> Result<Value, CoerceError> {
     let bad = || {
         CoerceError(format!(
@@ -198,9 +206,7 @@ fn parse_timestamp(s: &str) -> Result<Value, CoerceError> {
     if date.len() != 10 || !date.contains('-') {
         return Err(bad());
     }
-    let Value::Date(date) = parse_date(date).map_err(|_| bad())? else {
-        return Err(bad());
-    };
+    let date = calendar_date(date).map_err(|_| bad())?;
     let rest = rest.trim_start();
     let (time, zone) = match rest.find(['Z', 'z', '+', '-']) {
         Some(i) => (&rest[..i], Some(&rest[i..])),
@@ -211,20 +217,22 @@ fn parse_timestamp(s: &str) -> Result<Value, CoerceError> {
         Some(_) => return Err(bad()),
         None => (time.trim_end(), None),
     };
-    let parts: Vec<&str> = clock.split(':').collect();
-    let two = |x: &str, max: u32| {
-        (x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| x.parse::<u32>().ok())
-            .flatten()
-            .filter(|n| *n <= max)
-    };
-    let (h, m, sec) = match parts.as_slice() {
-        [h, m] if fraction.is_none() => (two(h, 23), two(m, 59), Some(0)),
-        [h, m, sec] => (two(h, 23), two(m, 59), two(sec, 60)),
+    let mut parts = clock.split(':');
+    let (h, m, sec) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(m), None, None) if fraction.is_none() => (h, m, "00"),
+        (Some(h), Some(m), Some(sec), None) => (h, m, sec),
         _ => return Err(bad()),
     };
-    let (h, m, sec) = (h.ok_or_else(bad)?, m.ok_or_else(bad)?, sec.ok_or_else(bad)?);
-    let mut out = format!("{date} {h:02}:{m:02}:{sec:02}");
+    let time = match (two_digits(h), two_digits(m), two_digits(sec)) {
+        // A leap second: chrono holds it as second 59 plus a whole second, and writes it as 60.
+        (Some(h), Some(m), Some(60)) => NaiveTime::from_hms_milli_opt(h, m, 59, 1_000),
+        (Some(h), Some(m), Some(sec)) => NaiveTime::from_hms_opt(h, m, sec),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    // Written once into a string of the longest form's size: 2024-02-29 13:05:09.123456+05:30.
+    let mut out = String::with_capacity(32);
+    write!(out, "{date} {time}").expect("writing to a String cannot fail");
     if let Some(f) = fraction {
         out.push('.');
         out.push_str(f);
@@ -234,45 +242,69 @@ fn parse_timestamp(s: &str) -> Result<Value, CoerceError> {
         Some("Z" | "z") => out.push_str("+00:00"),
         Some(z) => {
             let (sign, offset) = z.split_at(1);
+            let hours = |x: &str| two_digits(x).filter(|h| *h <= 15);
+            let minutes = |x: &str| two_digits(x).filter(|m| *m <= 59);
             let (oh, om) = match offset.split_once(':') {
-                Some((oh, om)) => (two(oh, 15), two(om, 59)),
-                None if offset.len() == 2 => (two(offset, 15), Some(0)),
-                None if offset.len() == 4 => (two(&offset[..2], 15), two(&offset[2..], 59)),
+                Some((oh, om)) => (hours(oh), minutes(om)),
+                None if offset.len() == 2 => (hours(offset), Some(0)),
+                None if offset.len() == 4 => (hours(&offset[..2]), minutes(&offset[2..])),
                 None => (None, None),
             };
-            out.push_str(&format!("{sign}{:02}:{:02}", oh.ok_or_else(bad)?, om.ok_or_else(bad)?));
+            let (oh, om) = (oh.ok_or_else(bad)?, om.ok_or_else(bad)?);
+            write!(out, "{sign}{oh:02}:{om:02}").expect("writing to a String cannot fail");
         }
     }
     Ok(Value::Timestamp(out))
 }
 
 fn parse_date(s: &str) -> Result<Value, CoerceError> {
-    let bad = || CoerceError(format!("{s:?} is not a date; expected YYYY-MM-DD or M/D/YYYY"));
+    match calendar_date(s) {
+        Ok(date) => {
+            let mut out = String::with_capacity(10);
+            write!(out, "{date}").expect("writing to a String cannot fail");
+            Ok(Value::Date(out))
+        }
+        Err(DateError::Form) => Err(CoerceError(format!(
+            "{s:?} is not a date; expected YYYY-MM-DD or M/D/YYYY"
+        ))),
+        Err(DateError::Calendar) => Err(CoerceError(format!("{s:?} is not a valid calendar date"))),
+    }
+}
+
+enum DateError {
+    /// Not `YYYY-MM-DD` (month and day may have one digit) nor `M/D/YYYY`.
+    Form,
+    /// The right form, but no such day (month 13, February 29 of a common year, …).
+    Calendar,
+}
+
+/// Splits `YYYY-M-D` or `M/D/YYYY` into numbers and asks chrono whether that day exists.
+fn calendar_date(s: &str) -> Result<NaiveDate, DateError> {
     let (y, m, d) = if let Some((y, rest)) = s.split_once('-') {
-        let (m, d) = rest.split_once('-').ok_or_else(bad)?;
+        let (m, d) = rest.split_once('-').ok_or(DateError::Form)?;
         (y, m, d)
     } else if let Some((m, rest)) = s.split_once('/') {
-        let (d, y) = rest.split_once('/').ok_or_else(bad)?;
+        let (d, y) = rest.split_once('/').ok_or(DateError::Form)?;
         (y, m, d)
     } else {
-        return Err(bad());
+        return Err(DateError::Form);
     };
-    let num = |x: &str, len: std::ops::RangeInclusive<usize>| {
+    let number = |x: &str, len: std::ops::RangeInclusive<usize>| {
         (len.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| x.parse::<u32>().ok())
-            .flatten()
+            .then(|| x.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0')))
+            .ok_or(DateError::Form)
     };
-    let (y, m, d) = (
-        num(y, 4..=4).ok_or_else(bad)?,
-        num(m, 1..=2).ok_or_else(bad)?,
-        num(d, 1..=2).ok_or_else(bad)?,
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) || d == 0 || d > days[m as usize - 1] {
-        return Err(CoerceError(format!("{s:?} is not a valid calendar date")));
+    let (y, m, d) = (number(y, 4..=4)?, number(m, 1..=2)?, number(d, 1..=2)?);
+    // Four digits always fit an i32.
+    NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(DateError::Calendar)
+}
+
+/// Exactly two ASCII digits, as a number.
+fn two_digits(x: &str) -> Option<u32> {
+    match x.as_bytes() {
+        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(b - b'0')),
+        _ => None,
     }
-    Ok(Value::Date(format!("{y:04}-{m:02}-{d:02}")))
 }
 
 #[cfg(test)]
@@ -480,6 +512,147 @@ mod tests {
         ] {
             let err = coerce(bad, &c, &nulls()).unwrap_err().0;
             assert!(err.contains("not a timestamp"), "{bad}: {err}");
+        }
+    }
+
+    fn date(raw: &str) -> Result<String, String> {
+        match coerce(raw, &column(ColumnType::Date), &nulls()) {
+            Ok(Value::Date(d)) => Ok(d),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.0),
+        }
+    }
+
+    fn timestamp(raw: &str) -> Result<String, String> {
+        match coerce(raw, &column(ColumnType::Timestamp), &nulls()) {
+            Ok(Value::Timestamp(t)) => Ok(t),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.0),
+        }
+    }
+
+    #[test]
+    fn february_29_exists_only_in_leap_years_in_either_date_form() {
+        for leap in ["2024-02-29", "2000-02-29", "1600-02-29", "2/29/2024", "02/29/2000"] {
+            assert!(date(leap).unwrap().ends_with("-02-29"), "{leap}");
+        }
+        for common in ["2023-02-29", "1900-02-29", "2100-02-29", "2/29/1900", "2/29/2023"] {
+            let err = date(common).unwrap_err();
+            assert_eq!(err, format!("{common:?} is not a valid calendar date"));
+        }
+    }
+
+    #[test]
+    fn days_past_the_end_of_their_month_and_months_past_12_are_not_calendar_dates() {
+        assert_eq!(date("2023-12-31").unwrap(), "2023-12-31");
+        assert_eq!(date("4/30/2023").unwrap(), "2023-04-30");
+        for bad in [
+            "2023-04-31",
+            "2023-13-01",
+            "2023-00-10",
+            "2023-01-00",
+            "11/31/2023",
+            "0/1/2023",
+        ] {
+            assert!(date(bad).unwrap_err().contains("not a valid calendar date"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_accept_one_or_two_digit_months_and_days_and_are_written_as_iso() {
+        assert_eq!(date("2024-2-9").unwrap(), "2024-02-09");
+        assert_eq!(date("12/25/2023").unwrap(), "2023-12-25");
+        assert_eq!(date("03/07/2023").unwrap(), "2023-03-07");
+    }
+
+    #[test]
+    fn dates_in_other_forms_say_which_forms_are_expected() {
+        for bad in [
+            "2023/01/01",
+            "23-01-01",
+            "1/2/23",
+            "2024-001-01",
+            "2024-01-01-",
+            "20240101",
+            "2024-01",
+            "2024-01-01T00:00",
+            "２０２４-01-01",
+            "Jan 1 2024",
+        ] {
+            assert_eq!(
+                date(bad).unwrap_err(),
+                format!("{bad:?} is not a date; expected YYYY-MM-DD or M/D/YYYY"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_on_february_29_follow_the_leap_years() {
+        assert_eq!(timestamp("2000-02-29 00:00").unwrap(), "2000-02-29 00:00:00");
+        for bad in ["1900-02-29 00:00", "2023-02-29T12:00:00Z", "2024-2-29 00:00"] {
+            assert!(timestamp(bad).unwrap_err().contains("not a timestamp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamp_fractions_are_kept_as_written_up_to_six_digits() {
+        assert_eq!(timestamp("2024-01-01 10:00:00.1").unwrap(), "2024-01-01 10:00:00.1");
+        assert_eq!(timestamp("2024-01-01 10:00:00.000").unwrap(), "2024-01-01 10:00:00.000");
+        assert_eq!(
+            timestamp("2024-01-01T10:00:00.123456Z").unwrap(),
+            "2024-01-01 10:00:00.123456+00:00"
+        );
+        for bad in [
+            "2024-01-01 10:00:00.1234567",
+            "2024-01-01 10:00.5",
+            "2024-01-01 10:00:00.5a",
+        ] {
+            assert!(timestamp(bad).unwrap_err().contains("not a timestamp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamp_offsets_are_written_as_a_sign_and_hh_mm_up_to_15_hours() {
+        assert_eq!(timestamp("2024-01-01 10:00+05").unwrap(), "2024-01-01 10:00:00+05:00");
+        assert_eq!(timestamp("2024-01-01 10:00-0930").unwrap(), "2024-01-01 10:00:00-09:30");
+        assert_eq!(
+            timestamp("2024-01-01 10:00:00+15:59").unwrap(),
+            "2024-01-01 10:00:00+15:59"
+        );
+        assert_eq!(
+            timestamp("2024-01-01 10:00:00-00:00").unwrap(),
+            "2024-01-01 10:00:00-00:00"
+        );
+        assert_eq!(timestamp("2024-01-01 10:00:00 z").unwrap(), "2024-01-01 10:00:00+00:00");
+        for bad in [
+            "2024-01-01 10:00+16",
+            "2024-01-01 10:00+05:60",
+            "2024-01-01 10:00+5",
+            "2024-01-01 10:00+053",
+            "2024-01-01 10:00+05:30:00",
+        ] {
+            assert!(timestamp(bad).unwrap_err().contains("not a timestamp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_leap_second_is_kept_as_second_60() {
+        assert_eq!(timestamp("2016-12-31 23:59:60Z").unwrap(), "2016-12-31 23:59:60+00:00");
+        for bad in [
+            "2016-12-31 23:59:61",
+            "2016-12-31 23:60",
+            "2016-12-31 1:05",
+            "2016-12-31 01:05:9",
+        ] {
+            assert!(timestamp(bad).unwrap_err().contains("not a timestamp"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_in_us_form_are_refused() {
+        for bad in ["3/7/2023 10:00", "03/07/2023T10:00:00Z"] {
+            assert!(timestamp(bad).unwrap_err().contains("not a timestamp"), "{bad}");
         }
     }
 }

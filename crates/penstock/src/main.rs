@@ -9,6 +9,7 @@ mod allocator;
 mod infer;
 mod ops;
 mod status;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -185,7 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let pool = penstock_db::connect(&config.database_url, 2).await?;
             if watch {
-                status::watch(&pool, &config, interval, until_idle).await
+                watch::run(&pool, &config, interval, until_idle).await
             } else {
                 status::print(&pool, json).await
             }
