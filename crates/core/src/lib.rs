@@ -24,6 +24,7 @@ pub mod s3_event;
 pub mod scan;
 pub mod sniff;
 pub mod spec;
+pub mod validate;
 
 pub use coerce::{CoerceError, Value};
 pub use header::{HeaderError, HeaderMap};

@@ -18,11 +18,12 @@ pub struct ChunkPlan {
     pub records: u64,
 }
 
-/// Accumulates record starts and emits chunk plans.
+/// Accumulates record starts and emits chunk plans as they close (it keeps only the open
+/// one: the caller keeps what it needs of the closed ones).
 #[derive(Debug)]
 pub struct ChunkPlanner {
     target_bytes: u64,
-    done: Vec<ChunkPlan>,
+    closed: u32,
     open: Option<ChunkPlan>,
 }
 
@@ -30,7 +31,7 @@ impl ChunkPlanner {
     pub fn new(target_bytes: u64) -> ChunkPlanner {
         ChunkPlanner {
             target_bytes: target_bytes.max(1),
-            done: Vec::new(),
+            closed: 0,
             open: None,
         }
     }
@@ -44,12 +45,12 @@ impl ChunkPlanner {
                 None
             }
             open => {
-                let number = self.done.len() as u32 + u32::from(open.is_some());
+                let number = self.closed + u32::from(open.is_some());
                 let closed = open.take().map(|mut full| {
                     full.end = byte;
                     full
                 });
-                self.done.extend(closed);
+                self.closed += u32::from(closed.is_some());
                 *open = Some(ChunkPlan {
                     number,
                     start: byte,
@@ -67,13 +68,12 @@ impl ChunkPlanner {
         self.open.map(|c| c.start)
     }
 
-    /// Closes the last chunk at `end_byte` (the file's size) and returns every chunk.
-    pub fn finish(mut self, end_byte: u64) -> Vec<ChunkPlan> {
-        if let Some(mut last) = self.open.take() {
+    /// Closes the open chunk, if any, at `end_byte` (the file's size) and returns it.
+    pub fn finish(self, end_byte: u64) -> Option<ChunkPlan> {
+        self.open.map(|mut last| {
             last.end = end_byte;
-            self.done.push(last);
-        }
-        self.done
+            last
+        })
     }
 }
 
@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn no_records_means_no_chunks() {
-        assert!(ChunkPlanner::new(10).finish(100).is_empty());
+        assert!(ChunkPlanner::new(10).finish(100).is_none());
     }
 
     #[test]
@@ -94,7 +94,7 @@ mod tests {
             closed.extend(p.record(*byte, i as u64 + 2));
         }
         assert_eq!(closed.iter().map(|c| c.number).collect::<Vec<_>>(), vec![0, 1]);
-        let chunks = p.finish(40);
+        let chunks: Vec<ChunkPlan> = closed.into_iter().chain(p.finish(40)).collect();
         assert_eq!(
             chunks,
             vec![
@@ -126,10 +126,11 @@ mod tests {
     #[test]
     fn chunks_tile_the_data_without_gaps() {
         let mut p = ChunkPlanner::new(7);
+        let mut chunks = Vec::new();
         for b in (3..200).step_by(3) {
-            p.record(b, b);
+            chunks.extend(p.record(b, b));
         }
-        let chunks = p.finish(202);
+        chunks.extend(p.finish(202));
         assert_eq!(chunks[0].start, 3);
         assert_eq!(chunks.last().unwrap().end, 202);
         for w in chunks.windows(2) {

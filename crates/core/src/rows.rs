@@ -393,10 +393,11 @@ accounting_negatives = true
                 .collect();
             prop_assert_eq!(whole.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), reference);
             let mut planner = ChunkPlanner::new(target);
+            let mut plans = Vec::new();
             for (start, line) in starts {
-                planner.record(start, line);
+                plans.extend(planner.record(start, line));
             }
-            let plans = planner.finish(bytes.len() as u64);
+            plans.extend(planner.finish(bytes.len() as u64));
             let mut pieces = Vec::new();
             for plan in &plans {
                 let (got, _) = scanned(&bytes[plan.start as usize..plan.end as usize], plan.first_line);
@@ -448,6 +449,7 @@ mod never_panics {
             let spec = egrid();
             let mut scanner = RecordScanner::new(&spec.csv, 0, 1);
             let mut planner = ChunkPlanner::new(16);
+            let mut plans = Vec::new();
             let mut headers: Vec<Vec<String>> = Vec::new();
             let mut lines = Vec::new();
             let mut on = |r: crate::scan::Record<'_>| {
@@ -455,7 +457,7 @@ mod never_panics {
                     headers.push(r.fields().map(|f| String::from_utf8_lossy(f).into_owned()).collect());
                     lines.push(r.line);
                 } else {
-                    planner.record(r.start, r.line);
+                    plans.extend(planner.record(r.start, r.line));
                 }
             };
             for piece in bytes.chunks(block) {
@@ -465,7 +467,8 @@ mod never_panics {
             scanner.finish(&mut on);
             let _ = crate::header::resolve(&spec, &headers, &lines);
             let header = HeaderMap { field_count: 6, columns: vec![1, 2, 3, 4, 5] };
-            for plan in planner.finish(bytes.len() as u64) {
+            plans.extend(planner.finish(bytes.len() as u64));
+            for plan in plans {
                 let _ = prepare_chunk(&bytes[plan.start as usize..plan.end as usize], &spec, &header, plan.first_line, 1);
             }
             let _ = prepare_chunk(&bytes, &spec, &header, 1, 1);
