@@ -49,7 +49,7 @@ PROMETHEUS = "docker/prometheus/prometheus.yml"
 RABBITMQ_DEFINITIONS = "docker/rabbitmq/definitions.json"
 HEALTHCHECK_SCRIPT = "docker/penstock-healthcheck"
 CONFIG_RS = "crates/config/src/lib.rs"
-METRIC_SOURCES = ["crates/workers/src/metrics.rs", "crates/api/src/ops.rs"]
+METRIC_SOURCES = ["crates/workers/src/metrics.rs", "crates/api/src/metrics.rs"]
 
 # PENSTOCK_* variables read outside KEYS (crates/config/src/lib.rs, crates/penstock/src/main.rs).
 EXTRA_VARIABLES = {

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use penstock_broker::{Meta, RabbitMq, WorkQueue};
+use penstock_fleet::Role;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::{TestEnv, amqp_url};
-use penstock_workers::Role;
 
 type AlertRow = (String, String, String, i64, String);
 

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use penstock_broker::{Meta, RabbitMq, WorkQueue};
+use penstock_fleet::Role;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::s3::S3Server;
 use penstock_tests::{TestEnv, amqp_url};
-use penstock_workers::Role;
 
 type DeadRow = (String, i32, Option<i64>, Option<String>, String);
 

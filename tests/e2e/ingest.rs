@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use penstock_fleet::Role;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::{TestEnv, real_egrid_file};
-use penstock_workers::Role;
 
 const WAIT: Duration = Duration::from_secs(90);
 const KEY: &str = "egrid/generators/egrid2023_gen.csv";

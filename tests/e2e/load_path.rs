@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, DatasetSpec, prepare_chunk};
 use penstock_db::{ChunkOutcome, LoadPath, MergeSql};
+use penstock_fleet::Role;
 use penstock_tests::{TestEnv, repo_root};
-use penstock_workers::Role;
 
 const HEADER: &str = "Generator file sequence number,Data Year,Plant state abbreviation,Plant name,Generator ID,Generator annual net generation (MWh)\r\nSEQGEN23,YEAR,PSTATEABB,PNAME,GENID,GENNTAN\r\n";
 

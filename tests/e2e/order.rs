@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use penstock_broker::{Meta, RabbitMq, WorkQueue};
+use penstock_fleet::Role;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
-use penstock_workers::Role;
 
 const WAIT: Duration = Duration::from_secs(120);
 

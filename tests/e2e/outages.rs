@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use penstock_fleet::Role;
 use penstock_tests::proxy::Proxy;
 use penstock_tests::{TestEnv, real_egrid_file};
-use penstock_workers::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_and_stalling_broker_and_database_connections_mid_ingest_still_loads_the_file_exactly() {
@@ -71,7 +71,7 @@ async fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
         return (0, serde_json::Value::Null);
     };
     socket
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();

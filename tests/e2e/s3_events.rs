@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use penstock_broker::{Meta, RabbitMq, WorkQueue};
+use penstock_fleet::{Fleet, Role};
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use penstock_tests::s3::S3Server;
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
-use penstock_workers::{Fleet, Role};
 
 fn minio_event(bucket: &str, key: &str, size: usize, etag: &str) -> Vec<u8> {
     let encoded: String = key

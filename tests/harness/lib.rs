@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use penstock_config::Config;
 use penstock_db::FileStatus;
-use penstock_workers::{Fleet, Role};
+use penstock_fleet::{Fleet, Role};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

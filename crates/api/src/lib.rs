@@ -8,6 +8,8 @@
 
 pub mod cache;
 pub mod error;
+mod health;
+mod metrics;
 mod ops;
 pub mod params;
 mod pipeline;
@@ -29,7 +31,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use ops::prometheus;
+pub use health::{Health, Readiness, RoleHealth, router as health_router};
+pub use metrics::prometheus;
 pub use state::Api;
 
 #[derive(OpenApi)]
@@ -159,7 +162,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// Binds the API's address (fails fast with the fix when it is taken).

@@ -1,9 +1,8 @@
-//! [`Api`]: what every handler shares (pool, datasets, cache, plant index, readiness), with
+//! [`Api`]: what every handler shares (pool, datasets, cache, plant index, health), with
 //! the cached-response and admin-token helpers.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,44 +11,35 @@ use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use serde::Serialize;
 use sqlx::PgPool;
-use utoipa::ToSchema;
 
 use crate::cache::Cache;
 use crate::error::{ApiError, ApiResult};
+use crate::health::{Health, RoleHealth};
 use crate::params::Params;
 use crate::plant_index::{PlantIndex, Snapshot};
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Readiness {
-    pub ready: bool,
-    /// PostgreSQL answered a query.
-    pub database: bool,
-    /// RabbitMQ accepted a connection.
-    pub broker: bool,
-}
 
 /// What every handler shares.
 pub struct Api {
     pub(crate) pool: PgPool,
     pub(crate) datasets: Vec<DatasetSpec>,
     admin_token: Option<String>,
-    pub(crate) amqp_url: String,
     pub(crate) cache: Arc<Cache>,
     plants: PlantIndex,
-    /// The latest readiness answer and when it was found (`/ready` reuses it for a moment).
-    pub(crate) readiness: Mutex<Option<(Instant, Readiness)>>,
+    /// Liveness and readiness of this process (shared with its other roles).
+    pub(crate) health: Arc<Health>,
 }
 
 impl Api {
-    pub fn new(config: &Config, pool: PgPool) -> Api {
+    /// The API over `pool`; `roles` are the broker-using roles of the same process, whose
+    /// connections its readiness includes (none when the api runs alone).
+    pub fn new(config: &Config, pool: PgPool, roles: Arc<RoleHealth>) -> Api {
         Api {
+            health: Arc::new(Health::new(pool.clone(), roles)),
             pool,
             datasets: config.datasets.clone(),
             admin_token: config.admin_token.clone(),
-            amqp_url: config.amqp_url.clone(),
             cache: Arc::new(Cache::new(config.api_cache_ttl)),
             plants: PlantIndex::default(),
-            readiness: Mutex::new(None),
         }
     }
 

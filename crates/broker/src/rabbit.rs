@@ -36,6 +36,11 @@ const SOURCE_QUEUE: &str = "x-penstock-source-queue";
 /// cost nothing and keep a connection's buffers at 1 MiB.
 const FRAME_MAX: u32 = 16 * 1024;
 
+/// How long a goodbye (cancel a consumer, close a channel or the connection) may take: on a
+/// connection that is half gone (a network that drops packets rather than refusing them)
+/// the broker's answer may never come, and the supervisor must still get to reconnect.
+const GOODBYE: Duration = Duration::from_secs(5);
+
 /// `url` with `frame_max` set to [`FRAME_MAX`] unless it names one already.
 fn with_small_frames(url: &str) -> String {
     if url.contains("frame_max=") {
@@ -225,7 +230,8 @@ impl WorkQueue for RabbitMq {
     }
 
     async fn close(&self) {
-        let _ = self.connection.close(200, "penstock shutting down".into()).await;
+        let close = self.connection.close(200, "penstock shutting down".into());
+        let _ = tokio::time::timeout(GOODBYE, close).await;
     }
 }
 
@@ -257,14 +263,15 @@ impl Subscription for RabbitSubscription {
 
     async fn stop(&mut self) {
         self.stopped = true;
-        let _ = self
+        let cancel = self
             .channel
-            .basic_cancel(self.tag.as_str().into(), BasicCancelOptions::default())
-            .await;
+            .basic_cancel(self.tag.as_str().into(), BasicCancelOptions::default());
+        let _ = tokio::time::timeout(GOODBYE, cancel).await;
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.channel.close(200, "penstock consumer stopping".into()).await;
+        let close = self.channel.close(200, "penstock consumer stopping".into());
+        let _ = tokio::time::timeout(GOODBYE, close).await;
     }
 }
 

@@ -23,3 +23,5 @@ pub use setup::{
     revert_latest,
 };
 pub use spec_check::check_spec;
+/// The connection pool every other crate holds (they name no sqlx type of their own).
+pub use sqlx::PgPool;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use penstock_workers::{Fleet, Role};
+use penstock_fleet::{Fleet, Role};
 use tokio_util::sync::CancellationToken;
 
 mod allocator;

@@ -151,7 +151,7 @@ async fn sigterm_during_an_ingest_exits_zero_within_the_grace_period_and_loses_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_lists_each_file_version_with_its_counts_and_ignored_objects() {
     let env = TestEnv::new().await;
-    let fleet = env.start(env.config(&[]), &penstock_workers::Role::ALL).await;
+    let fleet = env.start(env.config(&[]), &penstock_fleet::Role::ALL).await;
     env.drop_file("egrid/generators/egrid2023_gen.csv", &real_egrid_file());
     env.drop_file("misc/readme.txt", b"hello");
     env.wait_for_files(1, Duration::from_secs(60)).await;

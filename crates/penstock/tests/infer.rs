@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+use penstock_fleet::Role;
 use penstock_tests::{TestEnv, real_egrid_file, repo_root};
-use penstock_workers::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_inferred_from_the_real_egrid_file_loads_it_exactly_like_the_hand_written_one() {

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::time::{Duration, SystemTime};
 
+use penstock_fleet::Role;
 use penstock_tests::{TestEnv, real_egrid_file};
-use penstock_workers::Role;
 
 const KEY: &str = "egrid/generators/egrid2023_gen.csv";
 

@@ -20,23 +20,12 @@ use penstock_core::validate::{Expected, PlannedChunk, Validator, Verdict};
 use penstock_core::{ChunkItem, DatasetSpec, FileItem};
 use penstock_db::FileState;
 use tokio::io::AsyncReadExt;
-use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::{Disposition, RunError, Step, retrying};
-use crate::stage::{self, Stage};
+use crate::outcome::{Disposition, Step, retrying};
+use crate::stage::Stage;
 
 const BLOCK: usize = 256 * 1024;
-
-pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
-    let settings = ctx.settings();
-    let chunker = Arc::new(Chunker {
-        ctx,
-        queue: queue.clone(),
-    });
-    stage::run(chunker, queue, settings, &shutdown).await?;
-    Ok(())
-}
 
 /// The chunker as a stage: one file at a time.
 pub struct Chunker {

@@ -17,7 +17,6 @@ use crate::outcome::{Disposition, RunError};
 /// What every role shares: configuration, the pool, the store, the datasets.
 pub struct Context {
     pub config: Config,
-    pub health: Arc<crate::health::Health>,
     pub pool: PgPool,
     pub store: Arc<dyn ObjectStore>,
     datasets: HashMap<String, (DatasetSpec, MergeSql)>,
@@ -99,7 +98,6 @@ impl Context {
         let store = penstock_storage::open(&config).await;
         Ok(Arc::new(Context {
             config,
-            health: Arc::new(crate::health::Health::default()),
             pool,
             store,
             datasets,
@@ -130,7 +128,6 @@ impl Context {
         let store = penstock_storage::open(&config).await;
         Arc::new(Context {
             config,
-            health: Arc::new(crate::health::Health::default()),
             pool,
             store,
             datasets,

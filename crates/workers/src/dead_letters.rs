@@ -13,26 +13,15 @@ use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_db::DeadItem;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::{Disposition, RunError, Step, retrying};
-use crate::stage::{self, Batching, Stage};
+use crate::outcome::{Disposition, Step, retrying};
+use crate::stage::{Batching, Stage};
 
 const BATCH: usize = 100;
 const BATCH_WAIT: Duration = Duration::from_millis(200);
 /// How long a batch that cannot be recorded waits before it is released.
 const RELEASE_AFTER: Duration = Duration::from_secs(2);
-
-pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
-    let settings = ctx.settings();
-    let errors = Arc::new(DeadLetters {
-        ctx,
-        queue: queue.clone(),
-    });
-    stage::run(errors, queue, settings, &shutdown).await?;
-    Ok(())
-}
 
 /// The error consumer as a stage: batches of dead items, recorded in one transaction.
 pub struct DeadLetters {

@@ -1,4 +1,4 @@
-//! penstock's roles and the fleet that runs them.
+//! penstock's roles (the fleet that runs them is `penstock-fleet`).
 //!
 //! - [`scanner`]: lists the store, records new object versions, publishes file items.
 //! - [`chunker`]: validates a file and publishes record-aligned chunk items.
@@ -7,14 +7,12 @@
 //!
 //! Roles share [`context::Context`] (pool, config, store, datasets, events) and
 //! [`outcome`] (what a handler returns and how a delivery is settled); they never name the
-//! fleet. [`fleet::Fleet`] runs any subset of roles in one process, each under a supervisor that
-//! reconnects after broker failures; [`shutdown`] is the one shutdown path.
+//! fleet. Each consumer role is a [`stage::Stage`] run by [`stage::run`]; [`shutdown`] is the
+//! one shutdown path.
 
 pub mod chunker;
 pub mod context;
 pub mod dead_letters;
-pub mod fleet;
-pub mod health;
 pub mod loader;
 pub mod metrics;
 pub mod notifications;
@@ -25,5 +23,4 @@ pub mod stage;
 mod watch;
 pub mod webhooks;
 
-pub use fleet::{Fleet, Role};
 pub use outcome::RunError;

@@ -18,21 +18,10 @@ use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, message, prepare_chunk};
 use penstock_db::ChunkOutcome;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::{Disposition, RunError, Step, retrying};
-use crate::stage::{self, Stage};
-
-pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
-    let settings = ctx.settings();
-    let loader = Arc::new(Loader {
-        ctx,
-        queue: queue.clone(),
-    });
-    stage::run(loader, queue, settings, &shutdown).await?;
-    Ok(())
-}
+use crate::outcome::{Disposition, Step, retrying};
+use crate::stage::Stage;
 
 /// The database consumer as a stage.
 pub struct Loader {

@@ -13,28 +13,26 @@ use std::sync::Arc;
 use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::Event;
 use penstock_core::message;
-use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::outcome::{Disposition, RunError, Step, retrying};
-use crate::stage::{self, Stage};
-
-pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
-    let settings = ctx.settings();
-    let notifications = Arc::new(Notifications {
-        ctx,
-        queue: queue.clone(),
-        client: reqwest::Client::new(),
-    });
-    stage::run(notifications, queue, settings, &shutdown).await?;
-    Ok(())
-}
+use crate::outcome::{Disposition, Step, retrying};
+use crate::stage::Stage;
 
 /// The notification consumer as a stage.
 pub struct Notifications {
     pub ctx: Arc<Context>,
     pub queue: SharedQueue,
     pub client: reqwest::Client,
+}
+
+impl Notifications {
+    pub fn new(ctx: Arc<Context>, queue: SharedQueue) -> Notifications {
+        Notifications {
+            ctx,
+            queue,
+            client: reqwest::Client::new(),
+        }
+    }
 }
 
 #[async_trait::async_trait]

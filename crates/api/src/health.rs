@@ -1,0 +1,163 @@
+//! Liveness, readiness and metrics: the one answer every penstock process gives, whatever
+//! roles it runs. The api role serves it on `api_addr` (with the rest of the API); a fleet
+//! serves [`router`] on `health_addr` / `metrics_addr`.
+//!
+//! The readiness rule: ready when PostgreSQL answers a query and every role of this process
+//! that needs the broker holds its connection (roles report through [`RoleHealth`]). The
+//! answer is reused for 2 s, so a busy prober does not load the database.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+/// Which roles of this process are connected to the broker right now.
+#[derive(Default)]
+pub struct RoleHealth {
+    roles: Mutex<BTreeMap<&'static str, bool>>,
+}
+
+impl RoleHealth {
+    pub fn set(&self, role: &'static str, connected: bool) {
+        self.roles.lock().expect("role health lock").insert(role, connected);
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, bool> {
+        let roles = self.roles.lock().expect("role health lock");
+        roles.iter().map(|(role, up)| (role.to_string(), *up)).collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Alive {
+    #[schema(example = "alive")]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// PostgreSQL answered a query.
+    pub database: bool,
+    /// Each role of this process that needs the broker, and whether it holds its connection.
+    pub broker: BTreeMap<String, bool>,
+}
+
+/// What the health answers need: the pool, the roles' connections, the latest answer.
+pub struct Health {
+    pool: PgPool,
+    roles: Arc<RoleHealth>,
+    last: Mutex<Option<(Instant, Readiness)>>,
+}
+
+impl Health {
+    pub fn new(pool: PgPool, roles: Arc<RoleHealth>) -> Health {
+        Health {
+            pool,
+            roles,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The readiness answer (see the module docs for the rule).
+    pub async fn readiness(&self) -> Readiness {
+        if let Some((at, answer)) = self.last.lock().expect("readiness lock").clone()
+            && at.elapsed() < Duration::from_secs(2)
+        {
+            return answer;
+        }
+        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let answer = rule(database, self.roles.snapshot());
+        *self.last.lock().expect("readiness lock") = Some((Instant::now(), answer.clone()));
+        answer
+    }
+
+    pub(crate) async fn ready_response(&self) -> Response {
+        let readiness = self.readiness().await;
+        let status = if readiness.ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, Json(readiness)).into_response()
+    }
+}
+
+/// Ready when the database answers and every broker-using role is connected.
+fn rule(database: bool, broker: BTreeMap<String, bool>) -> Readiness {
+    Readiness {
+        ready: database && broker.values().all(|up| *up),
+        database,
+        broker,
+    }
+}
+
+pub(crate) fn alive() -> Json<Alive> {
+    Json(Alive { status: "alive".into() })
+}
+
+pub(crate) fn metrics_response() -> Response {
+    let handle = crate::metrics::prometheus();
+    handle.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// `/health`, `/ready` and `/metrics` alone: what a fleet serves on `health_addr`.
+pub fn router(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { alive() }))
+        .route(
+            "/ready",
+            get(|State(health): State<Arc<Health>>| async move { health.ready_response().await }),
+        )
+        .route("/metrics", get(|| async { metrics_response() }))
+        .fallback(|| async {
+            crate::error::ApiError::not_found("this port serves /health, /ready and /metrics".to_string())
+        })
+        .with_state(health)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(pairs: &[(&str, bool)]) -> BTreeMap<String, bool> {
+        pairs.iter().map(|(r, up)| (r.to_string(), *up)).collect()
+    }
+
+    #[test]
+    fn a_process_is_ready_when_the_database_answers_and_every_role_is_connected() {
+        assert!(rule(true, roles(&[("chunker", true), ("database", true)])).ready);
+    }
+
+    #[test]
+    fn one_role_without_its_broker_connection_makes_the_process_unready() {
+        let answer = rule(true, roles(&[("chunker", true), ("database", false)]));
+        assert!(!answer.ready);
+        assert!(!answer.broker["database"]);
+    }
+
+    #[test]
+    fn a_process_whose_database_does_not_answer_is_unready() {
+        assert!(!rule(false, roles(&[("chunker", true)])).ready);
+    }
+
+    #[test]
+    fn a_process_that_runs_only_the_api_needs_only_the_database() {
+        assert!(rule(true, BTreeMap::new()).ready);
+    }
+}

@@ -1,0 +1,146 @@
+//! A running fleet: the roles asked for, the api role, the health server, and queue-depth
+//! sampling, in one process. Shutdown follows `penstock_workers::shutdown`'s order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use penstock_api::{Health, RoleHealth};
+use penstock_broker::{RabbitMq, WorkQueue};
+use penstock_config::Config;
+use penstock_db::PgPool;
+use penstock_workers::context::Context;
+use penstock_workers::outcome::RunError;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::role::Role;
+use crate::supervise::supervise;
+
+/// A running fleet.
+pub struct Fleet {
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    pool: PgPool,
+    api_addr: Option<std::net::SocketAddr>,
+}
+
+impl Fleet {
+    /// Connects to the database, checks every dataset spec against its live table, opens
+    /// the store and starts the roles. Fails fast on configuration problems.
+    pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) -> Result<Fleet, RunError> {
+        // Before anything is recorded: metrics recorded without a recorder are lost.
+        penstock_api::prometheus();
+        penstock_workers::metrics::describe();
+        let ctx = Context::open(config).await?;
+        let pool = ctx.pool.clone();
+        let roles_health = Arc::new(RoleHealth::default());
+        let health = Arc::new(Health::new(pool.clone(), roles_health.clone()));
+        // Fail fast if the broker is unreachable at start-up (later failures reconnect).
+        RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+            .await
+            .map_err(|e| {
+                RunError::Startup(format!(
+                    "cannot connect to RabbitMQ at amqp_url: {e}; check PENSTOCK_AMQP_URL (including the vhost)"
+                ))
+            })?
+            .close()
+            .await;
+        let mut tasks = JoinSet::new();
+        let mut served = Vec::new();
+        for (key, addr) in [
+            ("health_addr", ctx.config.health_addr),
+            ("metrics_addr", ctx.config.metrics_addr),
+        ] {
+            let Some(addr) = addr.filter(|a| !served.contains(a)) else {
+                continue;
+            };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| RunError::Startup(format!("cannot listen on {key} {addr}: {e}")))?;
+            served.push(addr);
+            tasks.spawn(serve_health(listener, health.clone(), shutdown.clone()));
+        }
+        if roles.iter().any(|r| *r != Role::Api) {
+            tasks.spawn(sample_queue_depths(ctx.clone(), shutdown.clone()));
+        }
+        let mut unique: Vec<Role> = roles.to_vec();
+        unique.sort_by_key(|r| r.name());
+        unique.dedup();
+        let mut api_addr = None;
+        for role in unique {
+            if role == Role::Api {
+                let Some(addr) = ctx.config.api_addr else {
+                    tracing::warn!("the api role has no address (api_addr is empty); it serves nothing");
+                    continue;
+                };
+                let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
+                api_addr = listener.local_addr().ok();
+                let api = Arc::new(penstock_api::Api::new(&ctx.config, pool.clone(), roles_health.clone()));
+                tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
+                continue;
+            }
+            tasks.spawn(supervise(ctx.clone(), role, roles_health.clone(), shutdown.clone()));
+        }
+        Ok(Fleet {
+            shutdown,
+            tasks,
+            pool,
+            api_addr,
+        })
+    }
+
+    /// Where the api role listens, when this fleet runs it.
+    pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
+        self.api_addr
+    }
+
+    /// Asks every role to stop (same as a signal).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every role has stopped, then closes the pool.
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.pool.close().await;
+    }
+
+    /// Stops the fleet and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+/// Every 5 s, records how many messages wait in each work queue (consumer lag).
+async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut broker: Option<RabbitMq> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        if broker.as_ref().is_none_or(|b| !b.is_connected()) {
+            broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+                .await
+                .ok();
+        }
+        let Some(b) = &broker else { continue };
+        for (queue, ready) in (b as &dyn WorkQueue).ready_counts().await {
+            penstock_workers::metrics::queue_ready(&queue, ready);
+        }
+    }
+    if let Some(b) = broker {
+        b.close().await;
+    }
+}
+
+/// Serves `/health`, `/ready` and `/metrics` on a listener until shutdown.
+async fn serve_health(listener: tokio::net::TcpListener, health: Arc<Health>, shutdown: CancellationToken) {
+    let served = axum::serve(listener, penstock_api::health_router(health))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "health server stopped");
+    }
+}
