@@ -1,0 +1,119 @@
+use super::*;
+use crate::spec::{ColumnSpec, ColumnType, DatasetSpec};
+
+fn options() -> InferOptions {
+    InferOptions {
+        name: "readings".into(),
+        key_prefix: "readings/".into(),
+        source: "test.csv".into(),
+        max_records: 100_000,
+        version: "20261130000000".into(),
+    }
+}
+
+fn column<'a>(spec: &'a DatasetSpec, name: &str) -> &'a ColumnSpec {
+    spec.columns.iter().find(|c| c.name == name).unwrap()
+}
+
+#[test]
+fn names_become_snake_case() {
+    assert_eq!(snake_case("Plant state abbreviation"), "plant_state_abbreviation");
+    assert_eq!(snake_case("PNAME"), "pname");
+    assert_eq!(snake_case("NetGen (MWh)"), "net_gen_mwh");
+    assert_eq!(snake_case("2023 total"), "c_2023_total");
+    assert_eq!(snake_case("  --  "), "");
+}
+
+#[test]
+fn types_nullability_and_spreadsheet_numbers_are_inferred_with_evidence() {
+    let csv = "site;reading date;taken at;value;ok;zip;count\n\
+               A;2024-01-02;2024-01-02T10:00:00Z;\"1,234.5\";yes;02134;1\n\
+               B;2024-01-03;2024-01-03T11:30:00+01:00;(12);no;10001;2\n\
+               C;2024-01-04;2024-01-04T12:00:00Z;;yes;94105;3\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    assert_eq!(spec.csv.delimiter, ';');
+    assert_eq!(spec.csv.header_rows, 1);
+    assert_eq!(column(&spec, "site").ty, ColumnType::Text);
+    assert_eq!(column(&spec, "reading_date").ty, ColumnType::Date);
+    assert_eq!(column(&spec, "taken_at").ty, ColumnType::Timestamp);
+    let value = column(&spec, "value");
+    assert_eq!(value.ty, ColumnType::Numeric);
+    assert!(value.nullable && value.accounting_negatives && value.thousands == Some(','));
+    assert_eq!(column(&spec, "ok").ty, ColumnType::Boolean);
+    assert_eq!(
+        column(&spec, "zip").ty,
+        ColumnType::Text,
+        "leading zeros make it an identifier"
+    );
+    assert!(
+        out.spec_toml.contains("\"02134\" has a leading zero"),
+        "{}",
+        out.spec_toml
+    );
+    assert!(out.up_sql.contains("taken_at timestamptz NOT NULL"), "{}", out.up_sql);
+    assert!(out.up_sql.contains("value numeric,"), "{}", out.up_sql);
+    // `count` is a row number, so the key is the unique text column.
+    assert_eq!(spec.conflict_key, vec!["site"]);
+    assert!(out.spec_toml.contains("count counts records one by one"));
+}
+
+#[test]
+fn a_constant_column_joins_the_key_and_the_fewest_duplicates_win() {
+    let csv = "year,state,plant,unit,mwh\n\
+               2023,TX,Alpha,1,10\n\
+               2023,TX,Alpha,2,11\n\
+               2023,OK,Alpha,1,12\n\
+               2023,OK,Beta,1,13\n\
+               2023,OK,Beta,1,14\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    assert_eq!(spec.conflict_key, vec!["year", "state", "plant", "unit"]);
+    assert!(
+        out.spec_toml.contains("year is \"2023\" in every sampled record"),
+        "{}",
+        out.spec_toml
+    );
+    assert!(
+        out.spec_toml.contains("1 in 5 records (e.g. lines 5 and 6)"),
+        "{}",
+        out.spec_toml
+    );
+    assert!(
+        out.up_sql
+            .contains("CONSTRAINT readings_key UNIQUE (year, state, plant, unit)")
+    );
+    assert!(
+        out.up_sql.contains(") WITH (fillfactor = 50);"),
+        "a proposed table leaves room for HOT lineage updates: {}",
+        out.up_sql
+    );
+}
+
+#[test]
+fn two_header_rows_are_found_and_codes_name_the_columns() {
+    let csv = "Sequence,Data Year,Plant name,Output\nSEQ,YEAR,PNAME,GEN\n1,2023,A,\"1,000\"\n2,2023,B,5\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    assert_eq!((spec.csv.header_rows, spec.csv.names_row), (2, Some(2)));
+    assert_eq!(
+        spec.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["seq", "year", "pname", "gen"]
+    );
+    assert!(out.spec_toml.contains("# Plant name"));
+}
+
+#[test]
+fn a_reserved_word_is_quoted_in_the_migration() {
+    let csv = "order,user\n1,a\n2,b\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    assert!(out.up_sql.contains("\"order\" integer NOT NULL"), "{}", out.up_sql);
+}
+
+#[test]
+fn a_file_without_a_header_or_not_in_utf8_is_refused_with_the_fix() {
+    let err = infer(b"1,2\n3,4\n", &options()).unwrap_err();
+    assert!(err.contains("add a header row"), "{err}");
+    let err = infer(b"name,city\nJos\xe9,Paris\n", &options()).unwrap_err();
+    assert!(err.contains("iconv"), "{err}");
+}
