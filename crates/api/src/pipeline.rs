@@ -61,11 +61,13 @@ pub struct FilePage {
     pub per_page: i64,
 }
 
-/// A quarantined record: what was wrong and the raw text, to fix and drop again.
+/// A quarantined record: what was wrong and the raw text, to fix and drop again; or a
+/// dead-lettered work item that named the file (no line; after the records).
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct QuarantinedRow {
-    /// Physical line where the record starts (header lines counted, 1-based).
-    pub line: i64,
+    /// Physical line where the record starts (header lines counted, 1-based); null for a
+    /// dead-lettered work item.
+    pub line: Option<i64>,
     /// The column at fault, when one is.
     pub column: Option<String>,
     pub raw: String,
