@@ -3,6 +3,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 export CARGO_TERM_COLOR := "never"
+# The checked queries of crates/db compile from the offline data in .sqlx/, never from a
+# DATABASE_URL that happens to be set (after changing a query or a migration: `just prepare`).
+export SQLX_OFFLINE := "true"
 
 # List the recipes.
 default:
@@ -37,6 +40,10 @@ down:
 # Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).
 services:
     @bash scripts/services.sh
+
+# Refresh .sqlx/ (offline data of the compile-time checked queries) after changing a query or a migration; `--check` only checks it.
+prepare *args: services
+    bash scripts/prepare-queries.sh {{args}}
 
 # Apply the migrations (creates the database if it does not exist).
 migrate:

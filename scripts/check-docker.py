@@ -274,14 +274,17 @@ def dockerignored(rel: str, patterns: list[str]) -> bool:
 
 
 def build_inputs(project: Project) -> list[str]:
-    """Paths `cargo build` reads: manifests, the lock file, workspace members, and the files
-    the crates embed (include_str!, include_bytes!, sqlx::migrate!)."""
+    """Paths `cargo build` reads: manifests, the lock file, workspace members, the files
+    the crates embed (include_str!, include_bytes!, sqlx::migrate!), and .sqlx/ (the offline
+    data of compile-time checked queries) when a crate has any."""
     inputs = ["Cargo.toml", "Cargo.lock"]
     members = project.get("Cargo.toml").get("workspace", {}).get("members", [])
     for member in members:
         inputs += [p.relative_to(project.root).as_posix() for p in sorted(project.root.glob(member)) if p.is_dir()]
     for source in sorted((project.root / "crates").rglob("*.rs")):
         text = source.read_text(encoding="utf-8")
+        if re.search(r"\bsqlx::query(?:_as|_scalar)?!", text):
+            inputs.append(".sqlx")
         for macro, arg in re.findall(r'(include_str|include_bytes|migrate)!\(\s*"([^"]+)"', text):
             # include_*! is relative to the file; sqlx::migrate! to the crate's manifest.
             base = source.parent
@@ -899,6 +902,7 @@ MUTATIONS = [
     ("a single-stage Dockerfile", _replace_text(DOCKERFILE, "FROM debian:bookworm-slim", "# (no runtime stage)"), "Dockerfile", "FROM"),
     ("a shell-form ENTRYPOINT", _replace_text(DOCKERFILE, 'ENTRYPOINT ["penstock"]', "ENTRYPOINT penstock"), "Dockerfile", "ENTRYPOINT"),
     (".dockerignore dropping config/", lambda p: p.texts.update({".dockerignore": p.texts[".dockerignore"] + "\nconfig/\n"}), "Dockerfile", "config"),
+    (".dockerignore dropping .sqlx/", lambda p: p.texts.update({".dockerignore": p.texts[".dockerignore"] + "\n.sqlx/\n"}), "Dockerfile", ".sqlx"),
     ("Prometheus scraping a service that does not exist", _prometheus_targets(lambda jobs: jobs[0]["static_configs"][0]["targets"].append("loader:9100")), "Prometheus targets", "'loader'"),
     ("Prometheus missing a role", _prometheus_targets(lambda jobs: _remove_target(jobs, "chunker:9100")), "Prometheus targets", "chunker"),
     ("a dashboard querying a misspelt metric", _dashboard_expr("penstock_loader_rows_loaded_total", "penstock_loader_rows_loadd_total"), "Grafana", "penstock_loader_rows_loadd_total"),

@@ -198,6 +198,33 @@ async fn files_show_status_progress_counts_and_their_quarantined_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_files_errors_include_its_dead_lettered_work_items_which_have_no_line() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &[Role::Api]).await;
+    let api = Http::new(fleet.api_addr().unwrap());
+    let key = "egrid/generators/gone.csv";
+    let id = penstock_db::discover(&env.pool, "store", key, "v1", "egrid_generators", 10).await;
+    let id = id.unwrap().unwrap();
+    let dead = penstock_db::DeadItem {
+        message_id: "m-1".into(),
+        source_queue: Some("t.chunks".into()),
+        reason: "the object is gone".into(),
+        attempts: 5,
+        file_id: Some(id),
+        raw: "{}".into(),
+        item: None,
+    };
+    penstock_db::record_dead_items(&env.pool, &[dead]).await.unwrap();
+    let reply = api.get(&format!("/files/{id}/errors")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let errors = reply.json();
+    assert_eq!(errors["total"], 1);
+    assert_eq!(errors["data"][0]["line"], serde_json::Value::Null);
+    assert_eq!(errors["data"][0]["reason"], "the object is gone");
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_actions_need_the_admin_token_and_follow_the_alert_lifecycle() {
     let env = TestEnv::new().await;
     let fleet = env

@@ -231,7 +231,7 @@ async function showQuarantine(file) {
   const errors = await api(`/files/${file.id}/errors?per_page=100`);
   $("#quarantine-title").textContent = `Quarantined rows of ${file.key} (${errors.total})`;
   $("#quarantine-rows tbody").replaceChildren(
-    ...errors.data.map((e) => row([[e.line, "num"], e.column ?? "–", e.reason, [e.raw, "raw"]])),
+    ...errors.data.map((e) => row([[e.line ?? "–", "num"], e.column ?? "–", e.reason, [e.raw, "raw"]])),
   );
   $("#quarantine").hidden = false;
   $("#quarantine").scrollIntoView({ behavior: "smooth", block: "nearest" });

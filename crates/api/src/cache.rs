@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use penstock_db::{DataChanges, PgPool};
 use tokio_util::sync::CancellationToken;
 
 /// At most this many responses are kept; beyond it moka evicts the least useful ones.
@@ -85,14 +84,9 @@ impl Cache {
 pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     loop {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(penstock_db::DATA_CHANGED_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
+        let mut changes = tokio::select! {
             _ = shutdown.cancelled() => return,
-            l = listener => match l {
+            l = DataChanges::listen(&pool) => match l {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for data changes; retrying");
@@ -110,9 +104,9 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: Cancel
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                n = listener.try_recv() => match n {
-                    Ok(Some(n)) => {
-                        tracing::debug!(dataset = n.payload(), "data changed; dropping cached aggregates");
+                n = changes.next() => match n {
+                    Ok(Some(dataset)) => {
+                        tracing::debug!(dataset, "data changed; dropping cached aggregates");
                         cache.invalidate();
                     }
                     // The connection dropped: notifications may have been lost.

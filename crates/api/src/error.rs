@@ -5,6 +5,7 @@ use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use penstock_db::DbError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -81,13 +82,17 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
         // Parameters are validated before any query runs, so a database error here is the
         // server's problem (down, or not migrated), not the caller's.
-        tracing::error!(error = %e, "query failed");
+        let cause = match e {
+            DbError::Sql(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        tracing::error!(error = %cause, "query failed");
         ApiError::unavailable(format!(
-            "the database did not answer the query ({e}); check that PostgreSQL is up and `penstock migrate` ran"
+            "the database did not answer the query ({cause}); check that PostgreSQL is up and `penstock migrate` ran"
         ))
     }
 }

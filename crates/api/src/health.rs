@@ -15,8 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use penstock_db::PgPool;
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 /// Which roles of this process are connected to the broker right now.
@@ -74,7 +74,7 @@ impl Health {
         {
             return answer;
         }
-        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool))
+        let database = tokio::time::timeout(Duration::from_secs(2), penstock_db::ping(&self.pool))
             .await
             .is_ok_and(|r| r.is_ok());
         let answer = rule(database, self.roles.snapshot());

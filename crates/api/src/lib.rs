@@ -3,9 +3,11 @@
 //! page (Swagger UI, vendored into the binary), Prometheus metrics and a dashboard.
 //!
 //! Every handler validates its parameters before any query runs (a bad one is a 400 that
-//! names it), binds every value, and formats only whitelisted words into SQL. Aggregates
-//! are cached (see [`cache`]).
+//! names it), then reads through `penstock_db` (its `read` module and the alerts functions),
+//! which binds every value and formats only whitelisted words into SQL; no SQL is written
+//! here. Aggregates are cached (see [`cache`]).
 
+mod alerts;
 pub mod cache;
 pub mod error;
 mod health;
@@ -53,9 +55,9 @@ pub use state::Api;
         pipeline::files,
         pipeline::file,
         pipeline::file_errors,
-        pipeline::alerts,
-        pipeline::acknowledge,
-        pipeline::resolve,
+        alerts::alerts,
+        alerts::acknowledge,
+        alerts::resolve,
         pipeline::datasets,
         ops::health,
         ops::ready,
@@ -150,9 +152,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/files", get(pipeline::files))
         .route("/files/{id}", get(pipeline::file))
         .route("/files/{id}/errors", get(pipeline::file_errors))
-        .route("/alerts", get(pipeline::alerts))
-        .route("/alerts/{id}/acknowledge", post(pipeline::acknowledge))
-        .route("/alerts/{id}/resolve", post(pipeline::resolve))
+        .route("/alerts", get(alerts::alerts))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/datasets", get(pipeline::datasets))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

@@ -1,27 +1,26 @@
-//! `/files`, `/alerts`, `/datasets`: the pipeline itself. Live data, never cached.
+//! `/files` and `/datasets`: the pipeline itself. Live data, never cached. (Alerts are in
+//! `alerts.rs`.)
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
+use penstock_db::FileState;
+use penstock_db::read::{DatasetFiles, FileRow};
 use serde::Serialize;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::params::parse_id;
-use crate::params::{Params, Segment};
+use crate::params::{ID_MAX, Params, Segment, parse_id};
 use crate::state::Api;
 
-pub const FILE_STATUSES: &[&str] = &penstock_db::FileState::NAMES;
-pub const SEVERITIES: &[&str] = &["info", "warning", "error", "critical"];
-pub const ALERT_STATUSES: &[&str] = &["active", "acknowledged", "resolved"];
+pub const FILE_STATUSES: &[&str] = &FileState::NAMES;
 
 /// One file version in the ingest ledger.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct File {
     pub id: i64,
     /// The store it was found in (a folder path or s3://bucket).
@@ -32,8 +31,8 @@ pub struct File {
     pub version: String,
     pub dataset: String,
     pub size_bytes: i64,
-    #[schema(inline, value_type = FileStatusName)]
-    pub status: String,
+    #[schema(inline)]
+    pub status: FileState,
     /// Why the file was rejected or failed.
     pub reason: Option<String>,
     pub chunks_total: Option<i32>,
@@ -61,11 +60,13 @@ pub struct FilePage {
     pub per_page: i64,
 }
 
-/// A quarantined record: what was wrong and the raw text, to fix and drop again.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+/// A quarantined record: what was wrong and the raw text, to fix and drop again; or a
+/// dead-lettered work item that named the file (no line; after the records).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QuarantinedRow {
-    /// Physical line where the record starts (header lines counted, 1-based).
-    pub line: i64,
+    /// Physical line where the record starts (header lines counted, 1-based); null for a
+    /// dead-lettered work item.
+    pub line: Option<i64>,
     /// The column at fault, when one is.
     pub column: Option<String>,
     pub raw: String,
@@ -76,31 +77,6 @@ pub struct QuarantinedRow {
 pub struct QuarantinePage {
     pub file_id: i64,
     pub data: Vec<QuarantinedRow>,
-    pub total: i64,
-    pub page: i64,
-    pub per_page: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Alert {
-    pub id: i64,
-    #[schema(inline, value_type = SeverityName)]
-    pub severity: String,
-    #[schema(inline, value_type = AlertStatusName)]
-    pub status: String,
-    /// The role that raised it.
-    pub source: String,
-    pub message: String,
-    pub metadata: serde_json::Value,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    /// How many times the same problem was reported.
-    pub count: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AlertPage {
-    pub data: Vec<Alert>,
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
@@ -141,7 +117,7 @@ pub struct DatasetList {
 #[allow(dead_code)]
 pub struct FilesQuery {
     #[param(inline)]
-    status: Option<FileStatusName>,
+    status: Option<FileState>,
     /// A configured dataset name (see /datasets).
     // The served document lists the names (`document_dataset_names`); this is their shape.
     #[param(pattern = "^[a-z_][a-z0-9_]{0,62}$")]
@@ -177,19 +153,6 @@ pub fn document_dataset_names(doc: &mut OpenApi, names: &[&str]) {
     }
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum FileStatusName {
-    Discovered,
-    Chunking,
-    Loading,
-    Done,
-    DoneWithErrors,
-    Rejected,
-    Failed,
-}
-
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -200,48 +163,6 @@ pub struct PageQuery {
     per_page: Option<i32>,
 }
 
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct AlertsQuery {
-    #[param(inline)]
-    severity: Option<SeverityName>,
-    #[param(inline)]
-    status: Option<AlertStatusName>,
-    #[param(minimum = 1, maximum = 10000)]
-    page: Option<i32>,
-    #[param(minimum = 1, maximum = 100)]
-    per_page: Option<i32>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum SeverityName {
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum AlertStatusName {
-    Active,
-    Acknowledged,
-    Resolved,
-}
-
-const FILE_SELECT: &str =
-    "SELECT id, store, key, version, dataset, size_bytes, status, reason, chunks_total, chunks_done,
-    CASE WHEN status IN ('done', 'done_with_errors') THEN 1.0::float8
-         WHEN coalesce(chunks_total, 0) = 0 THEN 0.0::float8
-         ELSE chunks_done::float8 / chunks_total END AS progress,
-    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at,
-    extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds
-    FROM ingest_files";
-
 /// File versions, newest first.
 #[utoipa::path(get, path = "/files", tag = "pipeline", params(FilesQuery),
     responses(
@@ -250,36 +171,19 @@ const FILE_SELECT: &str =
     ))]
 pub async fn files(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<FilePage>> {
     let p = Params::parse(raw.as_deref(), &["status", "dataset", "page", "per_page"])?;
-    let status = p.choice("status", FILE_STATUSES)?;
+    let status = p.choice("status", FILE_STATUSES)?.and_then(FileState::parse);
     let names: Vec<&str> = api.datasets.iter().map(|d| d.name.as_str()).collect();
     let dataset = p.choice("dataset", &names)?;
     let page = p.page()?;
-    let filter = "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR dataset = $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM ingest_files {filter}"
-    )))
-    .bind(status)
-    .bind(dataset)
-    .fetch_one(&api.pool)
-    .await?;
-    let data = sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(format!(
-        "{FILE_SELECT} {filter} ORDER BY id DESC LIMIT $3 OFFSET $4"
-    )))
-    .bind(status)
-    .bind(dataset)
-    .bind(page.per_page)
-    .bind(page.offset())
-    .fetch_all(&api.pool)
-    .await?;
+    let (files, total) =
+        penstock_db::read::files_page(&api.pool, status, dataset, page.per_page, page.offset()).await?;
     Ok(Json(FilePage {
-        data,
+        data: files.into_iter().map(File::from).collect(),
         total,
         page: page.page,
         per_page: page.per_page,
     }))
 }
-
-const ID_MAX: i64 = i64::MAX;
 
 /// One file version: status, progress, counts, timings and the reason it failed.
 #[utoipa::path(get, path = "/files/{id}", tag = "pipeline",
@@ -296,10 +200,9 @@ pub async fn file(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(ra
 }
 
 async fn find_file(api: &Api, id: i64) -> ApiResult<File> {
-    sqlx::query_as::<_, File>(sqlx::AssertSqlSafe(format!("{FILE_SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(&api.pool)
+    penstock_db::read::file_row(&api.pool, id)
         .await?
+        .map(File::from)
         .ok_or_else(|| ApiError::not_found(format!("no file has id {id}; GET /files lists them")))
 }
 
@@ -320,153 +223,22 @@ pub async fn file_errors(
     let id = parse_id(&id, "file id", ID_MAX)?;
     let page = p.page()?;
     let file = find_file(&api, id).await?;
-    let data = sqlx::query_as::<_, QuarantinedRow>(
-        "SELECT line, column_name AS column, raw, reason FROM ingest_errors WHERE file_id = $1
-         ORDER BY line LIMIT $2 OFFSET $3",
-    )
-    .bind(id)
-    .bind(page.per_page)
-    .bind(page.offset())
-    .fetch_all(&api.pool)
-    .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_errors WHERE file_id = $1")
-        .bind(id)
-        .fetch_one(&api.pool)
-        .await?;
+    let (rows, total) = penstock_db::read::quarantined_page(&api.pool, id, page.per_page, page.offset()).await?;
     Ok(Json(QuarantinePage {
         file_id: file.id,
-        data,
+        data: rows
+            .into_iter()
+            .map(|r| QuarantinedRow {
+                line: r.line,
+                column: r.column,
+                raw: r.raw,
+                reason: r.reason,
+            })
+            .collect(),
         total,
         page: page.page,
         per_page: page.per_page,
     }))
-}
-
-const ALERT_COLUMNS: &str = "id, severity, status, source, message, metadata, first_seen, last_seen, count";
-
-/// Alerts, most recently seen first.
-#[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertsQuery),
-    responses(
-        (status = 200, description = "One page of alerts, most recently seen first", body = AlertPage),
-        (status = 400, description = "A parameter is invalid; the detail names it", body = ErrorBody),
-    ))]
-pub async fn alerts(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<AlertPage>> {
-    let p = Params::parse(raw.as_deref(), &["severity", "status", "page", "per_page"])?;
-    let severity = p.choice("severity", SEVERITIES)?;
-    let status = p.choice("status", ALERT_STATUSES)?;
-    let page = p.page()?;
-    let filter = "WHERE ($1::text IS NULL OR severity = $1) AND ($2::text IS NULL OR status = $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM alerts {filter}")))
-        .bind(severity)
-        .bind(status)
-        .fetch_one(&api.pool)
-        .await?;
-    let data = sqlx::query_as::<_, Alert>(sqlx::AssertSqlSafe(format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts {filter} ORDER BY last_seen DESC, id DESC LIMIT $3 OFFSET $4"
-    )))
-    .bind(severity)
-    .bind(status)
-    .bind(page.per_page)
-    .bind(page.offset())
-    .fetch_all(&api.pool)
-    .await?;
-    Ok(Json(AlertPage {
-        data,
-        total,
-        page: page.page,
-        per_page: page.per_page,
-    }))
-}
-
-/// Marks an active alert as seen by someone. Needs `Authorization: Bearer <PENSTOCK_ADMIN_TOKEN>`.
-#[utoipa::path(post, path = "/alerts/{id}/acknowledge", tag = "alerts",
-    params(("id" = i64, Path, description = "Alert id", minimum = 0)),
-    security(("admin_token" = [])),
-    responses(
-        (status = 200, description = "The alert, now acknowledged (or already)", body = Alert),
-        (status = 400, description = "The id is not an integer", body = ErrorBody),
-        (status = 401, description = "No bearer token was sent", body = ErrorBody),
-        (status = 403, description = "The token is wrong, or alert actions are disabled (no PENSTOCK_ADMIN_TOKEN)", body = ErrorBody),
-        (status = 404, description = "No alert has this id", body = ErrorBody),
-        (status = 409, description = "The alert is resolved already", body = ErrorBody),
-    ))]
-pub async fn acknowledge(
-    State(api): State<Arc<Api>>,
-    headers: HeaderMap,
-    Segment(id): Segment,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Alert>> {
-    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), "acknowledged", "status = 'active'").await?;
-    if let Some(alert) = updated {
-        return Ok(Json(alert));
-    }
-    let alert = find_alert(&api, id).await?;
-    if alert.status == "resolved" {
-        return Err(ApiError::conflict(format!(
-            "alert {id} is resolved already; a new occurrence of the problem opens a new alert"
-        )));
-    }
-    Ok(Json(alert))
-}
-
-/// Closes an alert: the problem is fixed; if it happens again, a new alert opens. Needs
-/// `Authorization: Bearer <PENSTOCK_ADMIN_TOKEN>`.
-#[utoipa::path(post, path = "/alerts/{id}/resolve", tag = "alerts",
-    params(("id" = i64, Path, description = "Alert id", minimum = 0)),
-    security(("admin_token" = [])),
-    responses(
-        (status = 200, description = "The alert, now resolved (or already)", body = Alert),
-        (status = 400, description = "The id is not an integer", body = ErrorBody),
-        (status = 401, description = "No bearer token was sent", body = ErrorBody),
-        (status = 403, description = "The token is wrong, or alert actions are disabled (no PENSTOCK_ADMIN_TOKEN)", body = ErrorBody),
-        (status = 404, description = "No alert has this id", body = ErrorBody),
-    ))]
-pub async fn resolve(
-    State(api): State<Arc<Api>>,
-    headers: HeaderMap,
-    Segment(id): Segment,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Alert>> {
-    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), "resolved", "status <> 'resolved'").await?;
-    match updated {
-        Some(alert) => Ok(Json(alert)),
-        None => Ok(Json(find_alert(&api, id).await?)),
-    }
-}
-
-/// Authorises an alert action, validates the request and moves the alert to `to` if it is
-/// in a state `from` allows; returns the id and the updated alert (None: not moved).
-async fn alert_action(
-    api: &Api,
-    headers: &HeaderMap,
-    id: &str,
-    raw: Option<&str>,
-    to: &'static str,
-    from: &'static str,
-) -> ApiResult<(i64, Option<Alert>)> {
-    api.authorize(headers)?;
-    Params::parse(raw, &[])?;
-    let id = parse_id(id, "alert id", ID_MAX)?;
-    let updated = sqlx::query_as::<_, Alert>(sqlx::AssertSqlSafe(format!(
-        "UPDATE alerts SET status = '{to}' WHERE id = $1 AND {from} RETURNING {ALERT_COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(&api.pool)
-    .await?;
-    if updated.is_some() {
-        tracing::info!(alert = id, status = to, "alert changed by an operator");
-    }
-    Ok((id, updated))
-}
-
-async fn find_alert(api: &Api, id: i64) -> ApiResult<Alert> {
-    sqlx::query_as::<_, Alert>(sqlx::AssertSqlSafe(format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&api.pool)
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no alert has id {id}; GET /alerts lists them")))
 }
 
 /// The configured datasets with their files and row counts.
@@ -477,19 +249,12 @@ async fn find_alert(api: &Api, id: i64) -> ApiResult<Alert> {
     ))]
 pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<DatasetList>> {
     Params::parse(raw.as_deref(), &[])?;
-    /// dataset, status, files, rows loaded, rows quarantined, last finished.
-    type Counts = (String, String, i64, i64, i64, Option<DateTime<Utc>>);
-    let counts: Vec<Counts> = sqlx::query_as(
-        "SELECT dataset, status, count(*), sum(rows_loaded)::int8, sum(rows_quarantined)::int8, max(finished_at)
-         FROM ingest_files GROUP BY dataset, status",
-    )
-    .fetch_all(&api.pool)
-    .await?;
+    let counts: Vec<DatasetFiles> = penstock_db::read::dataset_files(&api.pool).await?;
     let data = api
         .datasets
         .iter()
         .map(|spec| {
-            let mine: Vec<_> = counts.iter().filter(|c| c.0 == spec.name).collect();
+            let mine: Vec<_> = counts.iter().filter(|c| c.dataset == spec.name).collect();
             Dataset {
                 name: spec.name.clone(),
                 table: spec.table().to_string(),
@@ -505,12 +270,38 @@ pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> A
                         nullable: c.nullable,
                     })
                     .collect(),
-                files: mine.iter().map(|c| (c.1.clone(), c.2)).collect(),
-                rows_loaded: mine.iter().map(|c| c.3).sum(),
-                rows_quarantined: mine.iter().map(|c| c.4).sum(),
-                last_finished_at: mine.iter().filter_map(|c| c.5).max(),
+                files: mine.iter().map(|c| (c.status.to_string(), c.files)).collect(),
+                rows_loaded: mine.iter().map(|c| c.rows_loaded).sum(),
+                rows_quarantined: mine.iter().map(|c| c.rows_quarantined).sum(),
+                last_finished_at: mine.iter().filter_map(|c| c.last_finished_at).max(),
             }
         })
         .collect();
     Ok(Json(DatasetList { data }))
+}
+
+impl From<FileRow> for File {
+    fn from(f: FileRow) -> File {
+        File {
+            id: f.id,
+            store: f.store,
+            key: f.key,
+            version: f.version,
+            dataset: f.dataset,
+            size_bytes: f.size_bytes,
+            status: f.status,
+            reason: f.reason,
+            chunks_total: f.chunks_total,
+            chunks_done: f.chunks_done,
+            progress: f.progress,
+            records_total: f.records_total,
+            rows_loaded: f.rows_loaded,
+            rows_quarantined: f.rows_quarantined,
+            rows_superseded: f.rows_superseded,
+            discovered_at: f.discovered_at,
+            started_at: f.started_at,
+            finished_at: f.finished_at,
+            duration_seconds: f.duration_seconds,
+        }
+    }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// A plant: its generators' net generation summed.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Plant {
     /// Stable id (derived from year, state and plant name; the same after a reload).
     #[schema(example = 2201527168615947_i64)]
@@ -19,4 +19,17 @@ pub struct Plant {
     pub net_generation_mwh: Option<f64>,
     /// Number of generators.
     pub generators: i64,
+}
+
+impl From<penstock_db::read::PlantRow> for Plant {
+    fn from(p: penstock_db::read::PlantRow) -> Plant {
+        Plant {
+            id: p.id,
+            year: p.year,
+            state: p.state,
+            plant_name: p.plant_name,
+            net_generation_mwh: p.net_generation_mwh,
+            generators: p.generators,
+        }
+    }
 }

@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use penstock_db::read::PlantSearch;
+use penstock_db::{DbError, PgPool};
 use tokio::sync::Mutex;
 
 use crate::cache::Cache;
@@ -36,47 +37,17 @@ pub struct Snapshot {
     by_id: HashMap<i64, usize>,
 }
 
-/// What a search asks for; `q` is matched case-insensitively anywhere in the name.
-pub struct Search<'a> {
-    pub q: Option<&'a str>,
-    pub year: Option<i32>,
-    pub state: Option<&'a str>,
-    pub min_mwh: Option<f64>,
-    pub max_mwh: Option<f64>,
-    /// One of `net_generation_mwh`, `plant_name`, `state`, `year`, `generators`.
-    pub sort: &'a str,
-    pub descending: bool,
-    pub offset: usize,
-    pub limit: usize,
-}
-
 impl Snapshot {
-    async fn load(pool: &PgPool, generation: u64) -> Result<Snapshot, sqlx::Error> {
-        type Row = (i64, i32, String, String, Option<f64>, i64, i64, i64);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, year, state, plant_name, net_generation_mwh::float8, generators,
-                    rank() OVER (ORDER BY plant_name), rank() OVER (ORDER BY state)
-             FROM egrid_plants",
-        )
-        .fetch_all(pool)
-        .await?;
-        let entries: Vec<Entry> = rows
+    async fn load(pool: &PgPool, generation: u64) -> Result<Snapshot, DbError> {
+        let entries: Vec<Entry> = penstock_db::read::ranked_plants(pool)
+            .await?
             .into_iter()
-            .map(
-                |(id, year, state, plant_name, net_generation_mwh, generators, name_rank, state_rank)| Entry {
-                    lower_name: plant_name.to_lowercase(),
-                    plant: Plant {
-                        id,
-                        year,
-                        state,
-                        plant_name,
-                        net_generation_mwh,
-                        generators,
-                    },
-                    name_rank,
-                    state_rank,
-                },
-            )
+            .map(|r| Entry {
+                lower_name: r.plant.plant_name.to_lowercase(),
+                plant: Plant::from(r.plant),
+                name_rank: r.name_rank,
+                state_rank: r.state_rank,
+            })
             .collect();
         let by_id = entries.iter().enumerate().map(|(i, e)| (e.plant.id, i)).collect();
         Ok(Snapshot {
@@ -91,9 +62,10 @@ impl Snapshot {
     }
 
     /// One page of the matching plants, sorted as `ORDER BY <sort> <order> NULLS LAST, id`
-    /// would sort them, and how many match in all.
-    pub fn search(&self, s: &Search<'_>) -> (Vec<Plant>, i64) {
-        let q = s.q.map(str::to_lowercase);
+    /// would sort them, and how many match in all (what `search_plants` answers in SQL).
+    pub fn search(&self, s: &PlantSearch<'_>) -> (Vec<Plant>, i64) {
+        let q = s.name.map(str::to_lowercase);
+        let (offset, limit) = (s.offset.max(0) as usize, s.limit.max(0) as usize);
         let mut hits: Vec<&Entry> = self
             .entries
             .iter()
@@ -131,7 +103,7 @@ impl Snapshot {
             order.then(a.plant.id.cmp(&b.plant.id))
         };
         // Only the plants up to the end of the page need sorting.
-        let end = s.offset.saturating_add(s.limit).min(hits.len());
+        let end = offset.saturating_add(limit).min(hits.len());
         if end < hits.len() {
             hits.select_nth_unstable_by(end, order);
             hits.truncate(end);
@@ -139,8 +111,8 @@ impl Snapshot {
         hits.sort_by(order);
         let page = hits
             .into_iter()
-            .skip(s.offset)
-            .take(s.limit)
+            .skip(offset)
+            .take(limit)
             .map(|e| e.plant.clone())
             .collect();
         (page, total)
@@ -156,7 +128,7 @@ pub struct PlantIndex {
 impl PlantIndex {
     /// The snapshot for the cache's current generation (built now if need be), or None
     /// while the cache cannot hear invalidations.
-    pub async fn get(&self, pool: &PgPool, cache: &Cache) -> Result<Option<Arc<Snapshot>>, sqlx::Error> {
+    pub async fn get(&self, pool: &PgPool, cache: &Cache) -> Result<Option<Arc<Snapshot>>, DbError> {
         if !cache.is_listening() {
             return Ok(None);
         }
@@ -206,9 +178,9 @@ mod tests {
         }
     }
 
-    fn search<'a>(q: Option<&'a str>, sort: &'a str, descending: bool) -> Search<'a> {
-        Search {
-            q,
+    fn search<'a>(name: Option<&'a str>, sort: &'a str, descending: bool) -> PlantSearch<'a> {
+        PlantSearch {
+            name,
             year: None,
             state: None,
             min_mwh: None,

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use penstock_db::read::{PLANT_SORT_COLUMNS, PlantSearch};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::params::{Params, Segment, like_literal, parse_id};
+use crate::params::{Params, Segment, parse_id};
 use crate::plant::Plant;
-use crate::plant_index::Search;
 use crate::state::Api;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,10 +122,6 @@ pub enum SortOrder {
     Desc,
 }
 
-const SORT_COLUMNS: &[&str] = &["net_generation_mwh", "plant_name", "state", "year", "generators"];
-
-const PLANT_COLUMNS: &str = "id, year, state, plant_name, net_generation_mwh::float8 AS net_generation_mwh, generators";
-
 /// Plants by net generation, highest first.
 #[utoipa::path(get, path = "/plants/top", tag = "plants", params(TopQuery),
     responses(
@@ -141,34 +137,25 @@ pub async fn top(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiRes
     let source = api.clone();
     api.cached("/plants/top", &p, |pool| async move {
         if let Some(index) = source.plant_index().await? {
-            let (mut data, _) = index.search(&Search {
-                q: None,
+            let (mut data, _) = index.search(&PlantSearch {
+                name: None,
                 year,
                 state: state.as_deref(),
                 min_mwh: None,
                 max_mwh: None,
                 sort: "net_generation_mwh",
                 descending: true,
+                limit,
                 offset: 0,
-                limit: limit as usize,
             });
             // Unknown values sort last; the top lists known ones only.
             data.retain(|p| p.net_generation_mwh.is_some());
             return Ok(PlantList { data });
         }
-        let sql = format!(
-            "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE net_generation_mwh IS NOT NULL{}{}
-             ORDER BY net_generation_mwh DESC, id LIMIT $3",
-            if year.is_some() { " AND year = $1" } else { "" },
-            if state.is_some() { " AND state = $2" } else { "" },
-        );
-        let data = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(sql))
-            .bind(year)
-            .bind(state)
-            .bind(limit)
-            .fetch_all(&pool)
-            .await?;
-        Ok(PlantList { data })
+        let plants = penstock_db::read::top_plants(&pool, year, state.as_deref(), limit).await?;
+        Ok(PlantList {
+            data: plants.into_iter().map(Plant::from).collect(),
+        })
     })
     .await
 }
@@ -196,25 +183,26 @@ pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
             "min_mwh ({min}) is greater than max_mwh ({max}); swap them"
         )));
     }
-    let sort = p.choice("sort", SORT_COLUMNS)?.unwrap_or("net_generation_mwh");
+    let sort = p.choice("sort", &PLANT_SORT_COLUMNS)?.unwrap_or("net_generation_mwh");
     let order = p.choice("order", &["asc", "desc"])?.unwrap_or("desc");
     let page = p.page()?;
+    let search = PlantSearch {
+        name: q.as_deref(),
+        year,
+        state: state.as_deref(),
+        min_mwh: min,
+        max_mwh: max,
+        sort,
+        descending: order == "desc",
+        limit: page.per_page,
+        offset: page.offset(),
+    };
     // Free text makes the key space unbounded: those searches are answered from the
     // in-memory plant index instead of being kept.
     if q.is_some()
         && let Some(index) = api.plant_index().await?
     {
-        let (data, total) = index.search(&Search {
-            q: q.as_deref(),
-            year,
-            state: state.as_deref(),
-            min_mwh: min,
-            max_mwh: max,
-            sort,
-            descending: order == "desc",
-            offset: page.offset() as usize,
-            limit: page.per_page as usize,
-        });
+        let (data, total) = index.search(&search);
         return Ok(crate::state::json_response(
             &PlantPage {
                 data,
@@ -226,55 +214,9 @@ pub async fn search(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
         ));
     }
     api.cached_if(q.is_none(), "/plants/search", &p, |pool| async move {
-        let mut filters = Vec::new();
-        if year.is_some() {
-            filters.push("year = $1");
-        }
-        if state.is_some() {
-            filters.push("state = $2");
-        }
-        if q.is_some() {
-            filters.push("plant_name ILIKE $3");
-        }
-        if min.is_some() {
-            filters.push("net_generation_mwh >= $4::numeric");
-        }
-        if max.is_some() {
-            filters.push("net_generation_mwh <= $5::numeric");
-        }
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", filters.join(" AND "))
-        };
-        let pattern = q.map(|q| format!("%{}%", like_literal(&q)));
-        // Every value is bound; only whitelisted words are formatted into the SQL.
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM egrid_plants{filter}"
-        )))
-        .bind(year)
-        .bind(&state)
-        .bind(&pattern)
-        .bind(min)
-        .bind(max)
-        .fetch_one(&pool)
-        .await?;
-        let sql = format!(
-            "SELECT {PLANT_COLUMNS} FROM egrid_plants{filter}
-             ORDER BY {sort} {order} NULLS LAST, id LIMIT $6 OFFSET $7"
-        );
-        let data = sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(sql))
-            .bind(year)
-            .bind(&state)
-            .bind(&pattern)
-            .bind(min)
-            .bind(max)
-            .bind(page.per_page)
-            .bind(page.offset())
-            .fetch_all(&pool)
-            .await?;
+        let (plants, total) = penstock_db::read::search_plants(&pool, &search).await?;
         Ok(PlantPage {
-            data,
+            data: plants.into_iter().map(Plant::from).collect(),
             total,
             page: page.page,
             per_page: page.per_page,
@@ -301,39 +243,22 @@ pub async fn plant(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(r
         // scan: ids are hashes of the grouping columns).
         let plant = match source.plant_index().await? {
             Some(index) => index.plant(id).cloned(),
-            None => {
-                sqlx::query_as::<_, Plant>(sqlx::AssertSqlSafe(format!(
-                    "SELECT {PLANT_COLUMNS} FROM egrid_plants WHERE id = $1"
-                )))
-                .bind(id)
-                .fetch_optional(&pool)
-                .await?
-            }
+            None => penstock_db::read::plant(&pool, id).await?.map(Plant::from),
         }
         .ok_or_else(|| ApiError::not_found(format!("no plant has id {id}")))?;
-        /// generator id, net generation, source file id and key, line, loaded at.
-        type Row = (String, Option<f64>, i64, Option<String>, i64, DateTime<Utc>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT g.generator_id, g.net_generation_mwh::float8, g.source_file_id, f.key, g.source_line, g.loaded_at
-             FROM egrid_generators g LEFT JOIN ingest_files f ON f.id = g.source_file_id
-             WHERE g.year = $1 AND g.state = $2 AND g.plant_name = $3
-             ORDER BY g.generator_id",
-        )
-        .bind(plant.year)
-        .bind(&plant.state)
-        .bind(&plant.plant_name)
-        .fetch_all(&pool)
-        .await?;
-        let generators = rows
+        let generators = penstock_db::read::generators(&pool, plant.year, &plant.state, &plant.plant_name)
+            .await?
             .into_iter()
-            .map(
-                |(generator_id, net_generation_mwh, file_id, key, line, loaded_at)| Generator {
-                    generator_id,
-                    net_generation_mwh,
-                    source: Lineage { file_id, key, line },
-                    loaded_at,
+            .map(|g| Generator {
+                generator_id: g.generator_id,
+                net_generation_mwh: g.net_generation_mwh,
+                source: Lineage {
+                    file_id: g.source_file_id,
+                    key: g.key,
+                    line: g.source_line,
                 },
-            )
+                loaded_at: g.loaded_at,
+            })
             .collect();
         Ok(PlantDetail { plant, generators })
     })

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
+use penstock_db::PgPool;
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::cache::Cache;
 use crate::error::{ApiError, ApiResult};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use penstock_db::read::{ChartSeries, Summary};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +15,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::params::{Params, Segment};
 use crate::state::Api;
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StateSummary {
     pub state: String,
     pub plants: i64,
@@ -27,7 +28,7 @@ pub struct StateList {
     pub data: Vec<StateSummary>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct YearSummary {
     pub year: i32,
     pub plants: i64,
@@ -53,7 +54,7 @@ pub struct Chart {
     pub values: Vec<f64>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Statistics {
     pub plants: i64,
     pub generators: i64,
@@ -99,15 +100,10 @@ pub async fn states(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
     let p = Params::parse(raw.as_deref(), &["year"])?;
     let year = p.year()?;
     api.cached("/plants/states", &p, |pool| async move {
-        let data = sqlx::query_as::<_, StateSummary>(
-            "SELECT state, count(*) AS plants, sum(generators)::int8 AS generators,
-                    sum(net_generation_mwh)::float8 AS net_generation_mwh
-             FROM egrid_plants WHERE ($1::int4 IS NULL OR year = $1) GROUP BY state ORDER BY state",
-        )
-        .bind(year)
-        .fetch_all(&pool)
-        .await?;
-        Ok(StateList { data })
+        let data = penstock_db::read::states(&pool, year).await?;
+        Ok(StateList {
+            data: data.into_iter().map(StateSummary::from).collect(),
+        })
     })
     .await
 }
@@ -121,14 +117,10 @@ pub async fn states(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
 pub async fn years(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &[])?;
     api.cached("/plants/years", &p, |pool| async move {
-        let data = sqlx::query_as::<_, YearSummary>(
-            "SELECT year, count(*) AS plants, sum(generators)::int8 AS generators,
-                    sum(net_generation_mwh)::float8 AS net_generation_mwh
-             FROM egrid_plants GROUP BY year ORDER BY year",
-        )
-        .fetch_all(&pool)
-        .await?;
-        Ok(YearList { data })
+        let data = penstock_db::read::years(&pool).await?;
+        Ok(YearList {
+            data: data.into_iter().map(YearSummary::from).collect(),
+        })
     })
     .await
 }
@@ -148,11 +140,15 @@ pub async fn chart(
     Segment(chart): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let charts = ["by-state", "by-year", "top-plants"];
-    let Some(chart) = charts.iter().find(|c| **c == chart).copied() else {
+    let charts = [
+        ("by-state", ChartSeries::ByState),
+        ("by-year", ChartSeries::ByYear),
+        ("top-plants", ChartSeries::TopPlants),
+    ];
+    let Some((chart, series)) = charts.iter().find(|(name, _)| *name == chart).copied() else {
         return Err(ApiError::not_found(format!(
             "no chart {chart:?}; use one of {}",
-            charts.join(", ")
+            charts.map(|(name, _)| name).join(", ")
         )));
     };
     let p = Params::parse(raw.as_deref(), &["year", "state"])?;
@@ -165,30 +161,13 @@ pub async fn chart(
             (None, Some(s)) => format!(", {s}"),
             (None, None) => String::new(),
         };
-        let (title, sql) = match chart {
-            "by-state" => (
-                format!("Net generation by state{scope}"),
-                "SELECT state, coalesce(sum(net_generation_mwh), 0)::float8 FROM egrid_plants
-                 WHERE ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
-                 GROUP BY state ORDER BY 2 DESC, 1",
-            ),
-            "by-year" => (
-                format!("Net generation by year{scope}"),
-                "SELECT year::text, coalesce(sum(net_generation_mwh), 0)::float8 FROM egrid_plants
-                 WHERE ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
-                 GROUP BY year ORDER BY year",
-            ),
-            _ => (
-                format!("Largest plants by net generation{scope}"),
-                "SELECT plant_name || ' (' || state || ', ' || year || ')', net_generation_mwh::float8
-                 FROM egrid_plants
-                 WHERE net_generation_mwh IS NOT NULL
-                   AND ($1::int4 IS NULL OR year = $1) AND ($2::text IS NULL OR state = $2)
-                 ORDER BY net_generation_mwh DESC, id LIMIT 10",
-            ),
+        let title = match series {
+            ChartSeries::ByState => format!("Net generation by state{scope}"),
+            ChartSeries::ByYear => format!("Net generation by year{scope}"),
+            ChartSeries::TopPlants => format!("Largest plants by net generation{scope}"),
         };
-        let rows: Vec<(String, f64)> = sqlx::query_as(sql).bind(year).bind(&state).fetch_all(&pool).await?;
-        let (labels, values) = rows.into_iter().unzip();
+        let points = penstock_db::read::chart(&pool, series, year, state.as_deref()).await?;
+        let (labels, values) = points.into_iter().map(|p| (p.label, p.value)).unzip();
         Ok(Chart {
             chart: chart.to_string(),
             title,
@@ -209,21 +188,40 @@ pub async fn chart(
 pub async fn statistics(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &[])?;
     api.cached("/plants/statistics", &p, |pool| async move {
-        let stats = sqlx::query_as::<_, Statistics>(
-            "SELECT count(*) AS plants,
-                    coalesce(sum(generators), 0)::int8 AS generators,
-                    count(DISTINCT state) AS states,
-                    count(DISTINCT year) AS years,
-                    sum(net_generation_mwh)::float8 AS total_net_generation_mwh,
-                    coalesce(sum(generators_negative), 0)::int8 AS generators_negative,
-                    coalesce(sum(generators - generators_reported), 0)::int8 AS generators_unknown,
-                    (SELECT max(finished_at) FROM ingest_files
-                     WHERE dataset = 'egrid_generators' AND status IN ('done', 'done_with_errors')) AS last_load_at
-             FROM egrid_plants",
-        )
-        .fetch_one(&pool)
-        .await?;
+        let s = penstock_db::read::statistics(&pool).await?;
+        let stats = Statistics {
+            plants: s.plants,
+            generators: s.generators,
+            states: s.states,
+            years: s.years,
+            total_net_generation_mwh: s.total_net_generation_mwh,
+            generators_negative: s.generators_negative,
+            generators_unknown: s.generators_unknown,
+            last_load_at: s.last_load_at,
+        };
         Ok(stats)
     })
     .await
+}
+
+impl From<Summary<String>> for StateSummary {
+    fn from(s: Summary<String>) -> StateSummary {
+        StateSummary {
+            state: s.key,
+            plants: s.plants,
+            generators: s.generators,
+            net_generation_mwh: s.net_generation_mwh,
+        }
+    }
+}
+
+impl From<Summary<i32>> for YearSummary {
+    fn from(s: Summary<i32>) -> YearSummary {
+        YearSummary {
+            year: s.key,
+            plants: s.plants,
+            generators: s.generators,
+            net_generation_mwh: s.net_generation_mwh,
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The `alerts` table: one open alert per dedupe key; a repeat of the same event bumps its
 //! count and last-seen time (and raises its severity if the repeat is worse) instead of
-//! inserting another row.
+//! inserting another row. Also what the read API lists and what an operator changes.
 
+use chrono::{DateTime, Utc};
 use penstock_core::event::Event;
 use sqlx::PgPool;
 
@@ -9,8 +10,8 @@ use crate::error::DbError;
 
 /// Raises or bumps the alert for an event; returns the alert's id and whether it is new.
 pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), DbError> {
-    Ok(sqlx::query_as(
-        "INSERT INTO alerts (dedupe_key, severity, source, message, metadata)
+    let raised = sqlx::query!(
+        r#"INSERT INTO alerts (dedupe_key, severity, source, message, metadata)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (dedupe_key) WHERE status <> 'resolved' DO UPDATE SET
              count = alerts.count + 1,
@@ -21,15 +22,16 @@ pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), Db
                  WHEN array_position(ARRAY['info','warning','error','critical'], EXCLUDED.severity)
                     > array_position(ARRAY['info','warning','error','critical'], alerts.severity)
                  THEN EXCLUDED.severity ELSE alerts.severity END
-         RETURNING id, (xmax = 0) AS inserted",
+         RETURNING id, (xmax = 0) AS "inserted!""#,
+        event.dedupe_key(),
+        event.severity().as_str(),
+        &event.source,
+        &event.message,
+        &event.metadata
     )
-    .bind(event.dedupe_key())
-    .bind(event.severity().as_str())
-    .bind(&event.source)
-    .bind(&event.message)
-    .bind(&event.metadata)
     .fetch_one(pool)
-    .await?)
+    .await?;
+    Ok((raised.id, raised.inserted))
 }
 
 /// Records the outcome of delivering an alert to a webhook.
@@ -42,17 +44,119 @@ pub async fn record_delivery(
     delivered: bool,
     error: Option<&str>,
 ) -> Result<(), DbError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_deliveries (alert_id, url, attempts, status_code, delivered, error)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        alert_id,
+        url,
+        attempts,
+        status_code,
+        delivered,
+        error
     )
-    .bind(alert_id)
-    .bind(url)
-    .bind(attempts)
-    .bind(status_code)
-    .bind(delivered)
-    .bind(error)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// An alert as the read API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub severity: String,
+    pub status: String,
+    pub source: String,
+    pub message: String,
+    pub metadata: serde_json::Value,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub count: i64,
+}
+
+/// The read API's alert queries. A macro because the query macros need their SQL as
+/// literals: this way the column list and the list's filter are each written once.
+macro_rules! alert_query {
+    // AlertRows: `$head`, the columns, then `$tail`.
+    (rows $head:literal $($tail:literal)* ; $($arg:expr),*) => {
+        sqlx::query_as!(
+            AlertRow,
+            $head + "id, severity, status, source, message, metadata, first_seen, last_seen, count" $(+ $tail)*,
+            $($arg),*
+        )
+    };
+    (count $head:literal $($tail:literal)* ; $($arg:expr),*) => {
+        sqlx::query_scalar!($head $(+ $tail)*, $($arg),*)
+    };
+    // Rows or count of the alerts the list keeps: optional severity ($1) and status ($2).
+    (listed $kind:ident $head:literal $($tail:literal)* ; $($arg:expr),*) => {
+        alert_query!(
+            $kind $head " FROM alerts WHERE ($1::text IS NULL OR severity = $1) AND ($2::text IS NULL OR status = $2)" $($tail)*;
+            $($arg),*
+        )
+    };
+}
+
+/// One page of alerts, most recently seen first, optionally of one severity and status; and
+/// how many there are over all pages.
+pub async fn alerts_page(
+    pool: &PgPool,
+    severity: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AlertRow>, i64), DbError> {
+    let total = alert_query!(listed count r#"SELECT count(*) AS "count!""#; severity, status)
+        .fetch_one(pool)
+        .await?;
+    let rows = alert_query!(
+        listed rows "SELECT " " ORDER BY last_seen DESC, id DESC LIMIT $3 OFFSET $4";
+        severity, status, limit, offset
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// The alert with this id.
+pub async fn alert(pool: &PgPool, id: i64) -> Result<Option<AlertRow>, DbError> {
+    Ok(alert_query!(rows "SELECT " " FROM alerts WHERE id = $1"; id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// What an operator does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertAction {
+    /// Seen by someone: an active alert becomes `acknowledged`.
+    Acknowledge,
+    /// Fixed: any alert not resolved yet becomes `resolved` (a repeat opens a new one).
+    Resolve,
+}
+
+impl AlertAction {
+    /// The status the alert has afterwards.
+    pub fn status(self) -> &'static str {
+        match self {
+            AlertAction::Acknowledge => "acknowledged",
+            AlertAction::Resolve => "resolved",
+        }
+    }
+}
+
+/// Applies `action` to the alert if its status allows it; returns the changed alert (None:
+/// no alert has the id, or its status does not allow the action).
+pub async fn change_alert(pool: &PgPool, id: i64, action: AlertAction) -> Result<Option<AlertRow>, DbError> {
+    let changed = match action {
+        AlertAction::Acknowledge => {
+            alert_query!(rows "UPDATE alerts SET status = 'acknowledged' WHERE id = $1 AND status = 'active' RETURNING "; id)
+                .fetch_optional(pool)
+                .await?
+        }
+        AlertAction::Resolve => {
+            alert_query!(rows "UPDATE alerts SET status = 'resolved' WHERE id = $1 AND status <> 'resolved' RETURNING "; id)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(changed)
 }

@@ -11,6 +11,7 @@ use sqlx::{Decode, Encode, Postgres, Type};
 
 /// A file version's state. Discovered → chunking → loading → one of the four terminal states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {
     /// Recorded by the scanner; its file item is (or is about to be) published.
@@ -41,16 +42,20 @@ impl FileState {
         FileState::Failed,
     ];
 
+    /// The states nothing more happens in (see [`FileState::is_terminal`]).
+    pub const TERMINAL: [FileState; 4] = [
+        FileState::Done,
+        FileState::DoneWithErrors,
+        FileState::Rejected,
+        FileState::Failed,
+    ];
+
     /// Every state's name, in lifecycle order.
-    pub const NAMES: [&'static str; 7] = {
-        let mut names = [""; 7];
-        let mut i = 0;
-        while i < names.len() {
-            names[i] = FileState::ALL[i].as_str();
-            i += 1;
-        }
-        names
-    };
+    pub const NAMES: [&'static str; 7] = names(FileState::ALL);
+
+    /// The terminal states' names, for SQL that guards a file against moving once it has
+    /// ended (bound as a `text[]`, so the names live here only).
+    pub const TERMINAL_NAMES: [&'static str; 4] = names(FileState::TERMINAL);
 
     /// The name the database and the API use.
     pub const fn as_str(self) -> &'static str {
@@ -72,16 +77,24 @@ impl FileState {
 
     /// Whether nothing more will happen to a file version in this state.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            FileState::Done | FileState::DoneWithErrors | FileState::Rejected | FileState::Failed
-        )
+        FileState::TERMINAL.contains(&self)
     }
 
     /// Whether the file ended without loading all of its rows.
     pub fn is_unsuccessful(self) -> bool {
         matches!(self, FileState::Rejected | FileState::Failed)
     }
+}
+
+/// The names of `states`, in their order.
+const fn names<const N: usize>(states: [FileState; N]) -> [&'static str; N] {
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = states[i].as_str();
+        i += 1;
+    }
+    names
 }
 
 impl fmt::Display for FileState {
@@ -141,5 +154,6 @@ mod tests {
             .map(FileState::as_str)
             .collect();
         assert_eq!(terminal, ["done", "done_with_errors", "rejected", "failed"]);
+        assert_eq!(FileState::TERMINAL_NAMES, terminal[..]);
     }
 }

@@ -13,7 +13,7 @@ use crate::error::DbError;
 use crate::file_state::FileState;
 
 /// A file version as the ledger knows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FileStatus {
     pub id: i64,
     pub store: String,
@@ -41,8 +41,20 @@ impl FileStatus {
     }
 }
 
-const FILE_COLUMNS: &str = "id, store, key, version, dataset, size_bytes, status, reason, chunks_total, chunks_done,
-    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at";
+/// `sqlx::query_as!(FileStatus, …)` over the ledger's columns: `$tail` is the SQL after
+/// `FROM ingest_files` (a macro because the query macros need their SQL as literals; this
+/// way the column list is written once).
+macro_rules! select_file_status {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            FileStatus,
+            r#"SELECT id, store, key, version, dataset, size_bytes, status AS "status: FileState", reason, chunks_total, chunks_done,
+    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at FROM ingest_files"#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 /// Records an object version unless it is the latest version of its key already; returns
 /// the new id (None if nothing changed). Serialised per key with an advisory lock, so two
@@ -56,22 +68,24 @@ pub async fn discover(
     size: u64,
 ) -> Result<Option<i64>, DbError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '\x1f' || $2, 0))")
-        .bind(store)
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    let id = sqlx::query_scalar(
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '\x1f' || $2, 0))",
+        store,
+        key
+    )
+    .execute(&mut *tx)
+    .await?;
+    let id = sqlx::query_scalar!(
         "INSERT INTO ingest_files (store, key, version, dataset, size_bytes)
          SELECT $1, $2, $3, $4, $5
          WHERE $3 IS DISTINCT FROM (SELECT version FROM ingest_files WHERE store = $1 AND key = $2 ORDER BY id DESC LIMIT 1)
          RETURNING id",
+        store,
+        key,
+        version,
+        dataset,
+        size as i64
     )
-    .bind(store)
-    .bind(key)
-    .bind(version)
-    .bind(dataset)
-    .bind(size as i64)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -80,63 +94,61 @@ pub async fn discover(
 
 /// The latest recorded version of every key of a store.
 pub async fn latest_versions(pool: &PgPool, store: &str) -> Result<Vec<(String, String)>, DbError> {
-    Ok(
-        sqlx::query_as(
-            "SELECT DISTINCT ON (key) key, version FROM ingest_files WHERE store = $1 ORDER BY key, id DESC",
-        )
-        .bind(store)
-        .fetch_all(pool)
-        .await?,
+    let rows = sqlx::query!(
+        "SELECT DISTINCT ON (key) key, version FROM ingest_files WHERE store = $1 ORDER BY key, id DESC",
+        store
     )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, r.version)).collect())
 }
 
 /// File versions recorded but whose file item was never confirmed published (a scanner
 /// stopped between the two): the scanner publishes them again.
 pub async fn unpublished(pool: &PgPool, store: &str) -> Result<Vec<FileStatus>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {FILE_COLUMNS} FROM ingest_files WHERE store = $1 AND published_at IS NULL AND status = 'discovered' ORDER BY id"
-    )))
-    .bind(store)
+    Ok(select_file_status!(
+        " WHERE store = $1 AND published_at IS NULL AND status = 'discovered' ORDER BY id",
+        store
+    )
     .fetch_all(pool)
     .await?)
 }
 
 pub async fn mark_published(pool: &PgPool, id: i64) -> Result<(), DbError> {
-    sqlx::query("UPDATE ingest_files SET published_at = now(), updated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE ingest_files SET published_at = now(), updated_at = now() WHERE id = $1",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 /// Records an object that matches no dataset; true the first time.
 pub async fn record_ignored(pool: &PgPool, store: &str, key: &str) -> Result<bool, DbError> {
-    let result = sqlx::query("INSERT INTO ingest_ignored (store, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(store)
-        .bind(key)
-        .execute(pool)
-        .await?;
+    let result = sqlx::query!(
+        "INSERT INTO ingest_ignored (store, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        store,
+        key
+    )
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
 
 pub async fn file(pool: &PgPool, id: i64) -> Result<Option<FileStatus>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {FILE_COLUMNS} FROM ingest_files WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(select_file_status!(" WHERE id = $1", id).fetch_optional(pool).await?)
 }
 
 /// Moves a file to `chunking` unless it is already past it. Returns false if the file is
 /// in `loading` or a terminal state (a redelivered file item: nothing to do but re-publish
 /// chunks for `loading`, which the caller decides from [`file`]).
 pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "UPDATE ingest_files SET status = 'chunking', started_at = coalesce(started_at, now()), updated_at = now()
          WHERE id = $1 AND status IN ('discovered', 'chunking')",
+        id
     )
-    .bind(id)
     .execute(pool)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -145,15 +157,15 @@ pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
 /// Records the chunk plan and moves the file to `loading` (or straight to `done` when the
 /// file holds no data records).
 pub async fn chunks_planned(pool: &PgPool, id: i64, chunks_total: u32, records_total: u64) -> Result<(), DbError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ingest_files SET chunks_total = $2, records_total = $3,
             status = CASE WHEN $2 = 0 THEN 'done' ELSE 'loading' END,
             finished_at = CASE WHEN $2 = 0 THEN now() END, updated_at = now()
          WHERE id = $1 AND status = 'chunking'",
+        id,
+        chunks_total as i32,
+        records_total as i64
     )
-    .bind(id)
-    .bind(chunks_total as i32)
-    .bind(records_total as i64)
     .execute(pool)
     .await?;
     Ok(())
@@ -162,13 +174,14 @@ pub async fn chunks_planned(pool: &PgPool, id: i64, chunks_total: u32, records_t
 /// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
 /// already ended.
 pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str) -> Result<bool, DbError> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "UPDATE ingest_files SET status = $2, reason = $3, finished_at = now(), updated_at = now()
-         WHERE id = $1 AND status NOT IN ('done', 'done_with_errors', 'rejected', 'failed')",
+         WHERE id = $1 AND status <> ALL ($4::text[])",
+        id,
+        status.as_str(),
+        reason,
+        &FileState::TERMINAL_NAMES[..] as &[&str]
     )
-    .bind(id)
-    .bind(status)
-    .bind(reason)
     .execute(pool)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -176,15 +189,11 @@ pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str
 
 /// Every file version, newest first.
 pub async fn all_files(pool: &PgPool) -> Result<Vec<FileStatus>, DbError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {FILE_COLUMNS} FROM ingest_files ORDER BY id DESC"
-    )))
-    .fetch_all(pool)
-    .await?)
+    Ok(select_file_status!(" ORDER BY id DESC").fetch_all(pool).await?)
 }
 
 /// An object that matches no dataset.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IgnoredObject {
     pub store: String,
     pub key: String,
@@ -192,11 +201,12 @@ pub struct IgnoredObject {
 }
 
 pub async fn ignored_objects(pool: &PgPool) -> Result<Vec<IgnoredObject>, DbError> {
-    Ok(
-        sqlx::query_as("SELECT store, key, first_seen FROM ingest_ignored ORDER BY key")
-            .fetch_all(pool)
-            .await?,
+    Ok(sqlx::query_as!(
+        IgnoredObject,
+        "SELECT store, key, first_seen FROM ingest_ignored ORDER BY key"
     )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Resets a finished file version so it is chunked and loaded again from its stored object:
@@ -205,10 +215,12 @@ pub async fn ignored_objects(pool: &PgPool) -> Result<Vec<IgnoredObject>, DbErro
 /// and are rewritten by the replay. Errors if the file is unknown or still in progress.
 pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbError> {
     let mut tx = pool.begin().await?;
-    let status: Option<FileState> = sqlx::query_scalar("SELECT status FROM ingest_files WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: FileState" FROM ingest_files WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     match status {
         None => {
             return Err(DbError::Invalid(format!(
@@ -222,21 +234,19 @@ pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbEr
         }
         Some(_) => {}
     }
-    sqlx::query("DELETE FROM ingest_chunks WHERE file_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM ingest_chunks WHERE file_id = $1", id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM ingest_errors WHERE file_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM ingest_errors WHERE file_id = $1", id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE ingest_files SET status = 'discovered', reason = NULL, chunks_total = NULL, chunks_done = 0,
             records_total = NULL, rows_loaded = 0, rows_quarantined = 0, rows_superseded = 0,
             published_at = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
          WHERE id = $1",
+        id
     )
-    .bind(id)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

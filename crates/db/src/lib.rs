@@ -1,26 +1,36 @@
 //! PostgreSQL layer: connection and migrations, the ingest ledger (file versions, chunks,
-//! quarantine, ignored objects), checking dataset specs against live tables, and the chunk
+//! quarantine, ignored objects), checking dataset specs against live tables, the chunk
 //! load (COPY straight into the table for new keys, else COPY into staging and one
-//! `INSERT … ON CONFLICT` merge; ledger and quarantine in the same transaction).
+//! `INSERT … ON CONFLICT` merge; ledger and quarantine in the same transaction), and what the
+//! read API asks ([`read`]). Every SQL statement of penstock is in this crate; the others name
+//! the pool as [`PgPool`] and its failures as [`DbError`].
+//!
+//! Queries over fixed tables are checked at compile time (`sqlx::query!` and friends) against
+//! the offline data in `.sqlx/` at the workspace root (`just prepare` refreshes it); those
+//! whose text is built at run time (a dataset's table, optional filters, a sort column) use
+//! sqlx's runtime API.
 
 mod alerts;
+mod data_changes;
 mod dead;
 mod error;
 mod file_state;
 mod ledger;
 mod load;
+pub mod read;
 mod setup;
 mod spec_check;
 
-pub use alerts::{raise_alert, record_delivery};
+pub use alerts::{AlertAction, AlertRow, alert, alerts_page, change_alert, raise_alert, record_delivery};
+pub use data_changes::DataChanges;
 pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;
 pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
 pub use setup::{
-    MIGRATOR, MigrationState, connect, connect_lazy, ensure_database, migrate, migrate_with, migration_status,
-    revert_latest,
+    MIGRATOR, MigrationState, connect, connect_lazy, ensure_database, migrate, migrate_with, migration_status, ping,
+    revert_latest, server_version,
 };
 pub use spec_check::check_spec;
 /// The connection pool every other crate holds (they name no sqlx type of their own).

@@ -134,20 +134,20 @@ pub async fn load_chunk(
     chunk: &PreparedChunk,
 ) -> Result<ChunkOutcome, DbError> {
     let mut tx = pool.begin().await?;
-    let ledger = sqlx::query(
+    let ledger = sqlx::query!(
         "INSERT INTO ingest_chunks (file_id, chunk, byte_start, byte_end, first_line, records,
             rows_loaded, rows_quarantined, rows_superseded)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (file_id, chunk) DO NOTHING",
+        item.file_id,
+        item.chunk as i32,
+        item.start as i64,
+        item.end as i64,
+        item.first_line as i64,
+        item.records as i64,
+        chunk.rows as i64,
+        chunk.quarantined.len() as i64,
+        chunk.superseded as i64
     )
-    .bind(item.file_id)
-    .bind(item.chunk as i32)
-    .bind(item.start as i64)
-    .bind(item.end as i64)
-    .bind(item.first_line as i64)
-    .bind(item.records as i64)
-    .bind(chunk.rows as i64)
-    .bind(chunk.quarantined.len() as i64)
-    .bind(chunk.superseded as i64)
     .execute(&mut *tx)
     .await?;
     if ledger.rows_affected() == 0 {
@@ -163,46 +163,49 @@ pub async fn load_chunk(
 
     if !chunk.quarantined.is_empty() {
         let q = &chunk.quarantined;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO ingest_errors (file_id, line, column_name, raw, reason)
              SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[])
              ON CONFLICT (file_id, line) DO NOTHING",
+            item.file_id,
+            &q.iter().map(|r| r.line as i64).collect::<Vec<_>>(),
+            // NULL where the problem is not one column's (e.g. the wrong number of fields).
+            q.iter().map(|r| r.column.clone()).collect::<Vec<_>>() as Vec<Option<String>>,
+            &q.iter().map(|r| r.raw.replace('\0', "\u{FFFD}")).collect::<Vec<_>>(),
+            &q.iter().map(|r| r.reason.replace('\0', "\u{FFFD}")).collect::<Vec<_>>()
         )
-        .bind(item.file_id)
-        .bind(q.iter().map(|r| r.line as i64).collect::<Vec<_>>())
-        .bind(q.iter().map(|r| r.column.clone()).collect::<Vec<_>>())
-        .bind(q.iter().map(|r| r.raw.replace('\0', "\u{FFFD}")).collect::<Vec<_>>())
-        .bind(q.iter().map(|r| r.reason.replace('\0', "\u{FFFD}")).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }
 
-    let file_status: FileState = sqlx::query_scalar(
-        "UPDATE ingest_files SET
+    // The states are bound (from FileState) rather than spelled in the SQL.
+    let file_status = sqlx::query_scalar!(
+        r#"UPDATE ingest_files SET
             chunks_done = chunks_done + 1,
             rows_loaded = rows_loaded + $2,
             rows_quarantined = rows_quarantined + $3,
             rows_superseded = rows_superseded + $4,
             status = CASE
-                WHEN status = 'loading' AND chunks_done + 1 >= chunks_total THEN
-                    CASE WHEN rows_quarantined + $3 > 0 THEN 'done_with_errors' ELSE 'done' END
+                WHEN status = $5 AND chunks_done + 1 >= chunks_total THEN
+                    CASE WHEN rows_quarantined + $3 > 0 THEN $6 ELSE $7 END
                 ELSE status END,
             finished_at = CASE
-                WHEN status = 'loading' AND chunks_done + 1 >= chunks_total THEN now()
+                WHEN status = $5 AND chunks_done + 1 >= chunks_total THEN now()
                 ELSE finished_at END,
             updated_at = now()
-         WHERE id = $1 RETURNING status",
+         WHERE id = $1 RETURNING status AS "status: FileState""#,
+        item.file_id,
+        chunk.rows as i64,
+        chunk.quarantined.len() as i64,
+        chunk.superseded as i64,
+        FileState::Loading.as_str(),
+        FileState::DoneWithErrors.as_str(),
+        FileState::Done.as_str()
     )
-    .bind(item.file_id)
-    .bind(chunk.rows as i64)
-    .bind(chunk.quarantined.len() as i64)
-    .bind(chunk.superseded as i64)
     .fetch_one(&mut *tx)
     .await?;
     if rows_changed > 0 || file_status.is_terminal() {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(DATA_CHANGED_CHANNEL)
-            .bind(&item.dataset)
+        sqlx::query!("SELECT pg_notify($1, $2)", DATA_CHANGED_CHANNEL, &item.dataset)
             .execute(&mut *tx)
             .await?;
     }

@@ -1,5 +1,5 @@
-//! Connecting (a pool, the database itself) and the migrations: embedded, a dataset
-//! folder's extra ones, their status and reverting the latest.
+//! Connecting (a pool, the database itself, whether it answers) and the migrations:
+//! embedded, a dataset folder's extra ones, their status and reverting the latest.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +32,20 @@ pub fn connect_lazy(url: &str, max_connections: u32, acquire_timeout: Duration) 
         .connect_lazy_with(options))
 }
 
+// `ping` and `server_version` read no table, so there is nothing to check at compile time
+// (and the query macros would see `?column?` and a nullable setting): runtime queries.
+
+/// Whether the database answers a query (readiness probes).
+pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+/// The server's version, e.g. `15.4` (`penstock check` shows it).
+pub async fn server_version(pool: &PgPool) -> Result<String, DbError> {
+    Ok(sqlx::query_scalar("SHOW server_version").fetch_one(pool).await?)
+}
+
 /// Creates the database the URL names if it does not exist (connecting to `postgres`).
 pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     let options = PgConnectOptions::from_str(url)?;
@@ -42,10 +56,12 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
         return Ok(());
     }
     let mut admin = options.database("postgres").connect().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        &name
+    )
+    .fetch_one(&mut admin)
+    .await?;
     if !exists {
         let sql = format!("CREATE DATABASE {}", ident(&name));
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
@@ -105,17 +121,16 @@ async fn migrators(extra: Option<&std::path::Path>) -> Result<Vec<(String, sqlx:
 }
 
 async fn applied(pool: &PgPool) -> Result<Vec<(i64, chrono::DateTime<chrono::Utc>)>, DbError> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+    let exists = sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "exists!""#)
         .fetch_one(pool)
         .await?;
     if !exists {
         return Ok(Vec::new());
     }
-    Ok(
-        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
-            .await?,
-    )
+    let rows = sqlx::query!("SELECT version, installed_on FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.version, r.installed_on)).collect())
 }
 
 /// Every known migration with its state, by version.

@@ -10,13 +10,16 @@ use crate::error::DbError;
 /// lineage columns, and a unique constraint or index on exactly the conflict key.
 pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError> {
     let table = spec.table();
-    let columns: Vec<(String, String)> = sqlx::query_as(
-        "SELECT column_name::text, data_type::text FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = $1",
+    let columns: Vec<(String, String)> = sqlx::query!(
+        r#"SELECT column_name::text AS "column_name!", data_type::text AS "data_type!" FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = $1"#,
+        table
     )
-    .bind(table)
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|c| (c.column_name, c.data_type))
+    .collect();
     let fail = |message: String| Err(DbError::Invalid(format!("dataset {:?}: {message}", spec.name)));
     if columns.is_empty() {
         return fail(format!(
@@ -55,16 +58,16 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError
             ));
         }
     }
-    let unique_sets: Vec<Vec<String>> = sqlx::query_scalar(
-        "SELECT array_agg(a.attname::text ORDER BY a.attname)
+    let unique_sets: Vec<Vec<String>> = sqlx::query_scalar!(
+        r#"SELECT array_agg(a.attname::text ORDER BY a.attname) AS "columns!"
          FROM pg_index i
          JOIN pg_class c ON c.oid = i.indrelid
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
          WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace
            AND i.indisunique AND i.indpred IS NULL
-         GROUP BY i.indexrelid",
+         GROUP BY i.indexrelid"#,
+        table
     )
-    .bind(table)
     .fetch_all(pool)
     .await?;
     let mut key: Vec<String> = spec.conflict_key.clone();

@@ -40,7 +40,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(5);
     let pool = match tokio::time::timeout(timeout, penstock_db::connect(&config.database_url, 2)).await {
         Ok(Ok(pool)) => {
-            let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+            let version = penstock_db::server_version(&pool).await?;
             report(
                 true,
                 "database",

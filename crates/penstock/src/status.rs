@@ -5,8 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{CellAlignment, Table, presets};
-use penstock_db::FileStatus;
-use sqlx::PgPool;
+use penstock_db::{FileStatus, PgPool};
 
 pub async fn print(pool: &PgPool, json: bool) -> anyhow::Result<()> {
     let files = penstock_db::all_files(pool).await?;

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use penstock_broker::WorkQueue;
-use penstock_db::FileStatus;
-use sqlx::PgPool;
+use penstock_db::{FileStatus, PgPool};
 
 use crate::status::{Reasons, files_table};
 

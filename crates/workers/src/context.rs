@@ -8,9 +8,8 @@ use penstock_broker::WorkQueue;
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::{Event, EventKind};
-use penstock_db::{FileState, MergeSql};
+use penstock_db::{FileState, MergeSql, PgPool};
 use penstock_storage::ObjectStore;
-use sqlx::PgPool;
 
 use crate::outcome::{Disposition, RunError};
 

@@ -27,8 +27,8 @@ use std::time::SystemTime;
 
 use penstock_broker::{Meta, SharedQueue, WorkQueue};
 use penstock_core::{FileItem, message::VERSION};
+use penstock_db::PgPool;
 use penstock_storage::{ObjectMeta, ObjectStore};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
