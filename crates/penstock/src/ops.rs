@@ -234,7 +234,7 @@ pub async fn backfill(config: Config, prefix: String, since: Option<String>) -> 
     let broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
-    let report = penstock_workers::scanner::backfill(&ctx, &broker, &prefix, since).await?;
+    let report = penstock_workers::backfill::backfill(&ctx, &broker, &prefix, since).await?;
     broker.close().await;
     println!(
         "{} object(s) under {prefix:?}{}: {} new version(s) recorded and queued, {} already in the ledger",

@@ -10,6 +10,7 @@
 //! fleet. Each consumer role is a [`stage::Stage`] run by [`stage::run`]; [`shutdown`] is the
 //! one shutdown path.
 
+pub mod backfill;
 pub mod chunker;
 pub mod context;
 pub mod dead_letters;

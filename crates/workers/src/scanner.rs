@@ -275,7 +275,11 @@ async fn scan_pass(
 
 /// A local file is settled when two consecutive listings agree on its size and modification
 /// time, or, on first sight, when it has not been modified for a whole scan interval.
-fn settled(meta: &ObjectMeta, previous: Option<&(u64, Option<SystemTime>)>, interval: std::time::Duration) -> bool {
+pub(crate) fn settled(
+    meta: &ObjectMeta,
+    previous: Option<&(u64, Option<SystemTime>)>,
+    interval: std::time::Duration,
+) -> bool {
     match previous {
         Some(previous) => *previous == (meta.size, meta.modified),
         None => meta
@@ -287,7 +291,7 @@ fn settled(meta: &ObjectMeta, previous: Option<&(u64, Option<SystemTime>)>, inte
 
 /// Records an object version in the ledger (unless it is the latest of its key already) and
 /// publishes its file item; returns the new file id.
-async fn record_and_publish(
+pub(crate) async fn record_and_publish(
     ctx: &Context,
     queue: &dyn WorkQueue,
     store_id: &str,
@@ -346,131 +350,8 @@ async fn republish_unpublished(pool: &PgPool, queue: &dyn WorkQueue, store_id: &
     Ok(())
 }
 
-/// What a backfill found.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct BackfillReport {
-    /// Objects under the prefix (modified since the date, when given).
-    pub objects: usize,
-    /// New file versions recorded and published, by id.
-    pub recorded: Vec<i64>,
-    /// Objects whose current version is in the ledger already.
-    pub known: usize,
-    /// Objects that match no dataset.
-    pub unmatched: Vec<String>,
-    /// Objects modified too recently to be sure they are complete (picked up later).
-    pub unsettled: Vec<String>,
-    /// Objects whose version could not be read, with the error.
-    pub unreadable: Vec<String>,
-}
-
-/// Ingests objects already in the store under `prefix` (optionally only those modified at or
-/// after `since`): records every version not yet in the ledger and publishes it, as the
-/// scanner would, without waiting for a scan. Safe to repeat and to run beside a scanner
-/// (the ledger serialises per key).
-pub async fn backfill(
-    ctx: &Context,
-    queue: &dyn WorkQueue,
-    prefix: &str,
-    since: Option<SystemTime>,
-) -> Result<BackfillReport, RunError> {
-    let store = ctx.store.clone();
-    let store_id = store.id();
-    let mut report = BackfillReport::default();
-    for meta in store.list().await? {
-        if !meta.key.starts_with(prefix) {
-            continue;
-        }
-        if let (Some(since), Some(modified)) = (since, meta.modified)
-            && modified < since
-        {
-            continue;
-        }
-        report.objects += 1;
-        let Some(spec) = ctx.config.dataset_for(&meta.key) else {
-            report.unmatched.push(meta.key.clone());
-            continue;
-        };
-        if store.needs_settling() && !settled(&meta, None, ctx.config.scan_interval) {
-            report.unsettled.push(meta.key.clone());
-            continue;
-        }
-        let version = match store.version(&meta).await {
-            Ok(v) => v,
-            Err(e) => {
-                report.unreadable.push(format!("{}: {e}", meta.key));
-                continue;
-            }
-        };
-        match record_and_publish(ctx, queue, &store_id, &meta, &spec.name, &version).await? {
-            Some(id) => report.recorded.push(id),
-            None => report.known += 1,
-        }
-    }
-    Ok(report)
-}
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn meta(size: u64, modified: SystemTime) -> ObjectMeta {
-        ObjectMeta {
-            key: "k".into(),
-            size,
-            modified: Some(modified),
-            etag: None,
-        }
-    }
-
-    #[test]
-    fn a_file_is_settled_when_two_listings_agree() {
-        let now = SystemTime::now();
-        assert!(settled(&meta(5, now), Some(&(5, Some(now))), Duration::from_secs(2)));
-        assert!(!settled(&meta(6, now), Some(&(5, Some(now))), Duration::from_secs(2)));
-        let later = now + Duration::from_millis(1);
-        assert!(!settled(&meta(5, later), Some(&(5, Some(now))), Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn a_first_seen_file_is_settled_only_if_untouched_for_an_interval() {
-        let now = SystemTime::now();
-        assert!(!settled(&meta(5, now), None, Duration::from_secs(2)));
-        assert!(settled(
-            &meta(5, now - Duration::from_secs(3)),
-            None,
-            Duration::from_secs(2)
-        ));
-        let unknown = ObjectMeta {
-            modified: None,
-            ..meta(5, now)
-        };
-        assert!(!settled(&unknown, None, Duration::from_secs(2)));
-    }
-}
-
-#[cfg(test)]
-mod stage_tests {
-    use penstock_broker::{MemoryQueue, WorkQueue};
-
-    use super::*;
-    use crate::stage::tests::{SETTINGS, run_until, settled};
-
-    #[tokio::test]
-    async fn a_malformed_s3_event_is_dead_lettered() {
-        let (memory, store) = (MemoryQueue::new("t"), tempfile::tempdir().unwrap());
-        memory.ensure_external_queue("t.s3").await.unwrap();
-        memory
-            .publish("t.s3", b"{\"Records\": 5}", &Meta::new("e"))
-            .await
-            .unwrap();
-        let stage = Arc::new(S3Events {
-            ctx: Context::unreachable_database(store.path()).await,
-            queue: Arc::new(memory.clone()),
-            events_queue: "t.s3".into(),
-        });
-        run_until(stage, &memory, SETTINGS, settled("t.s3")).await.unwrap();
-        let dead = memory.ready("t.errors");
-        assert_eq!((dead.len(), dead[0].1.source_queue.as_deref()), (1, Some("t.s3")));
-    }
-}
+mod stage_tests;

@@ -1,0 +1,36 @@
+use super::*;
+use std::time::Duration;
+
+fn meta(size: u64, modified: SystemTime) -> ObjectMeta {
+    ObjectMeta {
+        key: "k".into(),
+        size,
+        modified: Some(modified),
+        etag: None,
+    }
+}
+
+#[test]
+fn a_file_is_settled_when_two_listings_agree() {
+    let now = SystemTime::now();
+    assert!(settled(&meta(5, now), Some(&(5, Some(now))), Duration::from_secs(2)));
+    assert!(!settled(&meta(6, now), Some(&(5, Some(now))), Duration::from_secs(2)));
+    let later = now + Duration::from_millis(1);
+    assert!(!settled(&meta(5, later), Some(&(5, Some(now))), Duration::from_secs(2)));
+}
+
+#[test]
+fn a_first_seen_file_is_settled_only_if_untouched_for_an_interval() {
+    let now = SystemTime::now();
+    assert!(!settled(&meta(5, now), None, Duration::from_secs(2)));
+    assert!(settled(
+        &meta(5, now - Duration::from_secs(3)),
+        None,
+        Duration::from_secs(2)
+    ));
+    let unknown = ObjectMeta {
+        modified: None,
+        ..meta(5, now)
+    };
+    assert!(!settled(&unknown, None, Duration::from_secs(2)));
+}
