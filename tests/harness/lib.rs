@@ -65,7 +65,10 @@ impl TestEnv {
     pub async fn new() -> TestEnv {
         // PENSTOCK_TEST_LOG=penstock_workers=debug,… prints the fleet's logs for one test.
         if let Ok(filter) = std::env::var("PENSTOCK_TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
         let name = format!("penstock_test_{}", uuid::Uuid::new_v4().simple());
         let database_url = format!("{}/{name}", pg_server());
