@@ -6,34 +6,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
-use penstock_db::{AlertAction, AlertRow};
+pub use penstock_db::AlertRow as Alert;
+use penstock_db::{ALERT_STATUSES, AlertAction, AlertStatusName, SEVERITIES, SeverityName};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::params::{ID_MAX, Params, Segment, parse_id};
 use crate::state::Api;
-
-pub const SEVERITIES: &[&str] = &["info", "warning", "error", "critical"];
-pub const ALERT_STATUSES: &[&str] = &["active", "acknowledged", "resolved"];
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Alert {
-    pub id: i64,
-    #[schema(inline, value_type = SeverityName)]
-    pub severity: String,
-    #[schema(inline, value_type = AlertStatusName)]
-    pub status: String,
-    /// The role that raised it.
-    pub source: String,
-    pub message: String,
-    pub metadata: serde_json::Value,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    /// How many times the same problem was reported.
-    pub count: i64,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertPage {
@@ -57,25 +37,6 @@ pub struct AlertsQuery {
     per_page: Option<i32>,
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum SeverityName {
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum AlertStatusName {
-    Active,
-    Acknowledged,
-    Resolved,
-}
-
 /// Alerts, most recently seen first.
 #[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertsQuery),
     responses(
@@ -84,12 +45,12 @@ pub enum AlertStatusName {
     ))]
 pub async fn alerts(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<AlertPage>> {
     let p = Params::parse(raw.as_deref(), &["severity", "status", "page", "per_page"])?;
-    let severity = p.choice("severity", SEVERITIES)?;
-    let status = p.choice("status", ALERT_STATUSES)?;
+    let severity = p.choice("severity", &SEVERITIES)?;
+    let status = p.choice("status", &ALERT_STATUSES)?;
     let page = p.page()?;
     let (alerts, total) = penstock_db::alerts_page(&api.pool, severity, status, page.per_page, page.offset()).await?;
     Ok(Json(AlertPage {
-        data: alerts.into_iter().map(Alert::from).collect(),
+        data: alerts,
         total,
         page: page.page,
         per_page: page.per_page,
@@ -114,17 +75,7 @@ pub async fn acknowledge(
     Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
-    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), AlertAction::Acknowledge).await?;
-    if let Some(alert) = updated {
-        return Ok(Json(alert));
-    }
-    let alert = find_alert(&api, id).await?;
-    if alert.status == "resolved" {
-        return Err(ApiError::conflict(format!(
-            "alert {id} is resolved already; a new occurrence of the problem opens a new alert"
-        )));
-    }
-    Ok(Json(alert))
+    act(&api, &headers, &id, raw.as_deref(), AlertAction::Acknowledge).await
 }
 
 /// Closes an alert: the problem is fixed; if it happens again, a new alert opens. Needs
@@ -145,51 +96,33 @@ pub async fn resolve(
     Segment(id): Segment,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Alert>> {
-    let (id, updated) = alert_action(&api, &headers, &id, raw.as_deref(), AlertAction::Resolve).await?;
-    match updated {
-        Some(alert) => Ok(Json(alert)),
-        None => Ok(Json(find_alert(&api, id).await?)),
-    }
+    act(&api, &headers, &id, raw.as_deref(), AlertAction::Resolve).await
 }
 
 /// Authorises an alert action, validates the request and applies the action if the alert's
-/// status allows it; returns the id and the updated alert (None: not changed).
-async fn alert_action(
+/// status allows it. An alert already in the action's status is answered as it is; acknowledging
+/// a resolved alert is a conflict.
+async fn act(
     api: &Api,
     headers: &HeaderMap,
     id: &str,
     raw: Option<&str>,
     action: AlertAction,
-) -> ApiResult<(i64, Option<Alert>)> {
+) -> ApiResult<Json<Alert>> {
     api.authorize(headers)?;
     Params::parse(raw, &[])?;
     let id = parse_id(id, "alert id", ID_MAX)?;
-    let updated = penstock_db::change_alert(&api.pool, id, action).await?;
-    if updated.is_some() {
+    if let Some(alert) = penstock_db::change_alert(&api.pool, id, action).await? {
         tracing::info!(alert = id, status = action.status(), "alert changed by an operator");
+        return Ok(Json(alert));
     }
-    Ok((id, updated.map(Alert::from)))
-}
-
-async fn find_alert(api: &Api, id: i64) -> ApiResult<Alert> {
-    penstock_db::alert(&api.pool, id)
+    let alert = penstock_db::alert(&api.pool, id)
         .await?
-        .map(Alert::from)
-        .ok_or_else(|| ApiError::not_found(format!("no alert has id {id}; GET /alerts lists them")))
-}
-
-impl From<AlertRow> for Alert {
-    fn from(a: AlertRow) -> Alert {
-        Alert {
-            id: a.id,
-            severity: a.severity,
-            status: a.status,
-            source: a.source,
-            message: a.message,
-            metadata: a.metadata,
-            first_seen: a.first_seen,
-            last_seen: a.last_seen,
-            count: a.count,
-        }
+        .ok_or_else(|| ApiError::not_found(format!("no alert has id {id}; GET /alerts lists them")))?;
+    if action == AlertAction::Acknowledge && alert.status == "resolved" {
+        return Err(ApiError::conflict(format!(
+            "alert {id} is resolved already; a new occurrence of the problem opens a new alert"
+        )));
     }
+    Ok(Json(alert))
 }

@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::{DateTime, Utc};
 use penstock_db::FileState;
-use penstock_db::read::{DatasetFiles, FileRow};
+use penstock_db::read::DatasetFiles;
+pub use penstock_db::read::{FileRow as File, QuarantinedRow};
 use serde::Serialize;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{OpenApi, RefOr};
@@ -19,58 +20,12 @@ use crate::state::Api;
 
 pub const FILE_STATUSES: &[&str] = &FileState::NAMES;
 
-/// One file version in the ingest ledger.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct File {
-    pub id: i64,
-    /// The store it was found in (a folder path or s3://bucket).
-    pub store: String,
-    /// Object key.
-    pub key: String,
-    /// ETag (S3) or sha256 (local folder) of the bytes.
-    pub version: String,
-    pub dataset: String,
-    pub size_bytes: i64,
-    #[schema(inline)]
-    pub status: FileState,
-    /// Why the file was rejected or failed.
-    pub reason: Option<String>,
-    pub chunks_total: Option<i32>,
-    pub chunks_done: i32,
-    /// Share of chunks loaded, 0 to 1 (1 for a finished file).
-    pub progress: f64,
-    /// Data records in the file (known once it is chunked).
-    pub records_total: Option<i64>,
-    pub rows_loaded: i64,
-    pub rows_quarantined: i64,
-    /// Rows replaced by a later row with the same key in the same file.
-    pub rows_superseded: i64,
-    pub discovered_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// From start to finish (or to now, while loading), seconds.
-    pub duration_seconds: Option<f64>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FilePage {
     pub data: Vec<File>,
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
-}
-
-/// A quarantined record: what was wrong and the raw text, to fix and drop again; or a
-/// dead-lettered work item that named the file (no line; after the records).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QuarantinedRow {
-    /// Physical line where the record starts (header lines counted, 1-based); null for a
-    /// dead-lettered work item.
-    pub line: Option<i64>,
-    /// The column at fault, when one is.
-    pub column: Option<String>,
-    pub raw: String,
-    pub reason: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -178,7 +133,7 @@ pub async fn files(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiR
     let (files, total) =
         penstock_db::read::files_page(&api.pool, status, dataset, page.per_page, page.offset()).await?;
     Ok(Json(FilePage {
-        data: files.into_iter().map(File::from).collect(),
+        data: files,
         total,
         page: page.page,
         per_page: page.per_page,
@@ -202,7 +157,6 @@ pub async fn file(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(ra
 async fn find_file(api: &Api, id: i64) -> ApiResult<File> {
     penstock_db::read::file_row(&api.pool, id)
         .await?
-        .map(File::from)
         .ok_or_else(|| ApiError::not_found(format!("no file has id {id}; GET /files lists them")))
 }
 
@@ -226,15 +180,7 @@ pub async fn file_errors(
     let (rows, total) = penstock_db::read::quarantined_page(&api.pool, id, page.per_page, page.offset()).await?;
     Ok(Json(QuarantinePage {
         file_id: file.id,
-        data: rows
-            .into_iter()
-            .map(|r| QuarantinedRow {
-                line: r.line,
-                column: r.column,
-                raw: r.raw,
-                reason: r.reason,
-            })
-            .collect(),
+        data: rows,
         total,
         page: page.page,
         per_page: page.per_page,
@@ -278,30 +224,4 @@ pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> A
         })
         .collect();
     Ok(Json(DatasetList { data }))
-}
-
-impl From<FileRow> for File {
-    fn from(f: FileRow) -> File {
-        File {
-            id: f.id,
-            store: f.store,
-            key: f.key,
-            version: f.version,
-            dataset: f.dataset,
-            size_bytes: f.size_bytes,
-            status: f.status,
-            reason: f.reason,
-            chunks_total: f.chunks_total,
-            chunks_done: f.chunks_done,
-            progress: f.progress,
-            records_total: f.records_total,
-            rows_loaded: f.rows_loaded,
-            rows_quarantined: f.rows_quarantined,
-            rows_superseded: f.rows_superseded,
-            discovered_at: f.discovered_at,
-            started_at: f.started_at,
-            finished_at: f.finished_at,
-            duration_seconds: f.duration_seconds,
-        }
-    }
 }

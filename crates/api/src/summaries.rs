@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+pub use penstock_db::read::Statistics;
 use penstock_db::read::{ChartSeries, Summary};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -52,22 +52,6 @@ pub struct Chart {
     pub unit: String,
     pub labels: Vec<String>,
     pub values: Vec<f64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Statistics {
-    pub plants: i64,
-    pub generators: i64,
-    pub states: i64,
-    pub years: i64,
-    /// Sum of every known generator value, MWh.
-    pub total_net_generation_mwh: Option<f64>,
-    /// Generators that consumed more than they produced.
-    pub generators_negative: i64,
-    /// Generators whose net generation the file left blank.
-    pub generators_unknown: i64,
-    /// When the last eGRID file finished loading.
-    pub last_load_at: Option<DateTime<Utc>>,
 }
 
 #[derive(IntoParams)]
@@ -188,18 +172,7 @@ pub async fn chart(
 pub async fn statistics(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &[])?;
     api.cached("/plants/statistics", &p, |pool| async move {
-        let s = penstock_db::read::statistics(&pool).await?;
-        let stats = Statistics {
-            plants: s.plants,
-            generators: s.generators,
-            states: s.states,
-            years: s.years,
-            total_net_generation_mwh: s.total_net_generation_mwh,
-            generators_negative: s.generators_negative,
-            generators_unknown: s.generators_unknown,
-            last_load_at: s.last_load_at,
-        };
-        Ok(stats)
+        Ok(penstock_db::read::statistics(&pool).await?)
     })
     .await
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use penstock_core::event::Event;
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::DbError;
@@ -59,18 +60,52 @@ pub async fn record_delivery(
     Ok(())
 }
 
-/// An alert as the read API shows it.
-#[derive(Debug, Clone, PartialEq)]
+// An alert as the read API shows it (the `Alert` schema, with the `utoipa` feature the read
+// API turns on; a plain comment, as the schema has no description).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = Alert))]
 pub struct AlertRow {
     pub id: i64,
+    #[cfg_attr(feature = "utoipa", schema(inline, value_type = SeverityName))]
     pub severity: String,
+    #[cfg_attr(feature = "utoipa", schema(inline, value_type = AlertStatusName))]
     pub status: String,
+    /// The role that raised it.
     pub source: String,
     pub message: String,
     pub metadata: serde_json::Value,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// How many times the same problem was reported.
     pub count: i64,
+}
+
+/// The severities an alert has, as the read API documents them.
+pub const SEVERITIES: [&str; 4] = ["info", "warning", "error", "critical"];
+/// The statuses an alert has, as the read API documents them.
+pub const ALERT_STATUSES: [&str; 3] = ["active", "acknowledged", "resolved"];
+
+// SEVERITIES as an OpenAPI schema (no description in the document).
+#[cfg(feature = "utoipa")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SeverityName {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+// ALERT_STATUSES as an OpenAPI schema (no description in the document).
+#[cfg(feature = "utoipa")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AlertStatusName {
+    Active,
+    Acknowledged,
+    Resolved,
 }
 
 /// The read API's alert queries. A macro because the query macros need their SQL as

@@ -156,4 +156,48 @@ mod tests {
         assert_eq!(terminal, ["done", "done_with_errors", "rejected", "failed"]);
         assert_eq!(FileState::TERMINAL_NAMES, terminal[..]);
     }
+
+    /// The single-quoted literals in `sql`.
+    fn literals(sql: &str) -> Vec<&str> {
+        sql.split('\'').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn the_migration_allows_exactly_the_states_the_code_knows() {
+        let migration = include_str!("../../../migrations/0001_ingest_ledger.up.sql");
+        let check = migration
+            .lines()
+            .find(|line| line.contains("CHECK (status IN"))
+            .expect("migration 0001 checks ingest_files.status");
+        assert_eq!(literals(check), FileState::NAMES);
+    }
+
+    /// The ledger's SQL names some states as literals (where binding them would hide them
+    /// from the planner); every query is in the committed offline data, so each literal is
+    /// checked here against the enum. A misspelt state fails this test, not a file at run time.
+    #[test]
+    fn every_state_the_ledger_sql_names_is_a_file_state() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.sqlx");
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&data).expect("the offline query data is committed") {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let query: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let sql = query["query"].as_str().unwrap();
+            if sql.contains("ingest_files") {
+                seen.extend(literals(sql).into_iter().map(str::to_string));
+            }
+        }
+        // Not states: an error kind and a dataset name.
+        let other = ["dead_item", "egrid_generators"];
+        for literal in &seen {
+            assert!(
+                FileState::parse(literal).is_some() || other.contains(&literal.as_str()),
+                "{literal:?} in a query over ingest_files is neither a FileState name nor a known literal"
+            );
+        }
+        assert!(
+            seen.contains("chunking"),
+            "the scan found the ledger's queries: {seen:?}"
+        );
+    }
 }

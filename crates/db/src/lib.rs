@@ -21,7 +21,11 @@ pub mod read;
 mod setup;
 mod spec_check;
 
-pub use alerts::{AlertAction, AlertRow, alert, alerts_page, change_alert, raise_alert, record_delivery};
+pub use alerts::{
+    ALERT_STATUSES, AlertAction, AlertRow, SEVERITIES, alert, alerts_page, change_alert, raise_alert, record_delivery,
+};
+#[cfg(feature = "utoipa")]
+pub use alerts::{AlertStatusName, SeverityName};
 pub use data_changes::DataChanges;
 pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;

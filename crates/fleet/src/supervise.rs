@@ -27,7 +27,7 @@ pub async fn supervise(ctx: Arc<Context>, role: Role, health: Arc<RoleHealth>, s
             Ok(broker) => {
                 let queue: SharedQueue = Arc::new(broker);
                 if connected_before {
-                    penstock_workers::metrics::reconnected(role.name());
+                    penstock_workers::metrics::Occurrence::Reconnected { role: role.name() }.record();
                 }
                 connected_before = true;
                 backoff = reconnect_backoff();

@@ -8,12 +8,25 @@ use anyhow::{Context as _, bail};
 use penstock_config::Config;
 use penstock_core::infer::{InferOptions, infer, snake_case};
 
+/// `penstock infer`'s arguments.
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The CSV file to learn from.
     pub file: PathBuf,
+    /// Dataset and table name (default: from the file name, in snake_case).
+    #[arg(long)]
     pub name: Option<String>,
+    /// Object-key prefix the dataset owns (default: `<name>/`).
+    #[arg(long)]
     pub key_prefix: Option<String>,
+    /// Data records examined (types, nullability, key).
+    #[arg(long, default_value_t = 100_000)]
     pub sample_rows: usize,
+    /// Print the spec and migration instead of writing them.
+    #[arg(long)]
     pub print: bool,
+    /// Replace an existing spec of the same name.
+    #[arg(long)]
     pub force: bool,
 }
 

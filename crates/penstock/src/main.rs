@@ -53,25 +53,7 @@ enum Command {
     },
     /// Propose a dataset spec and a migration for a CSV file, from a sample of it, with the
     /// evidence for every choice as comments; writes them to datasets_dir and migrations_dir.
-    Infer {
-        /// The CSV file to learn from.
-        file: std::path::PathBuf,
-        /// Dataset and table name (default: from the file name, in snake_case).
-        #[arg(long)]
-        name: Option<String>,
-        /// Object-key prefix the dataset owns (default: `<name>/`).
-        #[arg(long)]
-        key_prefix: Option<String>,
-        /// Data records examined (types, nullability, key).
-        #[arg(long, default_value_t = 100_000)]
-        sample_rows: usize,
-        /// Print the spec and migration instead of writing them.
-        #[arg(long)]
-        print: bool,
-        /// Replace an existing spec of the same name.
-        #[arg(long)]
-        force: bool,
-    },
+    Infer(infer::Args),
     /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, api.
     Run {
         #[arg(required = true, value_name = "ROLE")]
@@ -141,24 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Infer {
-            file,
-            name,
-            key_prefix,
-            sample_rows,
-            print,
-            force,
-        } => infer::run(
-            &config,
-            infer::Args {
-                file,
-                name,
-                key_prefix,
-                sample_rows,
-                print,
-                force,
-            },
-        ),
+        Command::Infer(args) => infer::run(&config, args),
         Command::Run { roles } => {
             let mut selected = Vec::new();
             for name in &roles {

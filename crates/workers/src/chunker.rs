@@ -22,6 +22,7 @@ use penstock_db::FileState;
 use tokio::io::AsyncReadExt;
 
 use crate::context::Context;
+use crate::metrics::Occurrence;
 use crate::outcome::{Disposition, Step, retrying};
 use crate::stage::Stage;
 
@@ -132,13 +133,20 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
 
 /// Records a rejection and tells the notification consumer.
 async fn reject(ctx: &Context, queue: &dyn WorkQueue, item: &FileItem, reason: &str) -> Result<(), Step> {
-    tracing::warn!(file_id = item.file_id, key = %item.key, %reason, "file rejected");
     let recorded = retrying(|| async {
         Ok(penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, reason).await?)
     })
     .await?;
     if recorded {
-        crate::metrics::file_completed(&item.dataset, FileState::Rejected, None);
+        Occurrence::FileCompleted {
+            file_id: item.file_id,
+            key: &item.key,
+            dataset: &item.dataset,
+            status: FileState::Rejected,
+            took: None,
+            reason: Some(reason),
+        }
+        .record();
         let kind = EventKind::FileRejected {
             file_id: item.file_id,
             key: item.key.clone(),

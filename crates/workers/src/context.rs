@@ -11,6 +11,7 @@ use penstock_core::event::{Event, EventKind};
 use penstock_db::{FileState, MergeSql, PgPool};
 use penstock_storage::ObjectStore;
 
+use crate::metrics::Occurrence;
 use crate::outcome::{Disposition, RunError};
 
 /// What every role shares: configuration, the pool, the store, the datasets.
@@ -50,7 +51,6 @@ impl Context {
     /// Marks a file version failed with a reason, tells the notification consumer, and
     /// dead-letters its item.
     pub async fn fail_file(&self, queue: &dyn WorkQueue, file_id: i64, key: &str, reason: &str) -> Disposition {
-        tracing::error!(file_id, %reason, "file failed");
         match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason).await {
             Ok(changed) => {
                 if changed {
@@ -59,7 +59,15 @@ impl Context {
                         .dataset_for(key)
                         .map(|d| d.name.as_str())
                         .unwrap_or("unknown");
-                    crate::metrics::file_completed(dataset, FileState::Failed, None);
+                    Occurrence::FileCompleted {
+                        file_id,
+                        key,
+                        dataset,
+                        status: FileState::Failed,
+                        took: None,
+                        reason: Some(reason),
+                    }
+                    .record();
                     let kind = EventKind::FileFailed {
                         file_id,
                         key: key.to_string(),

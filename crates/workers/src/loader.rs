@@ -20,6 +20,7 @@ use penstock_db::ChunkOutcome;
 use sha2::{Digest, Sha256};
 
 use crate::context::Context;
+use crate::metrics::Occurrence;
 use crate::outcome::{Disposition, Step, retrying};
 use crate::stage::Stage;
 
@@ -161,12 +162,12 @@ impl Loader {
         .await?;
         match outcome {
             ChunkOutcome::AlreadyLoaded => {
-                crate::metrics::chunk_already_loaded(&item.dataset);
-                tracing::info!(
-                    file_id = item.file_id,
-                    chunk = item.chunk,
-                    "chunk already in the ledger; nothing to do"
-                );
+                Occurrence::ChunkAlreadyLoaded {
+                    file_id: item.file_id,
+                    chunk: item.chunk,
+                    dataset: &item.dataset,
+                }
+                .record();
                 let maybe_unannounced = seen_before || tries.load(Ordering::Relaxed) > 1;
                 let finished = maybe_unannounced
                     && retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) })
@@ -179,24 +180,19 @@ impl Loader {
                 rows_changed,
                 path,
             } => {
-                tracing::info!(
-                    file_id = item.file_id,
-                    chunk = item.chunk,
-                    rows = prepared.rows,
+                Occurrence::ChunkCommitted {
+                    file_id: item.file_id,
+                    chunk: item.chunk,
+                    dataset: &item.dataset,
+                    rows: prepared.rows as u64,
                     rows_changed,
-                    path = path.as_str(),
-                    quarantined = prepared.quarantined.len(),
-                    superseded = prepared.superseded,
-                    status = %file_status,
-                    "chunk committed"
-                );
-                crate::metrics::chunk_loaded(
-                    &item.dataset,
-                    prepared.rows as u64,
-                    prepared.quarantined.len() as u64,
-                    prepared.superseded as u64,
-                    started.elapsed(),
-                );
+                    path: path.as_str(),
+                    quarantined: prepared.quarantined.len() as u64,
+                    superseded: prepared.superseded as u64,
+                    file_status,
+                    took: started.elapsed(),
+                }
+                .record();
                 Ok(Landed::Committed {
                     finished: file_status.is_terminal(),
                 })
@@ -214,7 +210,15 @@ async fn announce_finished(ctx: &Context, queue: &dyn penstock_broker::WorkQueue
         .started_at
         .zip(file.finished_at)
         .and_then(|(start, end)| (end - start).to_std().ok());
-    crate::metrics::file_completed(&file.dataset, file.status, took);
+    Occurrence::FileCompleted {
+        file_id,
+        key: &file.key,
+        dataset: &file.dataset,
+        status: file.status,
+        took,
+        reason: file.reason.as_deref(),
+    }
+    .record();
     let metadata = serde_json::json!({
         "file_id": file.id,
         "key": file.key,

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use penstock_db::FileState;
 
 pub const FILES_DISCOVERED: &str = "penstock_scanner_files_discovered_total";
 pub const FILES_COMPLETED: &str = "penstock_files_completed_total";
@@ -81,28 +82,182 @@ pub fn describe() {
     );
 }
 
-pub fn file_discovered(dataset: &str) {
-    counter!(FILES_DISCOVERED, "dataset" => dataset.to_string()).increment(1);
+/// Something that happened which a log line and the counters both describe: [`Occurrence::record`]
+/// writes both, so the log and the metrics cannot tell different stories.
+#[derive(Debug, Clone, Copy)]
+pub enum Occurrence<'a> {
+    /// The scanner recorded a new object version.
+    FileDiscovered {
+        file_id: i64,
+        key: &'a str,
+        version: &'a str,
+        dataset: &'a str,
+    },
+    /// A chunk's rows, quarantine and ledger row committed in one transaction.
+    ChunkCommitted {
+        file_id: i64,
+        chunk: u32,
+        dataset: &'a str,
+        rows: u64,
+        rows_changed: u64,
+        path: &'static str,
+        quarantined: u64,
+        superseded: u64,
+        file_status: FileState,
+        took: Duration,
+    },
+    /// A redelivered chunk the ledger holds already.
+    ChunkAlreadyLoaded { file_id: i64, chunk: u32, dataset: &'a str },
+    /// A file version reached a final status (`reason`: why it was rejected or failed).
+    FileCompleted {
+        file_id: i64,
+        key: &'a str,
+        dataset: &'a str,
+        status: FileState,
+        took: Option<Duration>,
+        reason: Option<&'a str>,
+    },
+    /// A transient failure (connection lost, serialization failure), retried in process
+    /// after `delay`.
+    TransientFailure { reason: &'a str, delay: Duration },
+    /// A role connected to the broker again after losing its connection.
+    Reconnected { role: &'static str },
+    /// An object an S3 event notification reported, and what became of it (`error`: why
+    /// recording it failed). A notification that cannot be read has no key; the stage logs
+    /// why it dropped it.
+    S3Event {
+        key: &'a str,
+        outcome: S3Outcome,
+        error: Option<&'a str>,
+    },
 }
 
-pub fn file_completed(dataset: &str, status: penstock_db::FileState, duration: Option<Duration>) {
-    counter!(FILES_COMPLETED, "dataset" => dataset.to_string(), "status" => status.as_str()).increment(1);
-    if let Some(d) = duration {
-        histogram!(FILE_DURATION, "dataset" => dataset.to_string()).record(d.as_secs_f64());
+/// What became of an object an S3 event reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Outcome {
+    /// A new version, recorded and its file item published.
+    Recorded { file_id: i64 },
+    /// The ledger has this version already.
+    Known,
+    /// No dataset's key prefix matches; recorded as ignored.
+    NoDataset,
+    /// In another bucket, or outside the store's prefix.
+    OutsideStore,
+    /// The notification could not be read as an S3 event.
+    Malformed,
+    /// Recording failed; the next poll picks the object up.
+    Failed,
+}
+
+impl S3Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S3Outcome::Recorded { .. } => "recorded",
+            S3Outcome::Known => "known",
+            S3Outcome::NoDataset => "no_dataset",
+            S3Outcome::OutsideStore => "outside_store",
+            S3Outcome::Malformed => "malformed",
+            S3Outcome::Failed => "failed",
+        }
     }
 }
 
-pub fn chunk_loaded(dataset: &str, rows: u64, quarantined: u64, superseded: u64, took: Duration) {
-    let dataset = dataset.to_string();
-    counter!(CHUNKS_PROCESSED, "dataset" => dataset.clone(), "outcome" => "loaded").increment(1);
-    counter!(ROWS_LOADED, "dataset" => dataset.clone()).increment(rows);
-    counter!(ROWS_QUARANTINED, "dataset" => dataset.clone()).increment(quarantined);
-    counter!(ROWS_SUPERSEDED, "dataset" => dataset.clone()).increment(superseded);
-    histogram!(CHUNK_DURATION, "dataset" => dataset).record(took.as_secs_f64());
-}
-
-pub fn chunk_already_loaded(dataset: &str) {
-    counter!(CHUNKS_PROCESSED, "dataset" => dataset.to_string(), "outcome" => "already_loaded").increment(1);
+impl Occurrence<'_> {
+    /// Logs the occurrence and counts it.
+    pub fn record(self) {
+        match self {
+            Occurrence::FileDiscovered {
+                file_id,
+                key,
+                version,
+                dataset,
+            } => {
+                tracing::info!(file_id, key, version, dataset, "discovered file version");
+                counter!(FILES_DISCOVERED, "dataset" => dataset.to_string()).increment(1);
+            }
+            Occurrence::ChunkCommitted {
+                file_id,
+                chunk,
+                dataset,
+                rows,
+                rows_changed,
+                path,
+                quarantined,
+                superseded,
+                file_status,
+                took,
+            } => {
+                tracing::info!(
+                    file_id,
+                    chunk,
+                    rows,
+                    rows_changed,
+                    path,
+                    quarantined,
+                    superseded,
+                    status = %file_status,
+                    "chunk committed"
+                );
+                let dataset = dataset.to_string();
+                counter!(CHUNKS_PROCESSED, "dataset" => dataset.clone(), "outcome" => "loaded").increment(1);
+                counter!(ROWS_LOADED, "dataset" => dataset.clone()).increment(rows);
+                counter!(ROWS_QUARANTINED, "dataset" => dataset.clone()).increment(quarantined);
+                counter!(ROWS_SUPERSEDED, "dataset" => dataset.clone()).increment(superseded);
+                histogram!(CHUNK_DURATION, "dataset" => dataset).record(took.as_secs_f64());
+            }
+            Occurrence::ChunkAlreadyLoaded {
+                file_id,
+                chunk,
+                dataset,
+            } => {
+                tracing::info!(file_id, chunk, "chunk already in the ledger; nothing to do");
+                counter!(CHUNKS_PROCESSED, "dataset" => dataset.to_string(), "outcome" => "already_loaded")
+                    .increment(1);
+            }
+            Occurrence::FileCompleted {
+                file_id,
+                key,
+                dataset,
+                status,
+                took,
+                reason,
+            } => {
+                let seconds = took.map(|d| d.as_secs_f64());
+                match status {
+                    FileState::Failed => tracing::error!(file_id, key, reason, "file failed"),
+                    FileState::Rejected => tracing::warn!(file_id, key, reason, "file rejected"),
+                    _ => tracing::info!(file_id, key, status = %status, seconds, "file finished"),
+                }
+                counter!(FILES_COMPLETED, "dataset" => dataset.to_string(), "status" => status.as_str()).increment(1);
+                if let Some(seconds) = seconds {
+                    histogram!(FILE_DURATION, "dataset" => dataset.to_string()).record(seconds);
+                }
+            }
+            Occurrence::TransientFailure { reason, delay } => {
+                tracing::debug!(%reason, ?delay, "transient failure; retrying");
+                counter!(TRANSIENT_FAILURES).increment(1);
+            }
+            Occurrence::Reconnected { role } => {
+                tracing::info!(role, "connected to the broker again");
+                counter!(RECONNECTS, "role" => role).increment(1);
+            }
+            Occurrence::S3Event { key, outcome, error } => {
+                match outcome {
+                    S3Outcome::Recorded { file_id } => tracing::info!(file_id, key, "recorded from an S3 event"),
+                    S3Outcome::Failed => {
+                        tracing::warn!(
+                            key,
+                            error,
+                            "cannot handle an S3 event; the next poll will pick the object up"
+                        )
+                    }
+                    S3Outcome::Malformed => {}
+                    other => tracing::debug!(key, outcome = other.as_str(), "S3 event"),
+                }
+                counter!(S3_EVENTS, "outcome" => outcome.as_str()).increment(1);
+            }
+        }
+    }
 }
 
 /// The stage of a work queue: the last part of its name (`files`, `chunks`, `events`).
@@ -126,18 +281,6 @@ pub fn dead_lettered(queue: &str) {
 
 pub fn delivery_settled(queue: &str, outcome: &'static str) {
     counter!(DELIVERIES, "stage" => stage(queue), "outcome" => outcome).increment(1);
-}
-
-pub fn reconnected(role: &'static str) {
-    counter!(RECONNECTS, "role" => role).increment(1);
-}
-
-pub fn transient_failure() {
-    counter!(TRANSIENT_FAILURES).increment(1);
-}
-
-pub fn s3_event(outcome: &'static str) {
-    counter!(S3_EVENTS, "outcome" => outcome).increment(1);
 }
 
 pub fn queue_ready(queue: &str, ready: u32) {

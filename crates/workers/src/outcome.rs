@@ -102,8 +102,7 @@ where
         match attempt().await {
             Err(Step::Transient(reason)) => match delays.next() {
                 Some(delay) => {
-                    crate::metrics::transient_failure();
-                    tracing::debug!(%reason, ?delay, "transient failure; retrying");
+                    crate::metrics::Occurrence::TransientFailure { reason: &reason, delay }.record();
                     tokio::time::sleep(delay).await;
                 }
                 None => return Err(Step::Transient(reason)),

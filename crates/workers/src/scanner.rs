@@ -32,6 +32,7 @@ use penstock_storage::{ObjectMeta, ObjectStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
+use crate::metrics::{Occurrence, S3Outcome};
 use crate::outcome::{Disposition, RunError};
 use crate::stage::{self, Stage};
 use crate::watch::FolderWatch;
@@ -101,7 +102,7 @@ impl Stage for S3Events {
     }
 
     fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<Self::Item, String> {
-        penstock_core::s3_event::parse(body).inspect_err(|_| crate::metrics::s3_event("malformed"))
+        penstock_core::s3_event::parse(body).inspect_err(|_| s3_event("", S3Outcome::Malformed, None))
     }
 
     async fn handle(&self, created: Self::Item) -> Disposition {
@@ -116,12 +117,11 @@ impl Stage for S3Events {
                 .strip_prefix(prefix.as_str())
                 .filter(|_| object.bucket == *bucket)
             else {
-                tracing::debug!(bucket = %object.bucket, key = %object.key, "event for an object outside the store; ignored");
-                crate::metrics::s3_event("outside_store");
+                s3_event(&object.key, S3Outcome::OutsideStore, None);
                 continue;
             };
             let Some(spec) = ctx.config.dataset_for(key) else {
-                crate::metrics::s3_event("no_dataset");
+                s3_event(key, S3Outcome::NoDataset, None);
                 if let Err(e) = penstock_db::record_ignored(&ctx.pool, &store_id, key).await {
                     tracing::warn!(key, error = %e, "cannot record an ignored object");
                 }
@@ -139,20 +139,18 @@ impl Stage for S3Events {
             })
             .await;
             match outcome {
-                Ok(Some(id)) => {
-                    tracing::info!(file_id = id, key, "recorded from an S3 event");
-                    crate::metrics::s3_event("recorded");
-                }
-                Ok(None) => crate::metrics::s3_event("known"),
-                Err(e) => {
-                    // Polling will find the object; nothing is lost by dropping the event.
-                    tracing::warn!(key, error = ?e, "cannot handle an S3 event; the next poll will pick the object up");
-                    crate::metrics::s3_event("failed");
-                }
+                Ok(Some(file_id)) => s3_event(key, S3Outcome::Recorded { file_id }, None),
+                Ok(None) => s3_event(key, S3Outcome::Known, None),
+                // Polling will find the object; nothing is lost by dropping the event.
+                Err(e) => s3_event(key, S3Outcome::Failed, Some(&format!("{e:?}"))),
             }
         }
         Disposition::Ack
     }
+}
+
+fn s3_event(key: &str, outcome: S3Outcome, error: Option<&str>) {
+    Occurrence::S3Event { key, outcome, error }.record();
 }
 
 /// Lists the store every scan interval until shutdown.
@@ -302,8 +300,13 @@ pub(crate) async fn record_and_publish(
     let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, version, dataset, meta.size).await? else {
         return Ok(None);
     };
-    tracing::info!(file_id = id, key = %meta.key, %version, dataset, "discovered file version");
-    crate::metrics::file_discovered(dataset);
+    Occurrence::FileDiscovered {
+        file_id: id,
+        key: &meta.key,
+        version,
+        dataset,
+    }
+    .record();
     let item = FileItem {
         v: VERSION,
         file_id: id,

@@ -2,29 +2,40 @@
 //! quarantined records, and per-dataset counts. All checked at compile time.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::DbError;
 use crate::file_state::FileState;
 
-/// A file version with its progress and duration.
-#[derive(Debug, Clone, PartialEq)]
+// With its progress and duration, what `GET /files/{id}` serves: the `File` schema, with the
+// `utoipa` feature the read API turns on.
+/// One file version in the ingest ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = File))]
 pub struct FileRow {
     pub id: i64,
+    /// The store it was found in (a folder path or s3://bucket).
     pub store: String,
+    /// Object key.
     pub key: String,
+    /// ETag (S3) or sha256 (local folder) of the bytes.
     pub version: String,
     pub dataset: String,
     pub size_bytes: i64,
+    #[cfg_attr(feature = "utoipa", schema(inline))]
     pub status: FileState,
+    /// Why the file was rejected or failed.
     pub reason: Option<String>,
     pub chunks_total: Option<i32>,
     pub chunks_done: i32,
     /// Share of chunks loaded, 0 to 1 (1 for a finished file).
     pub progress: f64,
+    /// Data records in the file (known once it is chunked).
     pub records_total: Option<i64>,
     pub rows_loaded: i64,
     pub rows_quarantined: i64,
+    /// Rows replaced by a later row with the same key in the same file.
     pub rows_superseded: i64,
     pub discovered_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -84,10 +95,13 @@ pub async fn file_row(pool: &PgPool, id: i64) -> Result<Option<FileRow>, DbError
     Ok(file_query!(rows " WHERE id = $1"; id).fetch_optional(pool).await?)
 }
 
-/// A record of a file that could not be loaded, or a dead-lettered work item that named it.
-#[derive(Debug, Clone, PartialEq)]
+/// A quarantined record: what was wrong and the raw text, to fix and drop again; or a
+/// dead-lettered work item that named the file (no line; after the records).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct QuarantinedRow {
-    /// Physical line where the record starts (None for a dead work item).
+    /// Physical line where the record starts (header lines counted, 1-based); null for a
+    /// dead-lettered work item.
     pub line: Option<i64>,
     /// The column at fault, when one is.
     pub column: Option<String>,

@@ -2,6 +2,7 @@
 //! series and headline statistics. All checked at compile time.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::DbError;
@@ -108,15 +109,20 @@ pub async fn chart(
     Ok(points)
 }
 
-/// Headline numbers over every loaded eGRID plant.
-#[derive(Debug, Clone, PartialEq)]
+// Headline numbers over every loaded eGRID plant (`/plants/statistics`; a plain comment, as
+// the schema has no description).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Statistics {
     pub plants: i64,
     pub generators: i64,
     pub states: i64,
     pub years: i64,
+    /// Sum of every known generator value, MWh.
     pub total_net_generation_mwh: Option<f64>,
+    /// Generators that consumed more than they produced.
     pub generators_negative: i64,
+    /// Generators whose net generation the file left blank.
     pub generators_unknown: i64,
     /// When the last eGRID file finished loading.
     pub last_load_at: Option<DateTime<Utc>>,
