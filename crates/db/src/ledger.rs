@@ -12,26 +12,40 @@ use sqlx::PgPool;
 use crate::error::DbError;
 use crate::file_state::FileState;
 
-/// A file version as the ledger knows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+// What `GET /files/{id}` serves too: the `File` schema, with the `utoipa` feature the read
+// API turns on.
+/// One file version in the ingest ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = File))]
 pub struct FileStatus {
     pub id: i64,
+    /// The store it was found in (a folder path or s3://bucket).
     pub store: String,
+    /// Object key.
     pub key: String,
+    /// ETag (S3) or sha256 (local folder) of the bytes.
     pub version: String,
     pub dataset: String,
     pub size_bytes: i64,
+    #[cfg_attr(feature = "utoipa", schema(inline))]
     pub status: FileState,
+    /// Why the file was rejected or failed.
     pub reason: Option<String>,
     pub chunks_total: Option<i32>,
     pub chunks_done: i32,
+    /// Share of chunks loaded, 0 to 1 (1 for a finished file).
+    pub progress: f64,
+    /// Data records in the file (known once it is chunked).
     pub records_total: Option<i64>,
     pub rows_loaded: i64,
     pub rows_quarantined: i64,
+    /// Rows replaced by a later row with the same key in the same file.
     pub rows_superseded: i64,
     pub discovered_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// From start to finish (or to now, while loading), seconds.
+    pub duration_seconds: Option<f64>,
 }
 
 impl FileStatus {
@@ -45,16 +59,21 @@ impl FileStatus {
 /// `FROM ingest_files` (a macro because the query macros need their SQL as literals; this
 /// way the column list is written once).
 macro_rules! select_file_status {
-    ($tail:literal $(, $arg:expr)* $(,)?) => {
+    ($($tail:literal)+ $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             FileStatus,
             r#"SELECT id, store, key, version, dataset, size_bytes, status AS "status: FileState", reason, chunks_total, chunks_done,
-    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at FROM ingest_files"#
-                + $tail
+    CASE WHEN status IN ('done', 'done_with_errors') THEN 1.0::float8
+         WHEN coalesce(chunks_total, 0) = 0 THEN 0.0::float8
+         ELSE chunks_done::float8 / chunks_total END AS "progress!",
+    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at,
+    extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds
+    FROM ingest_files"# $(+ $tail)+
             $(, $arg)*
         )
     };
 }
+pub(crate) use select_file_status;
 
 /// Records an object version unless it is the latest version of its key already; returns
 /// the new id (None if nothing changed). Serialised per key with an advisory lock, so two

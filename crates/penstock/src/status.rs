@@ -112,6 +112,7 @@ pub(crate) mod tests {
             reason: None,
             chunks_total: total,
             chunks_done: done,
+            progress: 0.0,
             records_total: None,
             rows_loaded: 1200,
             rows_quarantined: 0,
@@ -119,6 +120,7 @@ pub(crate) mod tests {
             discovered_at: chrono::Utc::now(),
             started_at: None,
             finished_at: None,
+            duration_seconds: None,
         }
     }
 

@@ -7,59 +7,14 @@ use sqlx::PgPool;
 
 use crate::error::DbError;
 use crate::file_state::FileState;
-
-// With its progress and duration, what `GET /files/{id}` serves: the `File` schema, with the
-// `utoipa` feature the read API turns on.
-/// One file version in the ingest ledger.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = File))]
-pub struct FileRow {
-    pub id: i64,
-    /// The store it was found in (a folder path or s3://bucket).
-    pub store: String,
-    /// Object key.
-    pub key: String,
-    /// ETag (S3) or sha256 (local folder) of the bytes.
-    pub version: String,
-    pub dataset: String,
-    pub size_bytes: i64,
-    #[cfg_attr(feature = "utoipa", schema(inline))]
-    pub status: FileState,
-    /// Why the file was rejected or failed.
-    pub reason: Option<String>,
-    pub chunks_total: Option<i32>,
-    pub chunks_done: i32,
-    /// Share of chunks loaded, 0 to 1 (1 for a finished file).
-    pub progress: f64,
-    /// Data records in the file (known once it is chunked).
-    pub records_total: Option<i64>,
-    pub rows_loaded: i64,
-    pub rows_quarantined: i64,
-    /// Rows replaced by a later row with the same key in the same file.
-    pub rows_superseded: i64,
-    pub discovered_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// From start to finish (or to now, while loading), seconds.
-    pub duration_seconds: Option<f64>,
-}
+use crate::ledger::{FileStatus, select_file_status};
 
 /// The file queries. A macro because the query macros need their SQL as literals: this way
-/// the column list and the list's filter are each written once.
+/// the list's filter is written once (the columns are the ledger's, `select_file_status!`).
 macro_rules! file_query {
-    // FileRows: the columns, then `$tail`.
-    (rows $($tail:literal)* ; $($arg:expr),*) => {
-        sqlx::query_as!(
-            FileRow,
-            r#"SELECT id, store, key, version, dataset, size_bytes, status AS "status: FileState", reason, chunks_total, chunks_done,
-    CASE WHEN status IN ('done', 'done_with_errors') THEN 1.0::float8
-         WHEN coalesce(chunks_total, 0) = 0 THEN 0.0::float8
-         ELSE chunks_done::float8 / chunks_total END AS "progress!",
-    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at,
-    extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds
-    FROM ingest_files"# $(+ $tail)*,
-            $($arg),*
-        )
+    // FileStatus rows: the ledger's columns, then `$tail`.
+    (rows $($tail:literal)+ ; $($arg:expr),*) => {
+        select_file_status!($($tail)+, $($arg),*)
     };
     (count $($tail:literal)* ; $($arg:expr),*) => {
         sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM ingest_files"# $(+ $tail)*, $($arg),*)
@@ -81,7 +36,7 @@ pub async fn files_page(
     dataset: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<FileRow>, i64), DbError> {
+) -> Result<(Vec<FileStatus>, i64), DbError> {
     let status = status.map(FileState::as_str);
     let total = file_query!(listed count; status, dataset).fetch_one(pool).await?;
     let files = file_query!(listed rows " ORDER BY id DESC LIMIT $3 OFFSET $4"; status, dataset, limit, offset)
@@ -91,7 +46,7 @@ pub async fn files_page(
 }
 
 /// The file version with this id.
-pub async fn file_row(pool: &PgPool, id: i64) -> Result<Option<FileRow>, DbError> {
+pub async fn file_row(pool: &PgPool, id: i64) -> Result<Option<FileStatus>, DbError> {
     Ok(file_query!(rows " WHERE id = $1"; id).fetch_optional(pool).await?)
 }
 

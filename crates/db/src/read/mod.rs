@@ -7,7 +7,7 @@ mod files;
 mod plants;
 mod summaries;
 
-pub use files::{DatasetFiles, FileRow, QuarantinedRow, dataset_files, file_row, files_page, quarantined_page};
+pub use files::{DatasetFiles, QuarantinedRow, dataset_files, file_row, files_page, quarantined_page};
 pub use plants::{
     GeneratorRow, PLANT_SORT_COLUMNS, PlantRow, PlantSearch, RankedPlant, generators, plant, ranked_plants,
     search_plants, top_plants,
