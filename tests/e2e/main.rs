@@ -12,6 +12,7 @@ mod load_path;
 mod metrics;
 mod order;
 mod outages;
+mod plan;
 mod rejection;
 mod s3_events;
 mod s3_store;

@@ -11,7 +11,7 @@ use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
 const WAIT: Duration = Duration::from_secs(120);
 
 /// Takes every message off a queue (acking it) and returns the bodies.
-async fn drain(broker: &RabbitMq, queue: &str, expected: usize) -> Vec<Vec<u8>> {
+pub(crate) async fn drain(broker: &RabbitMq, queue: &str, expected: usize) -> Vec<Vec<u8>> {
     let mut subscription = broker.subscribe(queue, 100).await.unwrap();
     let mut bodies = Vec::new();
     while bodies.len() < expected {

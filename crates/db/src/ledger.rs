@@ -173,23 +173,6 @@ pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
     Ok(result.rows_affected() == 1)
 }
 
-/// Records the chunk plan and moves the file to `loading` (or straight to `done` when the
-/// file holds no data records).
-pub async fn chunks_planned(pool: &PgPool, id: i64, chunks_total: u32, records_total: u64) -> Result<(), DbError> {
-    sqlx::query!(
-        "UPDATE ingest_files SET chunks_total = $2, records_total = $3,
-            status = CASE WHEN $2 = 0 THEN 'done' ELSE 'loading' END,
-            finished_at = CASE WHEN $2 = 0 THEN now() END, updated_at = now()
-         WHERE id = $1 AND status = 'chunking'",
-        id,
-        chunks_total as i32,
-        records_total as i64
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
 /// already ended.
 pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str) -> Result<bool, DbError> {
@@ -259,8 +242,13 @@ pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbEr
     sqlx::query!("DELETE FROM ingest_errors WHERE file_id = $1", id)
         .execute(&mut *tx)
         .await?;
+    // A replay plans again (the spec or the table may have changed).
+    sqlx::query!("DELETE FROM ingest_chunk_plans WHERE file_id = $1", id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query!(
         "UPDATE ingest_files SET status = 'discovered', reason = NULL, chunks_total = NULL, chunks_done = 0,
+            plan_field_count = NULL, plan_columns = NULL,
             records_total = NULL, rows_loaded = 0, rows_quarantined = 0, rows_superseded = 0,
             published_at = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
          WHERE id = $1",

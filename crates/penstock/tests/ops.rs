@@ -63,19 +63,13 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration left half of every generators page free; reverting it brings
-    // back the default fill factor, and migrating again restores it.
-    let options =
-        "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relname = 'egrid_generators'";
+    // The latest migration stores chunk plans; reverting it drops their table, and
+    // migrating again brings it back.
+    let plans = "SELECT count(*) FROM pg_class WHERE relname = 'ingest_chunk_plans'";
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("reverted 9 room for lineage updates"),
-        "{}",
-        text(&out)
-    );
-    let reverted: String = env.scalar(options).await;
-    assert_eq!(reverted, "", "the fill factor is the default again");
+    assert!(text(&out).contains("reverted 10 chunk plans"), "{}", text(&out));
+    assert_eq!(env.scalar::<i64>(plans).await, 0, "the plan table is gone");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
         said.contains("pending") && said.contains("1 pending: run `penstock migrate`"),
@@ -84,8 +78,7 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
 
     let out = run(&vars, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    let applied: String = env.scalar(options).await;
-    assert_eq!(applied, "fillfactor=50", "re-applied");
+    assert_eq!(env.scalar::<i64>(plans).await, 1, "re-applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,11 @@
 //! one chunk item per record-aligned byte range to `<prefix>.chunks`. Each chunk item carries
 //! the SHA-256 of its range so the loader never loads bytes that changed.
 //!
-//! Acks the file item after every chunk item is confirmed by the broker (or after the
-//! rejection is recorded). A redelivered file item for a file already loading re-publishes
-//! the same chunks (the loader's ledger makes duplicates harmless); for a finished file it
+//! The plan (ranges, first lines, record counts, checksums and the header) is stored in the
+//! transaction that moves the file to `loading`; the file item is acked after every chunk
+//! item is confirmed by the broker (or after the rejection is recorded). A redelivered file
+//! item for a file already loading publishes the stored plan again, whatever `chunk_bytes`
+//! is now (the loader's ledger makes duplicates harmless); for a finished file it
 //! does nothing. Only I/O is retried in process, each step on its own (the ledger, the
 //! stream, each publish); past those retries the item goes to a retry queue. A file that
 //! cannot be read for a permanent reason is marked `failed` and dead-lettered.
@@ -18,7 +20,7 @@ use penstock_core::event::{Event, EventKind};
 use penstock_core::message::{self, VERSION};
 use penstock_core::validate::{Expected, PlannedChunk, Validator, Verdict};
 use penstock_core::{ChunkItem, DatasetSpec, FileItem};
-use penstock_db::FileState;
+use penstock_db::{FileState, PlannedRange, StoredPlan};
 use tokio::io::AsyncReadExt;
 
 use crate::context::Context;
@@ -87,6 +89,19 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
         tracing::info!(file_id = item.file_id, status = %file.status, "file already finished; nothing to do");
         return Ok(());
     }
+    if file.status == FileState::Loading
+        && let Some(plan) = stored_plan(ctx, item.file_id).await?
+    {
+        // A redelivered item (a chunker stopped while publishing, or lost its connection):
+        // the stored plan again, as it is, whatever chunk_bytes is now.
+        tracing::info!(
+            file_id = item.file_id,
+            chunks = plan.chunks.len(),
+            "file already planned; publishing its stored plan again"
+        );
+        return publish(queue, item, &plan).await;
+    }
+    // Loading without a stored plan: planned before migration 0010 stored plans; plan again.
     let replan = file.status == FileState::Loading;
     if !replan && !retrying(|| async { Ok(penstock_db::start_chunking(&ctx.pool, item.file_id).await?) }).await? {
         return Ok(());
@@ -102,32 +117,70 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
             records,
         } => (header, chunks, records),
     };
-    let total = chunks.len() as u32;
+    let plan = StoredPlan {
+        field_count: header.field_count as i32,
+        columns: header.columns.iter().map(|&c| c as i32).collect(),
+        chunks: chunks
+            .into_iter()
+            .map(|PlannedChunk { plan, sha256 }| PlannedRange {
+                chunk: plan.number as i32,
+                start: plan.start as i64,
+                end: plan.end as i64,
+                first_line: plan.first_line as i64,
+                records: plan.records as i64,
+                sha256,
+            })
+            .collect(),
+    };
     if !replan {
-        retrying(|| async { Ok(penstock_db::chunks_planned(&ctx.pool, item.file_id, total, records).await?) }).await?;
+        let stored =
+            retrying(|| async { Ok(penstock_db::store_plan(&ctx.pool, item.file_id, &plan, records).await?) }).await?;
+        if !stored {
+            // Another chunker stored its plan first (or an earlier attempt committed and its
+            // answer was lost), or the file ended: publish what is stored, if anything.
+            return match stored_plan(ctx, item.file_id).await? {
+                Some(stored) => publish(queue, item, &stored).await,
+                None => Ok(()),
+            };
+        }
     }
-    for PlannedChunk { plan, sha256 } in chunks {
+    publish(queue, item, &plan).await?;
+    tracing::info!(
+        file_id = item.file_id,
+        chunks = plan.chunks.len(),
+        records,
+        "chunk items published"
+    );
+    Ok(())
+}
+
+async fn stored_plan(ctx: &Context, file_id: i64) -> Result<Option<StoredPlan>, Step> {
+    retrying(|| async { Ok(penstock_db::stored_plan(&ctx.pool, file_id).await?) }).await
+}
+
+/// Publishes one chunk item per planned range, each confirmed by the broker.
+async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> Result<(), Step> {
+    let chunks_queue = &queue.queues().chunks;
+    for range in &plan.chunks {
         let chunk = ChunkItem {
             v: VERSION,
             file_id: item.file_id,
             dataset: item.dataset.clone(),
             key: item.key.clone(),
             version: item.version.clone(),
-            chunk: plan.number,
-            chunks_total: total,
-            start: plan.start,
-            end: plan.end,
-            first_line: plan.first_line,
-            records: plan.records,
-            field_count: header.field_count,
-            columns: header.columns.clone(),
-            sha256,
+            chunk: range.chunk as u32,
+            chunks_total: plan.chunks.len() as u32,
+            start: range.start as u64,
+            end: range.end as u64,
+            first_line: range.first_line as u64,
+            records: range.records as u64,
+            field_count: plan.field_count as u32,
+            columns: plan.columns.iter().map(|&c| c as u32).collect(),
+            sha256: range.sha256.clone(),
         };
-        let id = format!("chunk-{}-{}", item.file_id, plan.number);
-        let chunks_queue = &queue.queues().chunks;
+        let id = format!("chunk-{}-{}", item.file_id, range.chunk);
         retrying(|| async { Ok(queue.publish_json(chunks_queue, &chunk, &id).await?) }).await?;
     }
-    tracing::info!(file_id = item.file_id, chunks = total, records, "chunk items published");
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use penstock_broker::{Meta, SharedQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, message, prepare_chunk};
-use penstock_db::ChunkOutcome;
+use penstock_db::{ChunkInPlan, ChunkOutcome};
 use sha2::{Digest, Sha256};
 
 use crate::context::Context;
@@ -129,6 +129,12 @@ impl Loader {
             tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
             return Ok(Landed::FileEnded);
         }
+        let in_plan =
+            retrying(|| async { Ok(penstock_db::chunk_in_plan(&ctx.pool, item.file_id, item.chunk as i32).await?) })
+                .await?;
+        if let Some(reason) = disagreement(item, &in_plan) {
+            return Err(Step::Permanent(reason));
+        }
         let started = std::time::Instant::now();
         let bytes = retrying(|| async { Ok(ctx.store.read_range(&item.key, item.start, item.end).await?) }).await?;
         if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
@@ -201,6 +207,44 @@ impl Loader {
     }
 }
 
+/// Why a chunk item does not match its file's stored plan (None: it matches, or the file
+/// was planned before plans were stored). An item that disagrees was made from another plan
+/// (an older chunker, a forged or corrupted message): loading it could skip or repeat rows.
+fn disagreement(item: &ChunkItem, in_plan: &ChunkInPlan) -> Option<String> {
+    let planned = match in_plan {
+        ChunkInPlan::Unplanned => return None,
+        ChunkInPlan::Missing { chunks } => {
+            return Some(format!(
+                "chunk {} of file {} is not in its stored plan, which has {chunks} chunks",
+                item.chunk, item.file_id
+            ));
+        }
+        ChunkInPlan::Planned(planned) => planned,
+    };
+    let fields = [
+        ("start byte", item.start as i64, planned.start),
+        ("end byte", item.end as i64, planned.end),
+        ("first line", item.first_line as i64, planned.first_line),
+        ("records", item.records as i64, planned.records),
+    ];
+    let mut differ: Vec<String> = fields
+        .iter()
+        .filter(|(_, got, want)| got != want)
+        .map(|(what, got, want)| format!("{what} {got} (planned {want})"))
+        .collect();
+    if item.sha256 != planned.sha256 {
+        differ.push("checksum".into());
+    }
+    (!differ.is_empty()).then(|| {
+        format!(
+            "chunk {} of file {} does not match its stored plan: {}",
+            item.chunk,
+            item.file_id,
+            differ.join(", ")
+        )
+    })
+}
+
 /// Tells the notification consumer that a file finished loading.
 async fn announce_finished(ctx: &Context, queue: &dyn penstock_broker::WorkQueue, file_id: i64) -> Result<(), Step> {
     let Some(file) = penstock_db::file(&ctx.pool, file_id).await? else {
@@ -255,6 +299,8 @@ async fn announce_finished(ctx: &Context, queue: &dyn penstock_broker::WorkQueue
 mod tests {
     use penstock_broker::{MemoryQueue, WorkQueue};
 
+    use penstock_db::PlannedRange;
+
     use super::*;
     use crate::stage::tests::{SETTINGS, run_until, settled};
 
@@ -283,6 +329,43 @@ mod tests {
             sha256: "00".into(),
         };
         serde_json::to_vec(&item).unwrap()
+    }
+
+    fn planned_as(item: &ChunkItem) -> PlannedRange {
+        PlannedRange {
+            chunk: item.chunk as i32,
+            start: item.start as i64,
+            end: item.end as i64,
+            first_line: item.first_line as i64,
+            records: item.records as i64,
+            sha256: item.sha256.clone(),
+        }
+    }
+
+    #[test]
+    fn an_item_that_matches_its_stored_plan_or_has_none_is_loaded() {
+        let item: ChunkItem = serde_json::from_slice(&chunk("egrid_generators")).unwrap();
+        assert_eq!(disagreement(&item, &ChunkInPlan::Planned(planned_as(&item))), None);
+        assert_eq!(disagreement(&item, &ChunkInPlan::Unplanned), None);
+    }
+
+    #[test]
+    fn an_item_that_differs_from_its_stored_plan_is_refused_naming_every_difference() {
+        let item: ChunkItem = serde_json::from_slice(&chunk("egrid_generators")).unwrap();
+        let mut planned = planned_as(&item);
+        planned.end = 12;
+        planned.first_line = 4;
+        planned.sha256 = "ff".into();
+        let reason = disagreement(&item, &ChunkInPlan::Planned(planned)).unwrap();
+        assert_eq!(
+            reason,
+            "chunk 1 of file 7 does not match its stored plan: end byte 10 (planned 12), first line 3 (planned 4), checksum"
+        );
+        let reason = disagreement(&item, &ChunkInPlan::Missing { chunks: 3 }).unwrap();
+        assert!(
+            reason.contains("not in its stored plan, which has 3 chunks"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
