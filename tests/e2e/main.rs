@@ -5,6 +5,7 @@ mod alerts;
 mod api_conformance;
 mod api_pipeline;
 mod api_plants;
+mod boundary;
 mod dashboard;
 mod faults;
 mod ingest;

@@ -57,3 +57,19 @@ async fn the_real_file_loads_through_an_s3_bucket_and_versions_follow_etags() {
         vec!["unrelated/readme.txt"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_climbs_out_of_the_prefix_is_refused_before_any_request() {
+    let s3 = S3Server::start("drops").await;
+    s3.put("drops", "secret.csv", b"password\n".to_vec()).await;
+    let store = penstock_storage::S3Store::with_client(s3.client().await, "drops".into(), "incoming/".into());
+    use penstock_storage::{ObjectStore, StorageError};
+    for key in ["../secret.csv", "egrid/../../secret.csv", "/secret.csv", "a\0b"] {
+        let err = store.read_range(key, 0, 4).await.unwrap_err();
+        assert!(matches!(err, StorageError::Refused { .. }), "{key:?}: {err}");
+        assert!(
+            matches!(store.open(key).await, Err(StorageError::Refused { .. })),
+            "{key:?}"
+        );
+    }
+}

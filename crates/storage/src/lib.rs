@@ -12,7 +12,7 @@ mod store;
 
 pub use local::LocalStore;
 pub use s3::S3Store;
-pub use store::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+pub use store::{ObjectMeta, ObjectReader, ObjectStore, StorageError, check_key};
 
 /// Opens the store a configuration names.
 pub async fn open(config: &penstock_config::Config) -> std::sync::Arc<dyn ObjectStore> {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError, check_key};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -20,8 +20,24 @@ impl LocalStore {
         LocalStore { root }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
+    /// The file a key names, refused if the key or a symlink on the way leads outside the
+    /// root (the root itself may be a symlink).
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        check_key(key)?;
+        let path = self.root.join(key);
+        let root = std::fs::canonicalize(&self.root).map_err(|e| io_error(key, e))?;
+        let real = std::fs::canonicalize(&path).map_err(|e| io_error(key, e))?;
+        if !real.starts_with(&root) {
+            return Err(StorageError::Refused {
+                key: key.into(),
+                reason: format!(
+                    "it resolves to {} (through a symlink), outside the store's root {}",
+                    real.display(),
+                    root.display()
+                ),
+            });
+        }
+        Ok(real)
     }
 }
 
@@ -107,9 +123,9 @@ impl ObjectStore for LocalStore {
     }
 
     async fn version(&self, meta: &ObjectMeta) -> Result<String, StorageError> {
-        let path = self.path(&meta.key);
-        let key = meta.key.clone();
+        let (store_root, key) = (self.root.clone(), meta.key.clone());
         tokio::task::spawn_blocking(move || {
+            let path = LocalStore::new(store_root).path(&key)?;
             let mut file = std::fs::File::open(&path).map_err(|e| io_error(&key, e))?;
             let mut hasher = Sha256::new();
             std::io::copy(&mut file, &mut hasher).map_err(|e| io_error(&key, e))?;
@@ -120,14 +136,14 @@ impl ObjectStore for LocalStore {
     }
 
     async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
-        let file = tokio::fs::File::open(self.path(key))
+        let file = tokio::fs::File::open(self.path(key)?)
             .await
             .map_err(|e| io_error(key, e))?;
         Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 16, file)))
     }
 
     async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
-        let mut file = tokio::fs::File::open(self.path(key))
+        let mut file = tokio::fs::File::open(self.path(key)?)
             .await
             .map_err(|e| io_error(key, e))?;
         file.seek(SeekFrom::Start(start)).await.map_err(|e| io_error(key, e))?;
@@ -202,5 +218,45 @@ mod tests {
             store.read_range("gone.csv", 0, 1).await,
             Err(StorageError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_key_that_leaves_the_root_is_refused_before_anything_is_read() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.csv"), "password\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("inbox");
+        std::fs::create_dir_all(root.join("egrid")).unwrap();
+        let store = LocalStore::new(root.clone());
+        let escape = format!("../../{}/secret.csv", outside.path().display());
+        for key in [escape.as_str(), "../secret.csv", "/etc/passwd", "egrid/\0x"] {
+            let err = store.read_range(key, 0, 4).await.unwrap_err();
+            assert!(matches!(err, StorageError::Refused { .. }), "{key:?}: {err}");
+            assert!(store.open(key).await.is_err(), "{key:?}");
+        }
+        // A symlink inside the root that points outside it.
+        std::os::unix::fs::symlink(outside.path().join("secret.csv"), root.join("egrid/link.csv")).unwrap();
+        let err = store.read_range("egrid/link.csv", 0, 4).await.unwrap_err();
+        assert!(err.to_string().contains("outside the store's root"), "{err}");
+        let meta = ObjectMeta {
+            key: "egrid/link.csv".into(),
+            size: 9,
+            modified: None,
+            etag: None,
+        };
+        assert!(matches!(store.version(&meta).await, Err(StorageError::Refused { .. })));
+    }
+
+    #[tokio::test]
+    async fn symlinks_that_stay_inside_the_root_are_followed_even_when_the_root_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("egrid")).unwrap();
+        std::fs::write(real.join("egrid/a.csv"), "abcdef").unwrap();
+        std::os::unix::fs::symlink(real.join("egrid/a.csv"), real.join("egrid/b.csv")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("root")).unwrap();
+        let store = LocalStore::new(dir.path().join("root"));
+        assert_eq!(&store.read_range("egrid/b.csv", 1, 3).await.unwrap()[..], b"bc");
+        assert_eq!(&store.read_range("egrid/a.csv", 0, 2).await.unwrap()[..], b"ab");
     }
 }

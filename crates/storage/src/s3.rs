@@ -9,7 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use penstock_config::S3Settings;
 
-use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError};
+use crate::store::{ObjectMeta, ObjectReader, ObjectStore, StorageError, check_key};
 
 pub struct S3Store {
     client: Client,
@@ -58,8 +58,9 @@ impl S3Store {
         S3Store { client, bucket, prefix }
     }
 
-    fn full_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    fn full_key(&self, key: &str) -> Result<String, StorageError> {
+        check_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
     }
 }
 
@@ -152,7 +153,7 @@ impl ObjectStore for S3Store {
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(self.full_key(&meta.key))
+            .key(self.full_key(&meta.key)?)
             .send()
             .await
             .map_err(|e| sdk_error(&meta.key, e))?;
@@ -171,7 +172,7 @@ impl ObjectStore for S3Store {
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.full_key(key))
+            .key(self.full_key(key)?)
             .send()
             .await
             .map_err(|e| sdk_error(key, e))?;
@@ -186,7 +187,7 @@ impl ObjectStore for S3Store {
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.full_key(key))
+            .key(self.full_key(key)?)
             .range(format!("bytes={start}-{}", end - 1))
             .send()
             .await

@@ -22,6 +22,9 @@ pub struct ObjectMeta {
 pub enum StorageError {
     #[error("object {key:?} does not exist (deleted after discovery?)")]
     NotFound { key: String },
+    /// A key that could name something outside the store (never retried).
+    #[error("object key {key:?} refused: {reason}")]
+    Refused { key: String, reason: String },
     #[error("object {key:?}: {message}")]
     Failed {
         key: String,
@@ -34,6 +37,31 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StorageError::Failed { transient: true, .. })
     }
+}
+
+/// Refuses a key that could name something outside the store it is read from: empty, with
+/// a NUL, absolute (a leading `/`), or with a `.` or `..` segment. Keys come from listings,
+/// S3 events and work items; a forged work item must not make a worker read any file.
+pub fn check_key(key: &str) -> Result<(), StorageError> {
+    let refuse = |reason: &str| {
+        Err(StorageError::Refused {
+            key: key.into(),
+            reason: reason.into(),
+        })
+    };
+    if key.is_empty() {
+        return refuse("it is empty");
+    }
+    if key.contains('\0') {
+        return refuse("it contains a NUL byte");
+    }
+    if key.starts_with('/') {
+        return refuse("it is an absolute path; keys are relative to the store's root");
+    }
+    if key.split('/').any(|segment| segment == ".." || segment == ".") {
+        return refuse("it has a `.` or `..` segment, which could leave the store's root");
+    }
+    Ok(())
 }
 
 /// A boxed byte stream of a whole object.
@@ -54,4 +82,36 @@ pub trait ObjectStore: Send + Sync {
     async fn open(&self, key: &str) -> Result<ObjectReader, StorageError>;
     /// Reads the half-open byte range `[start, end)`.
     async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_leave_the_store_are_refused_with_why() {
+        for (key, why) in [
+            ("", "empty"),
+            ("egrid/a\0.csv", "NUL"),
+            ("/etc/passwd", "absolute"),
+            ("../secret.csv", "`..`"),
+            ("egrid/../../secret.csv", "`..`"),
+            ("egrid/./a.csv", "`.`"),
+        ] {
+            let err = check_key(key).unwrap_err().to_string();
+            assert!(err.contains("refused") && err.contains(why), "{key:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn ordinary_keys_pass_dots_inside_names_included() {
+        for key in [
+            "a.csv",
+            "egrid/generators/egrid2023_gen.csv",
+            "x/..hidden/y..csv",
+            "v1.2/a.b.csv",
+        ] {
+            check_key(key).unwrap();
+        }
+    }
 }
