@@ -397,3 +397,40 @@ async fn health_ready_and_metrics_tell_an_operator_what_they_need() {
     );
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_takes_too_long_gets_503_and_a_large_body_is_refused_unread() {
+    let env = TestEnv::new().await;
+    let config = env.config(&[("PENSTOCK_API_REQUEST_TIMEOUT", "500ms")]);
+    let fleet = env.start(config, &[Role::Api]).await;
+    let api = Http::new(fleet.api_addr().unwrap());
+    assert_eq!(api.get("/files").await.status, 200);
+    // A lock the file listing waits on: the request cannot finish.
+    let mut tx = env.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE ingest_files IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = api.get("/files").await;
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert!(
+        reply.text.contains("longer than api_request_timeout (500 ms)"),
+        "{}",
+        reply.text
+    );
+    assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    tx.rollback().await.unwrap();
+    assert_eq!(api.get("/files").await.status, 200, "the API recovers at once");
+
+    let reply = reqwest::Client::new()
+        .post(api.url("/alerts/1/acknowledge"))
+        .body(vec![b'x'; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 413);
+    assert!(reply.text().await.unwrap().contains("limited to 16384 bytes"));
+    fleet.stop().await;
+}

@@ -61,6 +61,10 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
+    pub fn too_large(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload too large", detail)
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }

@@ -138,6 +138,7 @@ pub fn openapi_for(datasets: &[DatasetSpec]) -> utoipa::openapi::OpenApi {
 /// Every route.
 pub fn router(api: Arc<Api>) -> Router {
     let doc = openapi_for(&api.datasets);
+    let limits = axum::middleware::from_fn_with_state(api.clone(), ops::limits);
     let routes = Router::new()
         .route("/", get(ops::dashboard))
         .route("/assets/app.js", get(ops::dashboard_js))
@@ -164,6 +165,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(ops::MAX_BODY_BYTES as usize))
+        .layer(limits)
         .layer(axum::middleware::from_fn(metrics::track))
 }
 

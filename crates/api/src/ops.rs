@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -80,4 +81,41 @@ pub async fn not_found(request: Request) -> ApiError {
         request.method(),
         request.uri().path()
     ))
+}
+
+/// The most bytes a request may declare: no endpoint reads a body (the alert actions take
+/// none), so anything larger is refused before it is read.
+pub const MAX_BODY_BYTES: u64 = 16 * 1024;
+
+/// Every request: refused with 413 if it declares a body over [`MAX_BODY_BYTES`], answered
+/// with 503 if it takes longer than `api_request_timeout` (its work is dropped, and its
+/// database connection goes back to the API's pool).
+pub async fn limits(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|bytes| bytes > MAX_BODY_BYTES) {
+        return ApiError::too_large(format!(
+            "request bodies are limited to {MAX_BODY_BYTES} bytes, and no endpoint reads one"
+        ))
+        .into_response();
+    }
+    match tokio::time::timeout(api.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took longer than api_request_timeout ({}); try again later or narrow it",
+            humantime_secs(api.request_timeout)
+        ))
+        .into_response(),
+    }
+}
+
+fn humantime_secs(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }

@@ -27,10 +27,12 @@ pub struct Api {
     plants: PlantIndex,
     /// Liveness and readiness of this process (shared with its other roles).
     pub(crate) health: Arc<Health>,
+    /// The longest one request may take (`api_request_timeout`).
+    pub(crate) request_timeout: std::time::Duration,
 }
 
 impl Api {
-    /// The API over `pool`; `roles` are the broker-using roles of the same process, whose
+    /// The API over `pool` (its own, apart from the loaders'); `roles` are the broker-using roles of the same process, whose
     /// connections its readiness includes (none when the api runs alone).
     pub fn new(config: &Config, pool: PgPool, roles: Arc<RoleHealth>) -> Api {
         Api {
@@ -40,6 +42,7 @@ impl Api {
             admin_token: config.admin_token.clone(),
             cache: Arc::new(Cache::new(config.api_cache_ttl)),
             plants: PlantIndex::default(),
+            request_timeout: config.api_request_timeout,
         }
     }
 

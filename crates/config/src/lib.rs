@@ -91,6 +91,10 @@ pub struct Config {
     pub api_addr: Option<std::net::SocketAddr>,
     /// How long the API keeps a computed aggregate (also dropped when a file finishes).
     pub api_cache_ttl: Duration,
+    /// The longest the API works on one request before answering 503.
+    pub api_request_timeout: Duration,
+    /// PostgreSQL connections of the API's own pool (apart from the loaders').
+    pub api_database_connections: u32,
     /// Bearer token for the API's alert actions (None: the actions are disabled).
     pub admin_token: Option<String>,
     pub datasets: Vec<DatasetSpec>,
@@ -142,6 +146,8 @@ const KEYS: &[&str] = &[
     "s3_events_queue",
     "api_addr",
     "api_cache_ttl",
+    "api_request_timeout",
+    "api_database_connections",
     "admin_token",
 ];
 
@@ -229,6 +235,8 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     }
     let api_addr = settings.address("api_addr", "127.0.0.1:8080")?;
     let api_cache_ttl = settings.duration("api_cache_ttl")?;
+    let api_request_timeout = settings.duration("api_request_timeout")?;
+    let api_database_connections = settings.integer("api_database_connections", 1, 1000)? as u32;
     let admin_token = match settings.raw("admin_token") {
         Ok((value, _)) if value.trim().is_empty() => None,
         Ok((value, _)) => {
@@ -291,6 +299,8 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         s3_events_queue,
         api_addr,
         api_cache_ttl,
+        api_request_timeout,
+        api_database_connections,
         admin_token,
         datasets,
         datasets_path,

@@ -75,7 +75,11 @@ impl Fleet {
                 };
                 let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
                 api_addr = listener.local_addr().ok();
-                let api = Arc::new(penstock_api::Api::new(&ctx.config, pool.clone(), roles_health.clone()));
+                // Its own pool: however many clients call, they cannot take the loaders' connections.
+                let api_pool = penstock_db::connect(&ctx.config.database_url, ctx.config.api_database_connections)
+                    .await
+                    .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL: {e}")))?;
+                let api = Arc::new(penstock_api::Api::new(&ctx.config, api_pool, roles_health.clone()));
                 tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
                 continue;
             }
