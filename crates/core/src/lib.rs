@@ -18,6 +18,7 @@ pub mod header;
 pub mod infer;
 pub mod message;
 pub mod plan;
+pub mod redact;
 pub mod retry;
 pub mod rows;
 pub mod s3_event;

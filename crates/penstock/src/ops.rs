@@ -44,7 +44,10 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             report(
                 true,
                 "database",
-                format!("{} (PostgreSQL {version})", redact(&config.database_url)),
+                format!(
+                    "{} (PostgreSQL {version})",
+                    penstock_core::redact::password(&config.database_url)
+                ),
                 "",
             );
             Some(pool)
@@ -53,7 +56,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             report(
                 false,
                 "database",
-                format!("{}: {e}", redact(&config.database_url)),
+                format!("{}: {e}", penstock_core::redact::password(&config.database_url)),
                 "start PostgreSQL or fix PENSTOCK_DATABASE_URL; `penstock migrate` creates a missing database",
             );
             None
@@ -62,7 +65,10 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             report(
                 false,
                 "database",
-                format!("{}: no answer in 5 s", redact(&config.database_url)),
+                format!(
+                    "{}: no answer in 5 s",
+                    penstock_core::redact::password(&config.database_url)
+                ),
                 "check the host and port in PENSTOCK_DATABASE_URL and that PostgreSQL accepts connections",
             );
             None
@@ -108,20 +114,27 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             report(
                 true,
                 "broker",
-                format!("{} (queues {}.*)", redact(&config.amqp_url), config.queue_prefix),
+                format!(
+                    "{} (queues {}.*)",
+                    penstock_core::redact::password(&config.amqp_url),
+                    config.queue_prefix
+                ),
                 "",
             );
         }
         Ok(Err(e)) => report(
             false,
             "broker",
-            format!("{}: {e}", redact(&config.amqp_url)),
+            format!("{}: {e}", penstock_core::redact::password(&config.amqp_url)),
             "start RabbitMQ or fix PENSTOCK_AMQP_URL (user, password and vhost)",
         ),
         Err(_) => report(
             false,
             "broker",
-            format!("{}: no answer in 5 s", redact(&config.amqp_url)),
+            format!(
+                "{}: no answer in 5 s",
+                penstock_core::redact::password(&config.amqp_url)
+            ),
             "check the host and port in PENSTOCK_AMQP_URL",
         ),
     }
@@ -170,17 +183,6 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
     }
     println!("\nall checks passed");
     Ok(())
-}
-
-/// Hides the password in a URL.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// `penstock replay <id>… | --failed`: re-runs file versions from their stored objects.
@@ -325,14 +327,5 @@ mod tests {
         let at = parse_since("2026-11-30T00:00:00Z").unwrap();
         assert_eq!(day, at);
         assert!(parse_since("yesterday").unwrap_err().to_string().contains("YYYY-MM-DD"));
-    }
-
-    #[test]
-    fn passwords_are_hidden_in_urls() {
-        assert_eq!(
-            redact("amqp://guest:secret@host:5672/%2f"),
-            "amqp://guest:***@host:5672/%2f"
-        );
-        assert_eq!(redact("postgres://postgres@h/db"), "postgres://postgres@h/db");
     }
 }

@@ -90,7 +90,8 @@ async fn notify_webhooks(ctx: &Context, client: &reqwest::Client, alert_id: i64,
     for hook in hooks {
         let outcome = crate::webhooks::deliver(client, hook, &body).await;
         if !outcome.delivered {
-            tracing::warn!(alert = alert_id, url = %hook.url, error = ?outcome.error, "webhook delivery failed");
+            let url = penstock_core::redact::origin(&hook.url);
+            tracing::warn!(alert = alert_id, %url, error = ?outcome.error, "webhook delivery failed");
         }
         let recorded = penstock_db::record_delivery(
             &ctx.pool,

@@ -57,7 +57,8 @@ pub async fn deliver(client: &reqwest::Client, hook: &Webhook, body: &[u8]) -> D
                 let code = r.status().as_u16();
                 (Some(code as i32), code >= 500 || code == 429, format!("HTTP {code}"))
             }
-            Err(e) => (None, true, e.to_string()),
+            // Without the URL: it often carries the webhook's secret.
+            Err(e) => (None, true, e.without_url().to_string()),
         };
         match delays.next().filter(|_| retryable) {
             Some(delay) => tokio::time::sleep(delay).await,
