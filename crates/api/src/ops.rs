@@ -106,13 +106,14 @@ pub async fn limits(State(api): State<Arc<Api>>, request: Request, next: Next) -
         Ok(response) => response,
         Err(_) => ApiError::unavailable(format!(
             "the request took longer than api_request_timeout ({}); try again later or narrow it",
-            humantime_secs(api.request_timeout)
+            seconds_or_millis(api.request_timeout)
         ))
         .into_response(),
     }
 }
 
-fn humantime_secs(d: std::time::Duration) -> String {
+/// A timeout as a reader wants it: whole seconds as `10 s`, anything finer as `500 ms`.
+fn seconds_or_millis(d: std::time::Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
     } else {

@@ -1,26 +1,34 @@
 //! URLs as logs, metrics and reasons may show them: a webhook URL often carries its secret
 //! in the path or the query, a database or broker URL its password in the user info.
 
+/// A URL's scheme, authority (`[user info@]host[:port]`) and the rest (path, query,
+/// fragment); None for text that is not a URL.
+fn parts(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    Some((scheme, authority, tail))
+}
+
 /// The URL with its user info, path, query and fragment hidden: `scheme://host[:port]/…`.
 /// For webhook URLs, whose path is often the secret. Text that is not a URL becomes `…`.
 pub fn origin(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, authority, tail)) = parts(url) else {
         return "…".into();
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let hidden = rest.len() > authority.len() || authority.contains('@');
+    let (host, hidden) = match authority.rsplit_once('@') {
+        Some((_, host)) => (host, true),
+        None => (authority, !tail.is_empty()),
+    };
     format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
 }
 
 /// The URL with the password in its user info replaced by `***`; everything else kept. For
 /// database and broker URLs, whose path (the database, the vhost) helps an operator.
 pub fn password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, authority, tail)) = parts(url) else {
         return url.into();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
     match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);

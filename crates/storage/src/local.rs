@@ -20,25 +20,28 @@ impl LocalStore {
         LocalStore { root }
     }
 
-    /// The file a key names, refused if the key or a symlink on the way leads outside the
-    /// root (the root itself may be a symlink).
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        check_key(key)?;
-        let path = self.root.join(key);
-        let root = std::fs::canonicalize(&self.root).map_err(|e| io_error(key, e))?;
-        let real = std::fs::canonicalize(&path).map_err(|e| io_error(key, e))?;
-        if !real.starts_with(&root) {
-            return Err(StorageError::Refused {
-                key: key.into(),
-                reason: format!(
-                    "it resolves to {} (through a symlink), outside the store's root {}",
-                    real.display(),
-                    root.display()
-                ),
-            });
-        }
-        Ok(real)
+        resolve(&self.root, key)
     }
+}
+
+/// The file a key names under `root`, refused if the key or a symlink on the way leads
+/// outside the root (the root itself may be a symlink).
+fn resolve(root: &Path, key: &str) -> Result<PathBuf, StorageError> {
+    check_key(key)?;
+    let root = std::fs::canonicalize(root).map_err(|e| io_error(key, e))?;
+    let real = std::fs::canonicalize(root.join(key)).map_err(|e| io_error(key, e))?;
+    if !real.starts_with(&root) {
+        return Err(StorageError::Refused {
+            key: key.into(),
+            reason: format!(
+                "it resolves to {} (through a symlink), outside the store's root {}",
+                real.display(),
+                root.display()
+            ),
+        });
+    }
+    Ok(real)
 }
 
 fn io_error(key: &str, e: std::io::Error) -> StorageError {
@@ -123,9 +126,9 @@ impl ObjectStore for LocalStore {
     }
 
     async fn version(&self, meta: &ObjectMeta) -> Result<String, StorageError> {
-        let (store_root, key) = (self.root.clone(), meta.key.clone());
+        let (root, key) = (self.root.clone(), meta.key.clone());
         tokio::task::spawn_blocking(move || {
-            let path = LocalStore::new(store_root).path(&key)?;
+            let path = resolve(&root, &key)?;
             let mut file = std::fs::File::open(&path).map_err(|e| io_error(&key, e))?;
             let mut hasher = Sha256::new();
             std::io::copy(&mut file, &mut hasher).map_err(|e| io_error(&key, e))?;

@@ -161,6 +161,7 @@ async fn stored_plan(ctx: &Context, file_id: i64) -> Result<Option<StoredPlan>, 
 /// Publishes one chunk item per planned range, each confirmed by the broker.
 async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> Result<(), Step> {
     let chunks_queue = &queue.queues().chunks;
+    let columns: Vec<u32> = plan.columns.iter().map(|&c| c as u32).collect();
     for range in &plan.chunks {
         let chunk = ChunkItem {
             v: VERSION,
@@ -175,7 +176,7 @@ async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> R
             first_line: range.first_line as u64,
             records: range.records as u64,
             field_count: plan.field_count as u32,
-            columns: plan.columns.iter().map(|&c| c as u32).collect(),
+            columns: columns.clone(),
             sha256: range.sha256.clone(),
         };
         let id = format!("chunk-{}-{}", item.file_id, range.chunk);
