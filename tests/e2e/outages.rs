@@ -100,15 +100,66 @@ async fn wait_ready(addr: &str, want: u16) -> serde_json::Value {
     }
 }
 
+/// A free loopback address for a fleet's health server.
+fn free_addr() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_is_not_ready_until_every_role_has_connected_and_a_stuck_handshake_does_not_hang_it() {
+    let env = TestEnv::new().await;
+    let amqp = Proxy::start("127.0.0.1:5672").await;
+    let amqp_url = penstock_tests::amqp_url().replace("127.0.0.1:5672", &amqp.addr);
+    let health_addr = free_addr();
+    // The fleet's start-up check connects first; every role's own handshake after it gets no
+    // answer from the broker until released.
+    amqp.hold_after(1);
+    let config = env.config(&[("PENSTOCK_AMQP_URL", &amqp_url), ("PENSTOCK_HEALTH_ADDR", &health_addr)]);
+    let fleet = env.start(config, &Role::ALL).await;
+    let roles = ["chunker", "database", "errors", "notifications", "scanner"];
+    let waiting = wait_ready(&health_addr, 503).await;
+    for role in roles {
+        assert_eq!(
+            waiting["broker"][role], false,
+            "{role} is listed as not connected: {waiting}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, still) = get(&health_addr, "/ready").await;
+    assert_eq!(
+        status, 503,
+        "not ready while every role waits on its handshake: {still}"
+    );
+
+    amqp.release();
+    let ready = wait_ready(&health_addr, 200).await;
+    for role in roles {
+        assert_eq!(ready["broker"][role], true, "{ready}");
+    }
+    env.drop_file("egrid/generators/late.csv", &real_egrid_file());
+    let files = env.wait_for_files(1, Duration::from_secs(60)).await;
+    assert_eq!(files[0].status, "done");
+
+    // Stopping does not wait for a handshake that never gets an answer.
+    amqp.hold_after(0);
+    amqp.cut();
+    wait_ready(&health_addr, 503).await;
+    let stopping = Instant::now();
+    fleet.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_reports_not_ready_while_the_broker_is_unreachable_and_recovers_on_its_own() {
     let env = TestEnv::new().await;
     let amqp = Proxy::start("127.0.0.1:5672").await;
     let amqp_url = penstock_tests::amqp_url().replace("127.0.0.1:5672", &amqp.addr);
-    let health_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let health_addr = free_addr();
     let config = env.config(&[("PENSTOCK_AMQP_URL", &amqp_url), ("PENSTOCK_HEALTH_ADDR", &health_addr)]);
     let fleet = env.start(config, &Role::ALL).await;
     assert_eq!(get(&health_addr, "/health").await.0, 200);

@@ -75,10 +75,19 @@ impl TestEnv {
         penstock_db::ensure_database(&database_url)
             .await
             .expect("create test database");
+        // Migrate on a connection of its own and wait for its backend to exit: a backend
+        // reports its table statistics when it exits (or, idle, up to seconds later), and a
+        // test that reads PostgreSQL's counters must not see the migrations' index builds
+        // and scans arrive in the middle of its measurement.
+        let migrator = penstock_db::connect(&database_url, 1)
+            .await
+            .expect("connect test database");
+        penstock_db::migrate(&migrator).await.expect("migrate test database");
+        migrator.close().await;
         let pool = penstock_db::connect(&database_url, 5)
             .await
             .expect("connect test database");
-        penstock_db::migrate(&pool).await.expect("migrate test database");
+        wait_for_other_backends_to_exit(&pool).await;
         TestEnv {
             prefix: format!("t{}", &name["penstock_test_".len()..][..12]),
             name,
@@ -217,5 +226,27 @@ impl Drop for TestEnv {
             });
         })
         .join();
+    }
+}
+
+/// Waits until no backend but the caller's is connected to the pool's database (a closed
+/// pool's backends exit a moment after the client hangs up).
+async fn wait_for_other_backends_to_exit(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("read pg_stat_activity");
+        if others == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{others} other backends stayed connected to the new test database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -3,7 +3,7 @@
 //! stall traffic, without touching the machine's shared services.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +16,9 @@ pub struct Proxy {
     cut: watch::Sender<u64>,
     stalled: Arc<AtomicBool>,
     blocked: Arc<AtomicBool>,
+    /// Connections after this many are held (see [`Proxy::hold_after`]).
+    hold_after: Arc<AtomicUsize>,
+    holding: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -27,14 +30,25 @@ impl Proxy {
         let (cut, _) = watch::channel(0u64);
         let stalled = Arc::new(AtomicBool::new(false));
         let blocked = Arc::new(AtomicBool::new(false));
+        let hold_after = Arc::new(AtomicUsize::new(usize::MAX));
+        let (holding, _) = watch::channel(false);
         let (target, cuts, stall, block) = (target.to_string(), cut.clone(), stalled.clone(), blocked.clone());
+        let (hold, holds) = (hold_after.clone(), holding.clone());
         let task = tokio::spawn(async move {
+            let mut accepted = 0usize;
             while let Ok((client, _)) = listener.accept().await {
                 if block.load(Ordering::SeqCst) {
                     continue; // refused: the connection is dropped at once
                 }
-                let (target, mut cut, stall) = (target.clone(), cuts.subscribe(), stall.clone());
+                accepted += 1;
+                let held = accepted > hold.load(Ordering::SeqCst);
+                let (target, mut cut, stall, mut holding) =
+                    (target.clone(), cuts.subscribe(), stall.clone(), holds.subscribe());
                 tokio::spawn(async move {
+                    if held {
+                        // Open but silent until released: a handshake that never gets an answer.
+                        let _ = holding.wait_for(|h| !*h).await;
+                    }
                     let Ok(server) = TcpStream::connect(&target).await else {
                         return;
                     };
@@ -50,8 +64,23 @@ impl Proxy {
             cut,
             stalled,
             blocked,
+            hold_after,
+            holding,
             task,
         }
+    }
+
+    /// From now on, connections after the first `n` this proxy accepted are accepted but get
+    /// no answer (no byte goes either way) until [`Proxy::release`].
+    pub fn hold_after(&self, n: usize) {
+        self.holding.send_replace(true);
+        self.hold_after.store(n, Ordering::SeqCst);
+    }
+
+    /// Held connections are forwarded from now on, and new ones are no longer held.
+    pub fn release(&self) {
+        self.hold_after.store(usize::MAX, Ordering::SeqCst);
+        self.holding.send_replace(false);
     }
 
     /// Closes every connection open right now; new ones are accepted as usual.

@@ -14,6 +14,8 @@ pub enum BrokerError {
     ConsumerClosed,
     #[error("the connection to the queue is lost")]
     Disconnected,
+    #[error("RabbitMQ did not answer {what} within {seconds} s (connection half gone?)")]
+    NoAnswer { what: &'static str, seconds: u64 },
     #[error("delivery {tag} was settled twice or belongs to a closed subscription")]
     UnknownDelivery { tag: u64 },
     #[error("cannot encode the work item: {0}")]

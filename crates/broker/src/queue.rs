@@ -110,6 +110,14 @@ pub trait WorkQueue: Send + Sync {
     fn queues(&self) -> &Queues;
     /// Whether the connection is up.
     fn is_connected(&self) -> bool;
+    /// Returns once the connection is lost (looked at four times a second). A role races its
+    /// work against it, so a connection that dies while nothing waits on it (an idle
+    /// scanner, a consumer stream that never ends) is noticed and replaced.
+    async fn lost(&self) {
+        while self.is_connected() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     /// Publishes an item, persistent; returns once the queue has confirmed it, so an item
     /// is never lost between "recorded" and "queued". A queue that does not exist is an error.
     async fn publish(&self, queue: &str, body: &[u8], meta: &Meta) -> Result<(), BrokerError>;

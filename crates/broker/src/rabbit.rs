@@ -41,6 +41,28 @@ const FRAME_MAX: u32 = 16 * 1024;
 /// the broker's answer may never come, and the supervisor must still get to reconnect.
 const GOODBYE: Duration = Duration::from_secs(5);
 
+/// How long penstock waits for the broker to answer one request: the connection handshake
+/// (with the topology), opening a consumer, a publish's confirm, a settlement. lapin's futures
+/// can wait forever on a connection that broke at the wrong moment (a socket cut during the
+/// handshake, a close while a confirm is due: amqp-rs/lapin#409, #437, #470), and a role
+/// waiting on one would never reconnect. A request not answered in time is an error instead,
+/// and the supervisor reconnects.
+const ANSWER: Duration = Duration::from_secs(30);
+
+/// `request`, or [`BrokerError::NoAnswer`] naming `what` once [`ANSWER`] has passed.
+async fn answer<T, E: Into<BrokerError>>(
+    what: &'static str,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BrokerError> {
+    match tokio::time::timeout(ANSWER, request).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(BrokerError::NoAnswer {
+            what,
+            seconds: ANSWER.as_secs(),
+        }),
+    }
+}
+
 /// `url` with `frame_max` set to [`FRAME_MAX`] unless it names one already.
 fn with_small_frames(url: &str) -> String {
     if url.contains("frame_max=") {
@@ -61,6 +83,10 @@ pub struct RabbitMq {
 impl RabbitMq {
     /// Connects and declares the topology.
     pub async fn connect(url: &str, prefix: &str) -> Result<RabbitMq, BrokerError> {
+        answer("the connection handshake", RabbitMq::open(url, prefix)).await
+    }
+
+    async fn open(url: &str, prefix: &str) -> Result<RabbitMq, BrokerError> {
         let name = LongString::from(format!("penstock {}", std::process::id()));
         let properties = ConnectionProperties::default().with_connection_name(name);
         let connection = Connection::connect(&with_small_frames(url), properties).await?;
@@ -78,7 +104,11 @@ impl RabbitMq {
     /// Connects and disconnects without declaring anything: a reachability and credentials
     /// check with no side effects (`penstock check`, readiness).
     pub async fn probe(url: &str) -> Result<(), BrokerError> {
-        let connection = Connection::connect(&with_small_frames(url), ConnectionProperties::default()).await?;
+        let connection = answer(
+            "the connection handshake",
+            Connection::connect(&with_small_frames(url), ConnectionProperties::default()),
+        )
+        .await?;
         let _ = connection.close(200, "probe".into()).await;
         Ok(())
     }
@@ -110,6 +140,10 @@ impl RabbitMq {
 
     /// Deletes one queue by name (tests' teardown of queues that are not the fleet's own).
     pub async fn delete_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        answer("a queue deletion", self.delete_one(queue)).await
+    }
+
+    async fn delete_one(&self, queue: &str) -> Result<(), BrokerError> {
         let channel = self.connection.create_channel().await?;
         channel
             .queue_delete(queue.into(), QueueDeleteOptions::default())
@@ -121,9 +155,10 @@ impl RabbitMq {
     /// Deletes the fleet's queues, retry queues included (tests and teardown).
     pub async fn delete_queues(&self) -> Result<(), BrokerError> {
         for queue in self.queues.every() {
-            self.publisher
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await?;
+            let delete = self
+                .publisher
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
+            answer("a queue deletion", delete).await?;
         }
         Ok(())
     }
@@ -149,11 +184,13 @@ impl WorkQueue for RabbitMq {
             mandatory: true,
             ..Default::default()
         };
-        let confirm = self
-            .publisher
-            .basic_publish("".into(), queue.into(), options, body, properties)
-            .await?
-            .await?;
+        let publish = async {
+            self.publisher
+                .basic_publish("".into(), queue.into(), options, body, properties)
+                .await?
+                .await
+        };
+        let confirm = answer("a publish confirm", publish).await?;
         if !confirm.is_ack() {
             return Err(BrokerError::Nacked { queue: queue.into() });
         }
@@ -168,6 +205,25 @@ impl WorkQueue for RabbitMq {
     }
 
     async fn subscribe(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Subscription>, BrokerError> {
+        answer("opening a consumer", self.consume(queue, prefetch)).await
+    }
+
+    async fn ready_count(&self, queue: &str) -> Result<u32, BrokerError> {
+        answer("a queue's depth", self.depth(queue)).await
+    }
+
+    async fn ensure_external_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        answer("a queue declaration", self.ensure_external(queue)).await
+    }
+
+    async fn close(&self) {
+        let close = self.connection.close(200, "penstock shutting down".into());
+        let _ = tokio::time::timeout(GOODBYE, close).await;
+    }
+}
+
+impl RabbitMq {
+    async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn Subscription>, BrokerError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let tag = format!(
@@ -193,7 +249,7 @@ impl WorkQueue for RabbitMq {
         }))
     }
 
-    async fn ready_count(&self, queue: &str) -> Result<u32, BrokerError> {
+    async fn depth(&self, queue: &str) -> Result<u32, BrokerError> {
         let channel = self.connection.create_channel().await?;
         let passive = QueueDeclareOptions {
             passive: true,
@@ -206,7 +262,7 @@ impl WorkQueue for RabbitMq {
         Ok(q.message_count())
     }
 
-    async fn ensure_external_queue(&self, queue: &str) -> Result<(), BrokerError> {
+    async fn ensure_external(&self, queue: &str) -> Result<(), BrokerError> {
         let probe = self.connection.create_channel().await?;
         let passive = QueueDeclareOptions {
             passive: true,
@@ -227,11 +283,6 @@ impl WorkQueue for RabbitMq {
             .await?;
         let _ = channel.close(200, "declared".into()).await;
         Ok(())
-    }
-
-    async fn close(&self) {
-        let close = self.connection.close(200, "penstock shutting down".into());
-        let _ = tokio::time::timeout(GOODBYE, close).await;
     }
 }
 
@@ -280,7 +331,7 @@ struct RabbitSettle(Acker);
 #[async_trait::async_trait]
 impl Settle for RabbitSettle {
     async fn ack(&self) -> Result<(), BrokerError> {
-        self.0.ack(BasicAckOptions::default()).await?;
+        answer("an ack", self.0.ack(BasicAckOptions::default())).await?;
         Ok(())
     }
 
@@ -289,7 +340,7 @@ impl Settle for RabbitSettle {
             requeue: true,
             ..Default::default()
         };
-        self.0.nack(requeue).await?;
+        answer("a release", self.0.nack(requeue)).await?;
         Ok(())
     }
 }

@@ -83,6 +83,9 @@ impl Fleet {
                 tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
                 continue;
             }
+            // Listed as not connected until it is: readiness must not say "ready" while a
+            // role is still connecting (a fleet half up is not ready).
+            roles_health.set(role.name(), false);
             tasks.spawn(supervise(ctx.clone(), role, roles_health.clone(), shutdown.clone()));
         }
         Ok(Fleet {
@@ -124,14 +127,21 @@ async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
-        if broker.as_ref().is_none_or(|b| !b.is_connected()) {
-            broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
-                .await
-                .ok();
-        }
-        let Some(b) = &broker else { continue };
-        for (queue, ready) in (b as &dyn WorkQueue).ready_counts().await {
-            penstock_workers::metrics::queue_ready(&queue, ready);
+        // Raced with shutdown: a broker that does not answer must not hold up stopping.
+        let sample = async {
+            if broker.as_ref().is_none_or(|b| !b.is_connected()) {
+                broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+                    .await
+                    .ok();
+            }
+            let Some(b) = &broker else { return };
+            for (queue, ready) in (b as &dyn WorkQueue).ready_counts().await {
+                penstock_workers::metrics::queue_ready(&queue, ready);
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sample => {}
         }
     }
     if let Some(b) = broker {

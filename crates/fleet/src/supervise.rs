@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use penstock_api::RoleHealth;
-use penstock_broker::{RabbitMq, SharedQueue};
+use penstock_broker::{BrokerError, RabbitMq, SharedQueue};
 use penstock_core::event::{Event, EventKind};
 use penstock_workers::context::Context;
 use penstock_workers::outcome::RunError;
@@ -23,7 +23,12 @@ pub async fn supervise(ctx: Arc<Context>, role: Role, health: Arc<RoleHealth>, s
     let mut failures: u32 = 0;
     let mut connected_before = false;
     while !shutdown.is_cancelled() {
-        let result = match RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await {
+        let connect = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix);
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            connected = connect => connected,
+        };
+        let result = match connected {
             Ok(broker) => {
                 let queue: SharedQueue = Arc::new(broker);
                 if connected_before {
@@ -33,7 +38,25 @@ pub async fn supervise(ctx: Arc<Context>, role: Role, health: Arc<RoleHealth>, s
                 backoff = reconnect_backoff();
                 failures = 0;
                 health.set(role.name(), true);
-                let result = run(role, ctx.clone(), queue.clone(), shutdown.clone()).await;
+                // A lost connection stops the run even when the role is not waiting on the
+                // broker (an idle scanner, a consumer stream that never ends). The role is
+                // asked to stop as at shutdown rather than dropped, so work in hand is never
+                // cut off in the middle of a database exchange; its unsettled deliveries are
+                // back in their queues already.
+                let stop = shutdown.child_token();
+                let running = run(role, ctx.clone(), queue.clone(), stop.clone());
+                tokio::pin!(running);
+                let result = tokio::select! {
+                    result = &mut running => result,
+                    _ = queue.lost() => {
+                        stop.cancel();
+                        running.await
+                    }
+                };
+                let result = match result {
+                    Ok(()) if stop.is_cancelled() && !shutdown.is_cancelled() => Err(BrokerError::Disconnected.into()),
+                    other => other,
+                };
                 health.set(role.name(), false);
                 queue.close().await;
                 result
