@@ -79,6 +79,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Attempts a work item gets before it is dead-lettered.
     pub max_attempts: u32,
+    /// How often the reconciler looks for files that made no progress.
+    pub reconcile_interval: Duration,
+    /// How long a file may go without progress before the reconciler looks at its items.
+    pub reconcile_after: Duration,
+    /// Recoveries a file gets before the reconciler fails it.
+    pub max_recoveries: u32,
     pub webhooks: Vec<Webhook>,
     /// Where to serve `/health` and `/ready` (None: not served).
     pub health_addr: Option<std::net::SocketAddr>,
@@ -138,6 +144,9 @@ const KEYS: &[&str] = &[
     "database_concurrency",
     "shutdown_grace",
     "max_attempts",
+    "reconcile_interval",
+    "reconcile_after",
+    "max_recoveries",
     "datasets_dir",
     "migrations_dir",
     "webhooks",
@@ -223,6 +232,9 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let database_concurrency = settings.integer("database_concurrency", 1, 256)? as usize;
     let shutdown_grace = settings.duration("shutdown_grace")?;
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
+    let reconcile_interval = settings.duration("reconcile_interval")?;
+    let reconcile_after = settings.duration("reconcile_after")?;
+    let max_recoveries = settings.integer("max_recoveries", 1, 100)? as u32;
     let webhooks = webhooks(&settings.table, env, &source)?;
     let health_addr = settings.address("health_addr", "0.0.0.0:9000")?;
     let metrics_addr = settings.address("metrics_addr", "0.0.0.0:9100")?;
@@ -293,6 +305,9 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         database_concurrency,
         shutdown_grace,
         max_attempts,
+        reconcile_interval,
+        reconcile_after,
+        max_recoveries,
         webhooks,
         health_addr,
         metrics_addr,

@@ -69,6 +69,15 @@ pub enum EventKind {
         role: String,
         failures: u32,
     },
+    /// The reconciler republished the lost items of a file that made no progress.
+    FileRecovered {
+        file_id: i64,
+        key: String,
+        /// Items republished by this recovery.
+        items: u32,
+        /// Recoveries of this file so far, this one included.
+        recoveries: u32,
+    },
 }
 
 impl Event {
@@ -90,7 +99,7 @@ impl Event {
                 Severity::Error
             }
             EventKind::ReconnectLoop { failures, .. } if *failures >= 10 => Severity::Critical,
-            EventKind::ReconnectLoop { .. } => Severity::Warning,
+            EventKind::ReconnectLoop { .. } | EventKind::FileRecovered { .. } => Severity::Warning,
         }
     }
 
@@ -103,6 +112,7 @@ impl Event {
             EventKind::FileFailed { key, .. } => format!("file-failed:{key}"),
             EventKind::DeadLetter { queue } => format!("dead-letter:{queue}"),
             EventKind::ReconnectLoop { role, .. } => format!("reconnect-loop:{role}"),
+            EventKind::FileRecovered { file_id, .. } => format!("file-recovered:{file_id}"),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`dedupe`]: last-occurrence-wins dedupe on the conflict key inside a chunk.
 //! - [`copy_text`]: encoding rows in PostgreSQL's `COPY … FROM STDIN` text format.
 //! - [`message`]: the work items that travel through the broker.
+//! - [`reconcile`]: what the reconciler does about a file that made no progress.
 
 pub mod coerce;
 pub mod copy_text;
@@ -18,6 +19,7 @@ pub mod header;
 pub mod infer;
 pub mod message;
 pub mod plan;
+pub mod reconcile;
 pub mod redact;
 pub mod retry;
 pub mod rows;

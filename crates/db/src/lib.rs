@@ -19,6 +19,7 @@ mod ledger;
 mod load;
 mod plan;
 pub mod read;
+mod reconcile;
 mod setup;
 mod spec_check;
 
@@ -34,6 +35,7 @@ pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
 pub use plan::{ChunkInPlan, PlannedRange, StoredPlan, chunk_in_plan, store_plan, stored_plan};
+pub use reconcile::{Reconciliation, Stalled, StalledPlan, touch};
 pub use setup::{
     MIGRATOR, MigrationState, connect, connect_lazy, ensure_database, migrate, migrate_with, migration_status, ping,
     revert_latest, server_version,

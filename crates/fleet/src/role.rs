@@ -8,17 +8,20 @@ pub enum Role {
     Database,
     Errors,
     Notifications,
+    /// Republishes the lost work items of files that made no progress.
+    Reconciler,
     /// The read API, dashboard and docs (HTTP; needs no broker connection of its own).
     Api,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Scanner,
         Role::Chunker,
         Role::Database,
         Role::Errors,
         Role::Notifications,
+        Role::Reconciler,
         Role::Api,
     ];
 
@@ -29,6 +32,7 @@ impl Role {
             Role::Database => "database",
             Role::Errors => "errors",
             Role::Notifications => "notifications",
+            Role::Reconciler => "reconciler",
             Role::Api => "api",
         }
     }
@@ -42,6 +46,7 @@ impl Role {
             "database" | "loader" => Some(vec![Role::Database]),
             "errors" => Some(vec![Role::Errors]),
             "notifications" => Some(vec![Role::Notifications]),
+            "reconciler" => Some(vec![Role::Reconciler]),
             "api" => Some(vec![Role::Api]),
             _ => None,
         }

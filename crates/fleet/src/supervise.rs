@@ -95,6 +95,7 @@ async fn run(role: Role, ctx: Arc<Context>, queue: SharedQueue, shutdown: Cancel
     let other = queue.clone();
     let served = match role {
         Role::Scanner => return penstock_workers::scanner::run(ctx, queue, shutdown).await,
+        Role::Reconciler => return penstock_workers::reconciler::run(ctx, queue, shutdown).await,
         Role::Chunker => stage::run(Arc::new(Chunker { ctx, queue: other }), queue, settings, &shutdown).await,
         Role::Database => stage::run(Arc::new(Loader { ctx, queue: other }), queue, settings, &shutdown).await,
         Role::Errors => stage::run(Arc::new(DeadLetters { ctx, queue: other }), queue, settings, &shutdown).await,

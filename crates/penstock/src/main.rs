@@ -54,7 +54,7 @@ enum Command {
     /// Propose a dataset spec and a migration for a CSV file, from a sample of it, with the
     /// evidence for every choice as comments; writes them to datasets_dir and migrations_dir.
     Infer(infer::Args),
-    /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, api.
+    /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, reconciler, api.
     Run {
         #[arg(required = true, value_name = "ROLE")]
         roles: Vec<String>,
@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(r) => selected.extend(r),
                     None => {
                         bail!(
-                            "unknown role {name:?}; use all, scanner, chunker, database, errors, notifications or api"
+                            "unknown role {name:?}; use all, scanner, chunker, database, errors, notifications, reconciler or api"
                         )
                     }
                 }

@@ -28,8 +28,9 @@ async fn an_unknown_role_is_refused_with_the_known_roles() {
     let out = run(&env.env(&[]), &["run", "scaner"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out)
-            .contains("unknown role \"scaner\"; use all, scanner, chunker, database, errors, notifications or api"),
+        stderr(&out).contains(
+            "unknown role \"scaner\"; use all, scanner, chunker, database, errors, notifications, reconciler or api"
+        ),
         "{}",
         stderr(&out)
     );

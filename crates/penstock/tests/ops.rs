@@ -63,13 +63,13 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration stores chunk plans; reverting it drops their table, and
-    // migrating again brings it back.
-    let plans = "SELECT count(*) FROM pg_class WHERE relname = 'ingest_chunk_plans'";
+    // The latest migration counts the reconciler's recoveries; reverting it drops the
+    // column, and migrating again brings it back.
+    let column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'ingest_files' AND column_name = 'recoveries'";
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reverted 10 chunk plans"), "{}", text(&out));
-    assert_eq!(env.scalar::<i64>(plans).await, 0, "the plan table is gone");
+    assert!(text(&out).contains("reverted 11 reconciler"), "{}", text(&out));
+    assert_eq!(env.scalar::<i64>(column).await, 0, "the column is gone");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
         said.contains("pending") && said.contains("1 pending: run `penstock migrate`"),
@@ -78,7 +78,7 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
 
     let out = run(&vars, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(env.scalar::<i64>(plans).await, 1, "re-applied");
+    assert_eq!(env.scalar::<i64>(column).await, 1, "re-applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,7 +108,8 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
     }
     tracing::info!(file_id = item.file_id, key = %item.key, "chunking");
     // The stream is one unit: a read that fails part-way starts over from the first byte.
-    let (header, chunks, records) = match retrying(|| stream_and_plan(ctx, spec, item)).await? {
+    let streamed = with_heartbeat(ctx, item.file_id, retrying(|| stream_and_plan(ctx, spec, item))).await;
+    let (header, chunks, records) = match streamed? {
         Verdict::Rejected(reason) => return reject(ctx, queue, item, &reason).await,
         Verdict::Changed(reason) => return Err(Step::Permanent(reason)),
         Verdict::Chunks {
@@ -154,35 +155,80 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
     Ok(())
 }
 
+/// Runs `work` while telling the ledger now and then that the file is still being worked on
+/// (a third of `reconcile_after`, at most a minute), so the reconciler does not take a long
+/// stream for a lost file item.
+async fn with_heartbeat<T>(ctx: &Context, file_id: i64, work: impl std::future::Future<Output = T>) -> T {
+    let every = (ctx.config.reconcile_after / 3).min(std::time::Duration::from_secs(60));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (pool, beating) = (ctx.pool.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = beating.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = penstock_db::touch(&pool, file_id).await {
+                tracing::debug!(file_id, error = %e, "cannot note that the file is still being chunked");
+            }
+        }
+    });
+    // Stops the heartbeat however this returns (or is dropped, at shutdown).
+    let _stop = stop.drop_guard();
+    work.await
+}
+
 async fn stored_plan(ctx: &Context, file_id: i64) -> Result<Option<StoredPlan>, Step> {
     retrying(|| async { Ok(penstock_db::stored_plan(&ctx.pool, file_id).await?) }).await
 }
 
 /// Publishes one chunk item per planned range, each confirmed by the broker.
 async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> Result<(), Step> {
+    let header = PlanHeader {
+        field_count: plan.field_count,
+        columns: &plan.columns,
+        chunks_total: plan.chunks.len() as u32,
+    };
     let chunks_queue = &queue.queues().chunks;
-    let columns: Vec<u32> = plan.columns.iter().map(|&c| c as u32).collect();
-    for range in &plan.chunks {
-        let chunk = ChunkItem {
-            v: VERSION,
-            file_id: item.file_id,
-            dataset: item.dataset.clone(),
-            key: item.key.clone(),
-            version: item.version.clone(),
-            chunk: range.chunk as u32,
-            chunks_total: plan.chunks.len() as u32,
-            start: range.start as u64,
-            end: range.end as u64,
-            first_line: range.first_line as u64,
-            records: range.records as u64,
-            field_count: plan.field_count as u32,
-            columns: columns.clone(),
-            sha256: range.sha256.clone(),
-        };
-        let id = format!("chunk-{}-{}", item.file_id, range.chunk);
+    for (id, chunk) in chunk_items(item, &header, &plan.chunks) {
         retrying(|| async { Ok(queue.publish_json(chunks_queue, &chunk, &id).await?) }).await?;
     }
     Ok(())
+}
+
+/// What every chunk item of a plan repeats: the header it was made against, the chunk count.
+pub(crate) struct PlanHeader<'a> {
+    pub field_count: i32,
+    pub columns: &'a [i32],
+    pub chunks_total: u32,
+}
+
+/// The chunk items (with their message ids) of some ranges of a file's plan: all of them,
+/// or the ones the reconciler found missing.
+pub(crate) fn chunk_items(item: &FileItem, plan: &PlanHeader<'_>, ranges: &[PlannedRange]) -> Vec<(String, ChunkItem)> {
+    let columns: Vec<u32> = plan.columns.iter().map(|&c| c as u32).collect();
+    ranges
+        .iter()
+        .map(|range| {
+            let chunk = ChunkItem {
+                v: VERSION,
+                file_id: item.file_id,
+                dataset: item.dataset.clone(),
+                key: item.key.clone(),
+                version: item.version.clone(),
+                chunk: range.chunk as u32,
+                chunks_total: plan.chunks_total,
+                start: range.start as u64,
+                end: range.end as u64,
+                first_line: range.first_line as u64,
+                records: range.records as u64,
+                field_count: plan.field_count as u32,
+                columns: columns.clone(),
+                sha256: range.sha256.clone(),
+            };
+            (format!("chunk-{}-{}", item.file_id, range.chunk), chunk)
+        })
+        .collect()
 }
 
 /// Records a rejection and tells the notification consumer.

@@ -18,6 +18,7 @@ pub mod loader;
 pub mod metrics;
 pub mod notifications;
 pub mod outcome;
+pub mod reconciler;
 pub mod scanner;
 pub mod shutdown;
 pub mod stage;

@@ -24,6 +24,8 @@ pub const RECONNECTS: &str = "penstock_worker_reconnects_total";
 pub const TRANSIENT_FAILURES: &str = "penstock_worker_transient_failures_total";
 pub const QUEUE_READY: &str = "penstock_broker_queue_ready_messages";
 pub const S3_EVENTS: &str = "penstock_scanner_s3_events_total";
+pub const RECOVERIES: &str = "penstock_reconciler_recoveries_total";
+pub const ITEMS_REPUBLISHED: &str = "penstock_reconciler_items_republished_total";
 
 /// Registers help texts (once per process; repeated calls are harmless).
 pub fn describe() {
@@ -37,6 +39,14 @@ pub fn describe() {
         "Chunk items handled by the database consumer, by dataset and outcome (loaded, already_loaded)"
     );
     describe_counter!(ROWS_LOADED, "Rows written to dataset tables, by dataset");
+    describe_counter!(
+        RECOVERIES,
+        "Recoveries of file versions that made no progress (their lost items republished), by dataset"
+    );
+    describe_counter!(
+        ITEMS_REPUBLISHED,
+        "Work items the reconciler published again, by queue (files, chunks)"
+    );
     describe_counter!(ROWS_QUARANTINED, "Records quarantined with a reason, by dataset");
     describe_counter!(
         ROWS_SUPERSEDED,
@@ -122,6 +132,17 @@ pub enum Occurrence<'a> {
     TransientFailure { reason: &'a str, delay: Duration },
     /// A role connected to the broker again after losing its connection.
     Reconnected { role: &'static str },
+    /// The reconciler republished the lost items of a file that made no progress.
+    FileRecovered {
+        file_id: i64,
+        key: &'a str,
+        dataset: &'a str,
+        /// The queue the items went to (`files` or `chunks`) and how many.
+        queue: &'static str,
+        items: u32,
+        /// Recoveries of this file so far, this one included.
+        recoveries: u32,
+    },
     /// An object an S3 event notification reported, and what became of it (`error`: why
     /// recording it failed). A notification that cannot be read has no key; the stage logs
     /// why it dropped it.
@@ -236,6 +257,25 @@ impl Occurrence<'_> {
             Occurrence::TransientFailure { reason, delay } => {
                 tracing::debug!(%reason, ?delay, "transient failure; retrying");
                 counter!(TRANSIENT_FAILURES).increment(1);
+            }
+            Occurrence::FileRecovered {
+                file_id,
+                key,
+                dataset,
+                queue,
+                items,
+                recoveries,
+            } => {
+                tracing::warn!(
+                    file_id,
+                    key,
+                    queue,
+                    items,
+                    recoveries,
+                    "file made no progress: its lost work items were published again"
+                );
+                counter!(RECOVERIES, "dataset" => dataset.to_string()).increment(1);
+                counter!(ITEMS_REPUBLISHED, "queue" => queue).increment(items as u64);
             }
             Occurrence::Reconnected { role } => {
                 tracing::info!(role, "connected to the broker again");

@@ -337,7 +337,7 @@ pub async fn publish_file(
 }
 
 /// Publishes a file item (confirmed) and only then marks its version published.
-async fn publish_item(pool: &PgPool, queue: &dyn WorkQueue, item: &FileItem) -> Result<(), RunError> {
+pub(crate) async fn publish_item(pool: &PgPool, queue: &dyn WorkQueue, item: &FileItem) -> Result<(), RunError> {
     queue
         .publish_json(&queue.queues().files, item, &format!("file-{}", item.file_id))
         .await?;
