@@ -14,6 +14,7 @@ mod metrics;
 mod order;
 mod outages;
 mod plan;
+mod poison;
 mod reconcile;
 mod rejection;
 mod s3_events;

@@ -80,6 +80,13 @@ impl Delivery {
     pub async fn release(self) -> Result<(), BrokerError> {
         self.settle.release().await
     }
+
+    /// Acks the item while keeping its body and metadata at hand (a long handler that must
+    /// not be caught by the broker's consumer timeout). Settle it no more after this: a
+    /// second ack or a release would refer to a delivery the queue has forgotten.
+    pub async fn ack_in_place(&self) -> Result<(), BrokerError> {
+        self.settle.ack().await
+    }
 }
 
 impl std::fmt::Debug for Delivery {

@@ -63,6 +63,18 @@ async fn answer<T, E: Into<BrokerError>>(
     }
 }
 
+/// Deliveries a work item gets without being settled (acked, retried or dead-lettered by
+/// penstock) before RabbitMQ dead-letters it to the errors queue: each one means a consumer
+/// stopped while holding it (a crash, a lost connection), so an item that crashes its
+/// consumer ends there, with a reason, instead of looping forever. penstock's own retries
+/// republish the item and do not count. One value for every process: queue arguments must
+/// agree between everyone who declares the queue.
+pub const DELIVERY_LIMIT: u32 = 20;
+
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406)
+}
+
 /// `url` with `frame_max` set to [`FRAME_MAX`] unless it names one already.
 fn with_small_frames(url: &str) -> String {
     if url.contains("frame_max=") {
@@ -114,12 +126,26 @@ impl RabbitMq {
     }
 
     async fn declare(&self) -> Result<(), BrokerError> {
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        for queue in self.queues.all() {
-            self.publisher
-                .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
-                .await?;
+        let mut quorum = FieldTable::default();
+        quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        self.publisher
+            .queue_declare(
+                self.queues.errors.as_str().into(),
+                QueueDeclareOptions::durable(),
+                quorum.clone(),
+            )
+            .await?;
+        // Work queues: a message delivered DELIVERY_LIMIT times without being settled (its
+        // consumer crashed each time) goes to the errors queue with why, instead of looping.
+        let mut work = quorum;
+        work.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT as i32));
+        work.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        work.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(self.queues.errors.as_str().into()),
+        );
+        for queue in self.queues.work() {
+            self.declare_work_queue(queue, &work).await?;
         }
         // Classic retry queues: TTL plus dead-lettering is their home ground, and they only
         // ever hold items that will come back.
@@ -136,6 +162,43 @@ impl RabbitMq {
             }
         }
         Ok(())
+    }
+
+    /// Declares a work queue with `args` on a channel of its own: a queue an earlier penstock
+    /// declared without the delivery limit refuses the new arguments (PRECONDITION_FAILED,
+    /// which closes the channel). It is then used as it is, with a warning that says how to
+    /// redeclare it (README, "Upgrading").
+    async fn declare_work_queue(&self, queue: &str, args: &FieldTable) -> Result<(), BrokerError> {
+        let channel = self.connection.create_channel().await?;
+        match channel
+            .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
+            .await
+        {
+            Ok(_) => {
+                let _ = channel.close(200, "declared".into()).await;
+                Ok(())
+            }
+            Err(e) if is_precondition_failed(&e) => {
+                tracing::warn!(
+                    queue,
+                    "queue declared by an earlier penstock without a delivery limit: a message that crashes its \
+                     consumer is redelivered forever. Redeclare it once it is empty (stop the fleet, \
+                     `rabbitmqctl delete_queue {queue}`, start the fleet), or apply the limit as a policy (README, \
+                     \"Upgrading\")"
+                );
+                let check = self.connection.create_channel().await?;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                check
+                    .queue_declare(queue.into(), passive, FieldTable::default())
+                    .await?;
+                let _ = check.close(200, "checked".into()).await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes one queue by name (tests' teardown of queues that are not the fleet's own).
@@ -374,6 +437,20 @@ fn meta(properties: &BasicProperties) -> Meta {
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).ok(),
         _ => None,
     };
+    // Dead-lettered by RabbitMQ itself (the delivery limit), not by penstock: no penstock
+    // reason, but the broker's own record of why and where from.
+    let limited = table.and_then(latest_death).filter(|(why, _)| why == "delivery_limit");
+    let (reason, source_queue) = match (text(REASON), limited) {
+        (None, Some((_, queue))) => (
+            Some(format!(
+                "RabbitMQ dead-lettered it after {DELIVERY_LIMIT} deliveries that were never settled: each time, \
+                 the consumer holding it stopped (crashed, was killed or lost its connection) before it finished; \
+                 look for what about this item stops its consumer"
+            )),
+            queue.or_else(|| text(SOURCE_QUEUE)),
+        ),
+        (reason, _) => (reason, text(SOURCE_QUEUE)),
+    };
     Meta {
         message_id: properties
             .message_id()
@@ -381,9 +458,28 @@ fn meta(properties: &BasicProperties) -> Meta {
             .map(|s| s.to_string())
             .unwrap_or_default(),
         attempt: attempt.unwrap_or(1),
-        reason: text(REASON),
-        source_queue: text(SOURCE_QUEUE),
+        reason,
+        source_queue,
     }
+}
+
+/// The most recent entry of RabbitMQ's `x-death` header: why the message was dead-lettered
+/// last, and from which queue.
+fn latest_death(
+    headers: &std::collections::BTreeMap<lapin::types::ShortString, AMQPValue>,
+) -> Option<(String, Option<String>)> {
+    let Some(AMQPValue::FieldArray(deaths)) = headers.get("x-death") else {
+        return None;
+    };
+    let Some(AMQPValue::FieldTable(latest)) = deaths.as_slice().first() else {
+        return None;
+    };
+    let text = |name: &str| match latest.inner().get(name) {
+        Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+        Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    Some((text("reason")?, text("queue")))
 }
 
 #[cfg(test)]
@@ -410,6 +506,37 @@ mod tests {
             .with_message_id(sent.message_id.as_str().into())
             .with_headers(headers(&sent));
         assert_eq!(meta(&properties), sent);
+    }
+
+    fn dead_lettered_by_rabbitmq(reason: &str, queue: &str) -> BasicProperties {
+        let mut death = FieldTable::default();
+        death.insert("reason".into(), AMQPValue::LongString(reason.into()));
+        death.insert("queue".into(), AMQPValue::LongString(queue.into()));
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(vec![AMQPValue::FieldTable(death)].into()),
+        );
+        BasicProperties::default()
+            .with_message_id("chunk-3-1".into())
+            .with_headers(headers)
+    }
+
+    #[test]
+    fn an_item_rabbitmq_dead_lettered_at_its_delivery_limit_says_why_and_where_from() {
+        let got = meta(&dead_lettered_by_rabbitmq("delivery_limit", "p.chunks"));
+        assert_eq!(got.source_queue.as_deref(), Some("p.chunks"));
+        let reason = got.reason.unwrap();
+        assert!(
+            reason.starts_with("RabbitMQ dead-lettered it after 20 deliveries that were never settled"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn an_item_back_from_a_retry_queue_has_no_reason() {
+        let got = meta(&dead_lettered_by_rabbitmq("expired", "p.chunks.retry.5s"));
+        assert_eq!((got.reason, got.source_queue), (None, None));
     }
 
     #[test]

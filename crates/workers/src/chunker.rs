@@ -57,6 +57,14 @@ impl Stage for Chunker {
         span.record("file_id", item.file_id);
     }
 
+    /// Streaming a huge file can outlast RabbitMQ's `consumer_timeout` (30 min by default):
+    /// the file item is acked once the chunker has held it this long (a third of
+    /// `reconcile_after`, at most 10 minutes). The ledger has the file (`chunking`, with a
+    /// heartbeat) by then; if this process dies, the reconciler republishes the item.
+    fn settle_early_after(&self) -> Option<std::time::Duration> {
+        Some((self.ctx.config.reconcile_after / 3).min(std::time::Duration::from_secs(600)))
+    }
+
     async fn handle(&self, item: FileItem) -> Disposition {
         let (ctx, queue) = (&self.ctx, self.queue.as_ref());
         let Some(spec) = ctx.config.dataset(&item.dataset) else {

@@ -49,6 +49,15 @@ pub trait Stage: Send + Sync + 'static {
     fn decode(&self, body: &[u8], meta: &Meta, redelivered: bool) -> Result<Self::Item, String>;
     /// Records what the item says about itself (dataset, file id, chunk) on its span.
     fn describe(&self, _item: &Self::Item, _span: &tracing::Span) {}
+    /// A delivery whose handler is still at work after this long is acked there and then, so
+    /// the broker's `consumer_timeout` (30 min by default) never takes a long handler's item
+    /// back and hands it out again from the start. The stage must not need the delivery any
+    /// more by then (the ledger has the work: the chunker's file is `chunking`, and the
+    /// reconciler recovers it if the process dies); a later retry or dead-letter is still
+    /// published as usual. None: settled only when the handler returns.
+    fn settle_early_after(&self) -> Option<Duration> {
+        None
+    }
     /// Handles one item.
     async fn handle(&self, item: Self::Item) -> Disposition;
     /// Handles a batch (one disposition per item, in order); one by one unless overridden.
@@ -169,6 +178,7 @@ async fn handle<S: Stage>(
         many => tracing::info_span!("batch", queue = %name, items = many.len()),
     };
     let mut decoded = Vec::with_capacity(batch.len());
+    let mut acked_early = false;
     let mut dispositions: Vec<Option<Disposition>> = Vec::with_capacity(batch.len());
     for delivery in &batch {
         match stage.decode(&delivery.body, &delivery.meta, delivery.redelivered) {
@@ -188,11 +198,27 @@ async fn handle<S: Stage>(
         // The deliveries stay here, so a handler that panics still settles them (a lost
         // delivery would hold a prefetch slot until the subscription closes, then come back
         // and panic again).
-        match AssertUnwindSafe(stage.handle_all(decoded))
+        let work = AssertUnwindSafe(stage.handle_all(decoded))
             .catch_unwind()
-            .instrument(span.clone())
-            .await
-        {
+            .instrument(span.clone());
+        tokio::pin!(work);
+        let handled = match (stage.settle_early_after(), batch.as_slice()) {
+            (Some(after), [one]) => tokio::select! {
+                handled = &mut work => handled,
+                _ = tokio::time::sleep(after) => {
+                    match one.ack_in_place().await {
+                        Ok(()) => {
+                            acked_early = true;
+                            tracing::info!(parent: &span, queue = %name, ?after, "still at work: acked the item early");
+                        }
+                        Err(e) => tracing::warn!(parent: &span, queue = %name, error = %e, "cannot ack early; the item stays unacked"),
+                    }
+                    work.await
+                }
+            },
+            _ => work.await,
+        };
+        match handled {
             Ok(handled) => handled,
             Err(panic) => {
                 let reason = format!(
@@ -208,7 +234,7 @@ async fn handle<S: Stage>(
         let disposition = disposition
             .or_else(|| handled.next())
             .unwrap_or_else(|| Disposition::DeadLetter("the stage returned no disposition for this item".into()));
-        settle(queue, name, settings.max_attempts, delivery, disposition)
+        settle(queue, name, settings.max_attempts, delivery, disposition, acked_early)
             .instrument(span.clone())
             .await?;
     }
@@ -262,16 +288,23 @@ impl Settled {
     }
 }
 
-/// Acts on a disposition: republish (confirmed) first, then ack.
+/// Acts on a disposition: republish (confirmed) first, then ack (unless it was acked early:
+/// then a release is a republish to the same queue).
 async fn settle(
     queue: &dyn WorkQueue,
     name: &str,
     max_attempts: u32,
     delivery: Delivery,
     disposition: Disposition,
+    acked_early: bool,
 ) -> Result<(), BrokerError> {
     let (settled, reason) = match disposition {
         Disposition::Ack => (Settled::Acked, String::new()),
+        Disposition::Release(reason) if acked_early => {
+            queue.publish(name, &delivery.body, &delivery.meta).await?;
+            Settled::Released.record(name, &delivery.meta, &reason);
+            return Ok(());
+        }
         Disposition::Release(reason) => {
             let meta = delivery.meta.clone();
             delivery.release().await?;
@@ -297,7 +330,9 @@ async fn settle(
         }
     };
     let meta = delivery.meta.clone();
-    delivery.ack().await?;
+    if !acked_early {
+        delivery.ack().await?;
+    }
     settled.record(name, &meta, &reason);
     Ok(())
 }

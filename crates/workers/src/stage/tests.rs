@@ -48,6 +48,7 @@ struct Scripted {
     entered: AtomicUsize,
     batches: Mutex<Vec<usize>>,
     redelivered: Mutex<Vec<bool>>,
+    early: Option<Duration>,
 }
 
 impl Scripted {
@@ -60,6 +61,7 @@ impl Scripted {
             entered: AtomicUsize::new(0),
             batches: Mutex::new(Vec::new()),
             redelivered: Mutex::new(Vec::new()),
+            early: None,
         }
     }
 }
@@ -78,6 +80,10 @@ impl Stage for Scripted {
 
     fn batching(&self) -> Batching {
         self.batching
+    }
+
+    fn settle_early_after(&self) -> Option<Duration> {
+        self.early
     }
 
     fn decode(&self, body: &[u8], _meta: &Meta, redelivered: bool) -> Result<String, String> {
@@ -124,6 +130,58 @@ async fn with_items(items: &[(&str, u32)]) -> MemoryQueue {
 
 fn dead(memory: &MemoryQueue) -> Vec<Meta> {
     memory.ready("t.errors").into_iter().map(|(_, meta)| meta).collect()
+}
+
+/// Runs a gated stage that acks early after 20 ms on one item; returns the queue once the
+/// item was acked while its handler was still at work, and the gate to let it finish.
+async fn held_past_the_early_ack(body: &str) -> (MemoryQueue, Arc<Semaphore>, tokio::task::JoinHandle<()>) {
+    let memory = with_items(&[(body, 1)]).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let mut stage = Scripted::new(&memory);
+    stage.gate = Some(gate.clone());
+    stage.early = Some(Duration::from_millis(20));
+    let stage = Arc::new(stage);
+    let running = {
+        let (stage, memory) = (stage.clone(), memory.clone());
+        tokio::spawn(async move {
+            // Done once retried, or delivered again (after a release).
+            let again = stage.clone();
+            let done =
+                move |m: &MemoryQueue| !m.delayed("t.chunks").is_empty() || again.entered.load(Ordering::SeqCst) >= 2;
+            run_until(stage, &memory, SETTINGS, done).await.unwrap();
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(stage.entered.load(Ordering::SeqCst) == 1 && memory.unacked("t.chunks") == 0) {
+        assert!(tokio::time::Instant::now() < deadline, "never acked early");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (memory, gate, running)
+}
+
+#[tokio::test]
+async fn a_long_handler_has_its_item_acked_early_and_a_later_retry_is_still_queued() {
+    let (memory, gate, running) = held_past_the_early_ack("retry").await;
+    gate.add_permits(1);
+    running.await.unwrap();
+    let delayed = memory.delayed("t.chunks");
+    assert_eq!(
+        (delayed.len(), delayed[0].1.attempt),
+        (1, 2),
+        "the retry is queued as usual"
+    );
+    assert_eq!(memory.unacked("t.chunks"), 0);
+}
+
+#[tokio::test]
+async fn a_release_after_an_early_ack_puts_the_item_back_on_its_queue() {
+    let (memory, gate, running) = held_past_the_early_ack("release").await;
+    gate.add_permits(1);
+    // Delivered again: it was published back to its queue (a released delivery that was
+    // acked already cannot be requeued by the broker).
+    running.await.unwrap();
+    assert!(memory.delayed("t.chunks").is_empty());
+    assert!(dead(&memory).is_empty());
 }
 
 #[tokio::test]
