@@ -106,3 +106,78 @@ async fn a_transiently_failing_chunk_retries_with_growing_delays_then_dead_lette
         "{files:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_item_with_nul_bytes_is_recorded_with_them_replaced() {
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &[Role::Errors]).await;
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let meta = Meta::new("nul-\u{0}-id").dead_lettered(&broker.queues().chunks, "bad \u{0} bytes");
+    broker
+        .publish(&broker.queues().errors, br#"{"v":1,"key":"a\u0000b"}"#, &meta)
+        .await
+        .unwrap();
+    let rows = wait_for_dead_items(&env, 1, Duration::from_secs(30)).await;
+    broker.close().await;
+    fleet.stop().await;
+    assert_eq!(rows[0].0, "nul-\u{FFFD}-id");
+    assert_eq!(rows[0].4, "bad \u{FFFD} bytes");
+    let key: String = env
+        .scalar("SELECT item->>'key' FROM ingest_errors WHERE kind = 'dead_item'")
+        .await;
+    assert_eq!(key, "a\u{FFFD}b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_item_postgresql_refuses_is_parked_with_an_alert_and_the_rest_of_its_batch_is_recorded() {
+    let env = TestEnv::new().await;
+    // A rule an operator added that this one item breaks.
+    sqlx::query("ALTER TABLE ingest_errors ADD CONSTRAINT no_refuse_me CHECK (reason NOT LIKE '%refuse-me%')")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let errors = broker.queues().errors.clone();
+    for (id, reason) in [("d-1", "fine"), ("d-2", "refuse-me"), ("d-3", "also fine")] {
+        let meta = Meta::new(id).dead_lettered(&broker.queues().chunks, reason);
+        broker.publish(&errors, b"{}", &meta).await.unwrap();
+    }
+    let fleet = env.start(env.config(&[]), &[Role::Errors, Role::Notifications]).await;
+    let rows = wait_for_dead_items(&env, 2, Duration::from_secs(30)).await;
+    let parked = broker.queues().parked.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while broker.ready_count(&parked).await.unwrap() < 1 {
+        assert!(Instant::now() < deadline, "nothing was parked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alert: (String, String) = loop {
+        let found = sqlx::query_as("SELECT severity, message FROM alerts WHERE dedupe_key = $1")
+            .bind(format!("parked:{parked}"))
+            .fetch_optional(&env.pool)
+            .await
+            .unwrap();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no alert for the parked item");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Nothing goes round again: the errors queue is empty, the parked item stays parked.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(broker.ready_count(&errors).await.unwrap(), 0);
+    fleet.stop().await;
+    let bodies = crate::order::drain(&broker, &parked, 1).await;
+    broker.close().await;
+
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids, ["d-1", "d-3"]);
+    assert_eq!(bodies, [b"{}".to_vec()], "parked with its bytes intact");
+    assert_eq!(alert.0, "critical");
+    assert!(
+        alert.1.starts_with("dead item d-2 parked in ")
+            && alert.1.contains("violates check constraint \"no_refuse_me\"")
+            && alert.1.contains("refuse-me"),
+        "{}",
+        alert.1
+    );
+}

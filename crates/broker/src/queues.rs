@@ -9,6 +9,9 @@ pub struct Queues {
     pub chunks: String,
     pub errors: String,
     pub events: String,
+    /// Dead items the error consumer could not record (PostgreSQL refused them): kept here,
+    /// bytes intact, for an operator, instead of being requeued forever. Nothing consumes it.
+    pub parked: String,
 }
 
 impl Queues {
@@ -18,6 +21,7 @@ impl Queues {
             chunks: format!("{prefix}.chunks"),
             errors: format!("{prefix}.errors"),
             events: format!("{prefix}.events"),
+            parked: format!("{prefix}.errors.parked"),
         }
     }
 
@@ -39,6 +43,7 @@ impl Queues {
     /// Every queue the fleet declares, retry queues included.
     pub fn every(&self) -> Vec<String> {
         let mut names: Vec<String> = self.all().iter().map(|q| q.to_string()).collect();
+        names.push(self.parked.clone());
         for work in self.work() {
             names.extend(penstock_core::retry::DELAYS.iter().map(|d| Queues::retry(work, *d)));
         }
@@ -59,6 +64,7 @@ mod tests {
         );
         assert!(q.every().iter().all(|n| n.starts_with("fleet-a.")));
         assert!(q.every().contains(&"fleet-a.chunks.retry.30s".to_string()));
-        assert_eq!(q.every().len(), 19);
+        assert!(q.every().contains(&"fleet-a.errors.parked".to_string()));
+        assert_eq!(q.every().len(), 20);
     }
 }

@@ -128,13 +128,11 @@ impl RabbitMq {
     async fn declare(&self) -> Result<(), BrokerError> {
         let mut quorum = FieldTable::default();
         quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        self.publisher
-            .queue_declare(
-                self.queues.errors.as_str().into(),
-                QueueDeclareOptions::durable(),
-                quorum.clone(),
-            )
-            .await?;
+        for queue in [&self.queues.errors, &self.queues.parked] {
+            self.publisher
+                .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), quorum.clone())
+                .await?;
+        }
         // Work queues: a message delivered DELIVERY_LIMIT times without being settled (its
         // consumer crashed each time) goes to the errors queue with why, instead of looping.
         let mut work = quorum;

@@ -69,6 +69,10 @@ pub enum EventKind {
         role: String,
         failures: u32,
     },
+    /// A dead item the error consumer could not record, parked in `queue`.
+    Parked {
+        queue: String,
+    },
     /// The reconciler republished the lost items of a file that made no progress.
     FileRecovered {
         file_id: i64,
@@ -98,6 +102,7 @@ impl Event {
             EventKind::FileRejected { .. } | EventKind::FileFailed { .. } | EventKind::DeadLetter { .. } => {
                 Severity::Error
             }
+            EventKind::Parked { .. } => Severity::Critical,
             EventKind::ReconnectLoop { failures, .. } if *failures >= 10 => Severity::Critical,
             EventKind::ReconnectLoop { .. } | EventKind::FileRecovered { .. } => Severity::Warning,
         }
@@ -111,6 +116,7 @@ impl Event {
             EventKind::FileRejected { key, .. } => format!("file-rejected:{key}"),
             EventKind::FileFailed { key, .. } => format!("file-failed:{key}"),
             EventKind::DeadLetter { queue } => format!("dead-letter:{queue}"),
+            EventKind::Parked { queue } => format!("parked:{queue}"),
             EventKind::ReconnectLoop { role, .. } => format!("reconnect-loop:{role}"),
             EventKind::FileRecovered { file_id, .. } => format!("file-recovered:{file_id}"),
         }

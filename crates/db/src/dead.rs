@@ -33,20 +33,22 @@ pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64,
               AS d(message_id, source_queue, reason, attempts, file_id, raw, item)
          LEFT JOIN ingest_files f ON f.id = d.file_id
          ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING",
-        &items.iter().map(|i| i.message_id.clone()).collect::<Vec<_>>(),
+        // PostgreSQL text cannot hold NUL: each becomes U+FFFD (the item's own bytes are
+        // kept as they are only in `raw`'s lossy text and, escaped, in `item`).
+        &items.iter().map(|i| without_nul(&i.message_id)).collect::<Vec<_>>(),
         // Arrays with NULL elements: the macros expect arrays of values, so these say their type.
-        items.iter().map(|i| i.source_queue.clone()).collect::<Vec<_>>() as Vec<Option<String>>,
-        &items
+        items
             .iter()
-            .map(|i| i.reason.replace('\0', "\u{FFFD}"))
-            .collect::<Vec<_>>(),
+            .map(|i| i.source_queue.as_deref().map(without_nul))
+            .collect::<Vec<_>>() as Vec<Option<String>>,
+        &items.iter().map(|i| without_nul(&i.reason)).collect::<Vec<_>>(),
         &items.iter().map(|i| i.attempts).collect::<Vec<_>>(),
         items.iter().map(|i| i.file_id).collect::<Vec<_>>() as Vec<Option<i64>>,
-        &items
+        &items.iter().map(|i| without_nul(&i.raw)).collect::<Vec<_>>(),
+        items
             .iter()
-            .map(|i| i.raw.replace('\0', "\u{FFFD}"))
-            .collect::<Vec<_>>(),
-        items.iter().map(|i| i.item.clone()).collect::<Vec<_>>() as Vec<Option<serde_json::Value>>
+            .map(|i| i.item.clone().map(json_without_nul))
+            .collect::<Vec<_>>() as Vec<Option<serde_json::Value>>
     )
     .execute(&mut *tx)
     .await?
@@ -62,7 +64,7 @@ pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64,
             "UPDATE ingest_files SET status = 'failed', reason = $2, finished_at = now(), updated_at = now()
              WHERE id = $1 AND status <> ALL ($3::text[])",
             item.file_id,
-            reason,
+            without_nul(&reason),
             &FileState::TERMINAL_NAMES[..] as &[&str]
         )
         .execute(&mut *tx)
@@ -70,4 +72,41 @@ pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64,
     }
     tx.commit().await?;
     Ok(inserted)
+}
+
+/// `text` with every NUL (which PostgreSQL text cannot hold) replaced by U+FFFD.
+pub(crate) fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+/// `value` with every NUL in its strings and keys replaced by U+FFFD (jsonb refuses
+/// `\u0000`).
+fn json_without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(without_nul(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(json_without_nul).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (without_nul(&k), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_bytes_in_a_dead_item_become_replacement_characters_everywhere() {
+        assert_eq!(without_nul("a\0b"), "a\u{FFFD}b");
+        let item = serde_json::json!({"key": "x\u{0}y", "k\u{0}": ["\u{0}", 1, {"n": "\u{0}"}]});
+        assert_eq!(
+            json_without_nul(item),
+            serde_json::json!({"key": "x\u{FFFD}y", "k\u{FFFD}": ["\u{FFFD}", 1, {"n": "\u{FFFD}"}]})
+        );
+    }
 }

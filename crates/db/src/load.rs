@@ -171,8 +171,10 @@ pub async fn load_chunk(
             &q.iter().map(|r| r.line as i64).collect::<Vec<_>>(),
             // NULL where the problem is not one column's (e.g. the wrong number of fields).
             q.iter().map(|r| r.column.clone()).collect::<Vec<_>>() as Vec<Option<String>>,
-            &q.iter().map(|r| r.raw.replace('\0', "\u{FFFD}")).collect::<Vec<_>>(),
-            &q.iter().map(|r| r.reason.replace('\0', "\u{FFFD}")).collect::<Vec<_>>()
+            &q.iter().map(|r| crate::dead::without_nul(&r.raw)).collect::<Vec<_>>(),
+            &q.iter()
+                .map(|r| crate::dead::without_nul(&r.reason))
+                .collect::<Vec<_>>()
         )
         .execute(&mut *tx)
         .await?;

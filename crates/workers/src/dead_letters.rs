@@ -4,7 +4,10 @@
 //!
 //! Acks a batch only after its transaction commits; inserts are `ON CONFLICT DO NOTHING` on
 //! the message id, so a redelivered batch is harmless. If PostgreSQL is unavailable the
-//! batch is released (nack with requeue) after a backoff, never dropped.
+//! batch is released (nack with requeue) after a backoff, never dropped. If PostgreSQL refuses
+//! a batch (a constraint, a trigger), the items are recorded one by one, and an item it still
+//! refuses is parked in `<prefix>.errors.parked` (bytes intact, with why) with a critical
+//! alert, instead of being requeued forever.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,27 +69,79 @@ impl Stage for DeadLetters {
         .await
         {
             Ok(recorded) => {
-                for item in &items {
-                    tracing::warn!(message_id = %item.message_id, file_id = ?item.file_id, reason = %item.reason, "dead item recorded");
-                }
                 tracing::info!(batch = items.len(), new = recorded, "dead items committed");
                 for item in &items {
-                    let queue = item.source_queue.clone().unwrap_or_else(|| "unknown".into());
-                    let metadata = serde_json::json!({
-                        "message_id": item.message_id, "file_id": item.file_id, "attempts": item.attempts,
-                    });
-                    let message = format!("dead item from {queue}: {}", item.reason);
-                    let event = Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata);
-                    ctx.emit(self.queue.as_ref(), event).await;
+                    self.announce(item).await;
                 }
                 vec![Disposition::Ack; items.len()]
             }
-            Err(Step::Transient(reason)) | Err(Step::Permanent(reason)) => {
+            Err(Step::Transient(reason)) => {
                 tracing::error!(%reason, "cannot record dead items; releasing them for later");
                 tokio::time::sleep(RELEASE_AFTER).await;
                 vec![Disposition::Release(reason); items.len()]
             }
+            // PostgreSQL refused the batch (a constraint, a trigger, a value it cannot
+            // store): record the items one by one, and park the ones it still refuses
+            // instead of requeueing them forever.
+            Err(Step::Permanent(reason)) => {
+                tracing::warn!(%reason, batch = items.len(), "PostgreSQL refused a batch of dead items; recording them one by one");
+                let mut out = Vec::with_capacity(items.len());
+                for item in &items {
+                    out.push(self.record_one(item).await);
+                }
+                out
+            }
         }
+    }
+}
+
+impl DeadLetters {
+    async fn record_one(&self, item: &DeadItem) -> Disposition {
+        let ctx = &self.ctx;
+        match penstock_db::record_dead_items(&ctx.pool, std::slice::from_ref(item)).await {
+            Ok(_) => {
+                self.announce(item).await;
+                Disposition::Ack
+            }
+            Err(e) if e.is_transient() => Disposition::Release(e.to_string()),
+            Err(e) => {
+                let from = item.source_queue.as_deref().unwrap_or("a work queue");
+                let parked = &self.queue.queues().parked;
+                let reason = format!(
+                    "PostgreSQL refused to record this dead item ({e}); it is parked in {parked}. It was \
+                     dead-lettered from {from} after {} attempt(s): {}",
+                    item.attempts, item.reason
+                );
+                // Its file still ends, with the reason, if the ledger takes that much.
+                if let Some(file_id) = item.file_id
+                    && let Err(e) =
+                        penstock_db::finish_with(&ctx.pool, file_id, penstock_db::FileState::Failed, &reason).await
+                {
+                    tracing::warn!(file_id, error = %e, "cannot fail the file of a parked dead item");
+                }
+                let metadata = serde_json::json!({
+                    "message_id": item.message_id, "file_id": item.file_id, "source_queue": item.source_queue,
+                    "parked_in": parked,
+                });
+                let message = format!("dead item {} parked in {parked}: {reason}", item.message_id);
+                let kind = EventKind::Parked { queue: parked.clone() };
+                ctx.emit(self.queue.as_ref(), Event::new(kind, "errors", message, metadata))
+                    .await;
+                Disposition::Park(reason)
+            }
+        }
+    }
+
+    /// Logs a recorded dead item and tells the notification consumer.
+    async fn announce(&self, item: &DeadItem) {
+        tracing::warn!(message_id = %item.message_id, file_id = ?item.file_id, reason = %item.reason, "dead item recorded");
+        let queue = item.source_queue.clone().unwrap_or_else(|| "unknown".into());
+        let metadata = serde_json::json!({
+            "message_id": item.message_id, "file_id": item.file_id, "attempts": item.attempts,
+        });
+        let message = format!("dead item from {queue}: {}", item.reason);
+        let event = Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata);
+        self.ctx.emit(self.queue.as_ref(), event).await;
     }
 }
 

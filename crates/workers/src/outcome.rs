@@ -23,6 +23,9 @@ pub enum Disposition {
     /// Cannot be handled now for a reason outside the item (the database is down): give it
     /// back to its queue as it is, to be delivered again.
     Release(String),
+    /// Can never be handled (the error consumer could not record it): publish it to
+    /// `<prefix>.errors.parked` with the reason, bytes intact, then ack.
+    Park(String),
 }
 
 /// Why the fleet (or a role) stopped.

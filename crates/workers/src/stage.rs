@@ -256,6 +256,7 @@ enum Settled {
     Retried { delay: Duration },
     DeadLettered,
     Released,
+    Parked,
 }
 
 impl Settled {
@@ -274,6 +275,9 @@ impl Settled {
             Settled::Released => {
                 tracing::warn!(queue, message_id = %id, %reason, "released for later");
             }
+            Settled::Parked => {
+                tracing::error!(queue, message_id = %id, %reason, "parked: it cannot be recorded");
+            }
         }
         crate::metrics::delivery_settled(queue, self.label());
     }
@@ -284,6 +288,7 @@ impl Settled {
             Settled::Retried { .. } => "retried",
             Settled::DeadLettered => "dead_lettered",
             Settled::Released => "released",
+            Settled::Parked => "parked",
         }
     }
 }
@@ -327,6 +332,14 @@ async fn settle(
         Disposition::DeadLetter(reason) => {
             queue.dead_letter(name, &delivery.body, &delivery.meta, &reason).await?;
             (Settled::DeadLettered, reason)
+        }
+        Disposition::Park(reason) => {
+            let parked = queue.queues().parked.clone();
+            // Where it came from stays as it was; the reason says why it is parked.
+            let mut meta = delivery.meta.clone();
+            meta.reason = Some(reason.clone());
+            queue.publish(&parked, &delivery.body, &meta).await?;
+            (Settled::Parked, reason)
         }
     };
     let meta = delivery.meta.clone();
