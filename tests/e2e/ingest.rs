@@ -349,3 +349,33 @@ async fn reverting_a_key_to_earlier_bytes_makes_them_the_latest_version_again() 
     assert_eq!(files[0].version, files[2].version);
     assert_eq!(env.egrid_table().await, egrid::expected(&a, files[2].id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_in_place_with_the_same_size_and_mtime_is_a_new_version() {
+    let env = TestEnv::new().await;
+    let fleet = env
+        .start(env.config(&[]), &[Role::Scanner, Role::Chunker, Role::Database])
+        .await;
+    let v1 = egrid::file(&[(2023, "TX", "Alpha", "1", "10")], &STANDARD_ORDER, "\r\n");
+    let v2 = egrid::file(&[(2023, "TX", "Alpha", "1", "12")], &STANDARD_ORDER, "\r\n");
+    assert_eq!(v1.len(), v2.len());
+    let key = "egrid/generators/tx.csv";
+    env.drop_file(key, &v1);
+    env.wait_for_files(1, WAIT).await;
+    // Rewritten in place and its modification time put back, as `cp -p` or `rsync -a
+    // --inplace` do: the same size, the same mtime, other bytes.
+    let path = env.inbox.path().join(key);
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, &v2).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    let files = env.wait_for_files(2, WAIT).await;
+    fleet.stop().await;
+    assert!(files.iter().all(|f| f.status == "done"), "{files:#?}");
+    assert_eq!(env.egrid_table().await, egrid::expected(&v2, files[1].id));
+}

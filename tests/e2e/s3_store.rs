@@ -73,3 +73,40 @@ async fn a_key_that_climbs_out_of_the_prefix_is_refused_before_any_request() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_a_planned_version_are_refused_once_the_object_has_other_bytes() {
+    use penstock_storage::{ObjectMeta, ObjectStore};
+    use tokio::io::AsyncReadExt;
+    let s3 = S3Server::start("drops").await;
+    s3.put("drops", "incoming/a.csv", b"first,bytes\n".to_vec()).await;
+    let store = penstock_storage::S3Store::with_client(s3.client().await, "drops".into(), "incoming/".into());
+    let meta = ObjectMeta {
+        key: "a.csv".into(),
+        size: 12,
+        modified: None,
+        etag: None,
+        change: None,
+    };
+    let version = store.version(&meta).await.unwrap();
+    assert_eq!(
+        &store.read_range_of("a.csv", &version, 0, 5).await.unwrap()[..],
+        b"first"
+    );
+    let mut whole = String::new();
+    let mut reader = store.open_version("a.csv", &version).await.unwrap();
+    reader.read_to_string(&mut whole).await.unwrap();
+    assert_eq!(whole, "first,bytes\n");
+
+    // Overwritten with other bytes of the same size: the planned version is gone.
+    s3.put("drops", "incoming/a.csv", b"other,bytes\n".to_vec()).await;
+    let err = store.read_range_of("a.csv", &version, 0, 5).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("the object changed after it was discovered"),
+        "{err}"
+    );
+    assert!(store.open_version("a.csv", &version).await.is_err());
+    // Unconditional reads still see the new bytes.
+    assert_eq!(&store.read_range("a.csv", 0, 5).await.unwrap()[..], b"other");
+}

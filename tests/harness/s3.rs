@@ -6,8 +6,10 @@
 //! on `127.0.0.1:<free port>`; each bucket is a directory in that folder.
 //! Dropping the [`S3Server`] stops the server and deletes the folder.
 //!
-//! Known quirk of `s3s-fs` 0.14: ListObjectsV2 entries carry no ETag (HEAD and
-//! GET do), so tests must not rely on listings for object identity.
+//! Known quirks of `s3s-fs` 0.14: ListObjectsV2 entries carry no ETag (HEAD and
+//! GET do), so tests must not rely on listings for object identity; and GET ignores
+//! `If-Match`, which real S3 and MinIO answer with 412 when the ETag differs: the server adds
+//! that check itself ([`Conditions`]).
 
 use aws_sdk_s3::config::{Builder, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -39,6 +41,9 @@ impl S3Server {
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs FileSystem");
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        builder.set_access(Conditions {
+            root: root.path().to_path_buf(),
+        });
         let service = builder.build();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind S3 port");
@@ -117,6 +122,33 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// GET's `If-Match`, as S3 does it: 412 PreconditionFailed unless the object's ETag (for
+/// s3s-fs, the md5 of its bytes) is the one asked for. Everything else is s3s's default
+/// access rule (signed requests only).
+struct Conditions {
+    root: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for Conditions {
+    async fn get_object(&self, req: &mut s3s::S3Request<s3s::dto::GetObjectInput>) -> s3s::S3Result<()> {
+        use md5::Digest;
+        let Some(condition) = &req.input.if_match else {
+            return Ok(());
+        };
+        let path = self.root.join(&req.input.bucket).join(&req.input.key);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(()); // s3s-fs answers NoSuchKey
+        };
+        let etag = hex::encode(md5::Md5::digest(&bytes));
+        match condition {
+            s3s::dto::ETagCondition::Any => Ok(()),
+            s3s::dto::ETagCondition::ETag(wanted) if wanted.value() == etag => Ok(()),
+            s3s::dto::ETagCondition::ETag(_) => Err(s3s::s3_error!(PreconditionFailed)),
+        }
     }
 }
 

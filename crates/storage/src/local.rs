@@ -92,11 +92,18 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectMeta>) -> std::io::Result<(
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
+            use std::os::unix::fs::MetadataExt;
             out.push(ObjectMeta {
                 key,
                 size: meta.len(),
                 modified: meta.modified().ok(),
                 etag: None,
+                change: Some(format!(
+                    "ino {} ctime {}.{:09}",
+                    meta.ino(),
+                    meta.ctime(),
+                    meta.ctime_nsec()
+                )),
             });
         }
     }
@@ -246,6 +253,7 @@ mod tests {
             size: 9,
             modified: None,
             etag: None,
+            change: None,
         };
         assert!(matches!(store.version(&meta).await, Err(StorageError::Refused { .. })));
     }

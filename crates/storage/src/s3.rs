@@ -81,6 +81,15 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     if status == Some(404) || e.code() == Some("NoSuchKey") {
         return StorageError::NotFound { key: key.into() };
     }
+    if status == Some(412) || e.code() == Some("PreconditionFailed") {
+        return StorageError::Failed {
+            key: key.into(),
+            message: "the object changed after it was discovered: S3 no longer has the ETag it was planned with \
+                      (the read's If-Match was refused); the scanner will pick up the new version"
+                .into(),
+            transient: false,
+        };
+    }
     let message = match (e.code(), e.message()) {
         (Some(code), Some(msg)) => format!("S3 error {code}: {msg}"),
         (Some(code), None) => format!("S3 error {code}"),
@@ -137,6 +146,7 @@ impl ObjectStore for S3Store {
                         .last_modified()
                         .and_then(|t| std::time::SystemTime::try_from(*t).ok()),
                     etag: object.e_tag().map(trim_etag),
+                    change: None,
                 });
             }
         }
@@ -168,18 +178,50 @@ impl ObjectStore for S3Store {
     }
 
     async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        self.get(key, None).await
+    }
+
+    async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        self.get_range(key, None, start, end).await
+    }
+
+    async fn open_version(&self, key: &str, version: &str) -> Result<ObjectReader, StorageError> {
+        self.get(key, planned_etag(version)).await
+    }
+
+    async fn read_range_of(&self, key: &str, version: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        self.get_range(key, planned_etag(version), start, end).await
+    }
+}
+
+/// The ETag a version names (`etag:<ETag>`), as an `If-Match` condition.
+fn planned_etag(version: &str) -> Option<String> {
+    version.strip_prefix("etag:").map(|etag| format!("\"{etag}\""))
+}
+
+impl S3Store {
+    /// GET of the whole object, only if it still has `if_match` as its ETag.
+    async fn get(&self, key: &str, if_match: Option<String>) -> Result<ObjectReader, StorageError> {
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(self.full_key(key)?)
+            .set_if_match(if_match)
             .send()
             .await
             .map_err(|e| sdk_error(key, e))?;
         Ok(Box::new(object.body.into_async_read()))
     }
 
-    async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+    /// Ranged GET of `[start, end)`, only if the object still has `if_match` as its ETag.
+    async fn get_range(
+        &self,
+        key: &str,
+        if_match: Option<String>,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes, StorageError> {
         if end <= start {
             return Ok(Bytes::new());
         }
@@ -189,6 +231,7 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .key(self.full_key(key)?)
             .range(format!("bytes={start}-{}", end - 1))
+            .set_if_match(if_match)
             .send()
             .await
             .map_err(|e| sdk_error(key, e))?;

@@ -15,6 +15,10 @@ pub struct ObjectMeta {
     pub modified: Option<SystemTime>,
     /// The ETag, when the listing carries one.
     pub etag: Option<String>,
+    /// What else moves when the bytes change, besides size and mtime: a local file's inode
+    /// and ctime (`cp -p`, `rsync -a` and some sync tools keep the mtime, but a rewrite in
+    /// place moves the ctime and a rename brings another inode). None on S3 (the ETag is it).
+    pub change: Option<String>,
 }
 
 /// A storage failure; `transient` ones are worth retrying.
@@ -82,6 +86,18 @@ pub trait ObjectStore: Send + Sync {
     async fn open(&self, key: &str) -> Result<ObjectReader, StorageError>;
     /// Reads the half-open byte range `[start, end)`.
     async fn read_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError>;
+    /// Streams the object only if it is still `version` (what [`ObjectStore::version`]
+    /// said): a store that can make the read conditional (S3: `If-Match` on the ETag) refuses
+    /// other bytes with a permanent error saying the object changed. By default the read is
+    /// plain, and the caller's own checks (the whole file's hash, each chunk's checksum) tell.
+    async fn open_version(&self, key: &str, _version: &str) -> Result<ObjectReader, StorageError> {
+        self.open(key).await
+    }
+    /// Reads `[start, end)` only if the object is still `version` (see
+    /// [`ObjectStore::open_version`]).
+    async fn read_range_of(&self, key: &str, _version: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        self.read_range(key, start, end).await
+    }
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ async fn reject(ctx: &Context, queue: &dyn WorkQueue, item: &FileItem, reason: &
 /// Streams the object once through the validator (only the open chunk's bytes are held in
 /// memory).
 async fn stream_and_plan(ctx: &Context, spec: &DatasetSpec, item: &FileItem) -> Result<Verdict, Step> {
-    let mut reader = ctx.store.open(&item.key).await?;
+    let mut reader = ctx.store.open_version(&item.key, &item.version).await?;
     let expected = Expected::of(&item.version, item.size);
     let mut validator = Validator::new(spec, ctx.config.chunk_bytes, &item.key, expected);
     let mut block = vec![0u8; BLOCK];

@@ -136,7 +136,13 @@ impl Loader {
             return Err(Step::Permanent(reason));
         }
         let started = std::time::Instant::now();
-        let bytes = retrying(|| async { Ok(ctx.store.read_range(&item.key, item.start, item.end).await?) }).await?;
+        let bytes = retrying(|| async {
+            Ok(ctx
+                .store
+                .read_range_of(&item.key, &item.version, item.start, item.end)
+                .await?)
+        })
+        .await?;
         if hex::encode(Sha256::digest(&bytes)) != item.sha256 {
             return Err(Step::Permanent(format!(
                 "bytes {}..{} of {:?} changed after the file was validated; the scanner will pick up the new version",

@@ -37,15 +37,22 @@ use crate::outcome::{Disposition, RunError};
 use crate::stage::{self, Stage};
 use crate::watch::FolderWatch;
 
-/// What a listing says about an object that could change its version: size, mtime, ETag.
-type Stamp = (u64, Option<SystemTime>, Option<String>);
+/// What a listing says about an object that could change its version: size, mtime, ETag,
+/// and (local files) inode and ctime.
+type Stamp = (u64, Option<SystemTime>, Option<String>, Option<String>);
+
+/// The stamp an object's cached version is valid for: when any part of it moves, the object
+/// is hashed (or HEAD-ed) again.
+pub(crate) fn stamp(meta: &ObjectMeta) -> Stamp {
+    (meta.size, meta.modified, meta.etag.clone(), meta.change.clone())
+}
 
 /// What the scanner remembers between passes.
 #[derive(Default)]
 struct ScanState {
     /// key → (size, modified) from the previous listing, for settling local files.
     last_seen: HashMap<String, (u64, Option<SystemTime>)>,
-    /// key → (size, modified, etag) → version, so unchanged objects are not hashed again.
+    /// key → stamp → version, so unchanged objects are not hashed again.
     versions: HashMap<String, (Stamp, String)>,
     /// key → its latest version in the ledger.
     latest: HashMap<String, String>,
@@ -132,6 +139,7 @@ impl Stage for S3Events {
                 size: object.size,
                 modified: None,
                 etag: object.etag.clone(),
+                change: None,
             };
             let outcome = crate::outcome::retrying(|| async {
                 let version = ctx.store.version(&meta).await?;
@@ -233,8 +241,8 @@ async fn scan_pass(
         if shutdown.is_cancelled() {
             break;
         }
-        let stamp = (meta.size, meta.modified);
-        seen_now.insert(meta.key.clone(), stamp);
+        let size_and_mtime = (meta.size, meta.modified);
+        seen_now.insert(meta.key.clone(), size_and_mtime);
         let Some(spec) = ctx.config.dataset_for(&meta.key) else {
             if state.ignored.insert(meta.key.clone())
                 && penstock_db::record_ignored(&ctx.pool, store_id, &meta.key).await?
@@ -247,7 +255,7 @@ async fn scan_pass(
             settling = true;
             continue; // changed recently: maybe still being written
         }
-        let cache_key = (meta.size, meta.modified, meta.etag.clone());
+        let cache_key = stamp(&meta);
         let version = match state.versions.get(&meta.key) {
             Some((cached, version)) if *cached == cache_key => version.clone(),
             _ => match store.version(&meta).await {

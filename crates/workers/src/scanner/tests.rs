@@ -7,7 +7,25 @@ fn meta(size: u64, modified: SystemTime) -> ObjectMeta {
         size,
         modified: Some(modified),
         etag: None,
+        change: Some("ino 7 ctime 100.000000000".into()),
     }
+}
+
+#[test]
+fn a_rewrite_that_keeps_size_and_mtime_still_changes_the_stamp() {
+    let now = SystemTime::now();
+    let before = meta(5, now);
+    let rewritten = ObjectMeta {
+        change: Some("ino 7 ctime 101.000000000".into()),
+        ..meta(5, now)
+    };
+    let renamed_in = ObjectMeta {
+        change: Some("ino 8 ctime 100.000000000".into()),
+        ..meta(5, now)
+    };
+    assert_eq!(stamp(&before), stamp(&meta(5, now)));
+    assert_ne!(stamp(&before), stamp(&rewritten));
+    assert_ne!(stamp(&before), stamp(&renamed_in));
 }
 
 #[test]
