@@ -434,3 +434,29 @@ async fn a_request_that_takes_too_long_gets_503_and_a_large_body_is_refused_unre
     assert!(reply.text().await.unwrap().contains("limited to 16384 bytes"));
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_its_headers_is_cut_off_and_others_are_still_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let fleet = env.start(env.config(&[]), &[Role::Api]).await;
+    let addr = fleet.api_addr().unwrap();
+    // Half a request, and then nothing: a slowloris client.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /files HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let api = Http::new(addr);
+    assert_eq!(api.get("/files").await.status, 200, "others are served meanwhile");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut rest)).await;
+    let waited = started.elapsed();
+    assert!(read.is_ok(), "the connection was never closed");
+    assert!(
+        // penstock_api::HEADER_READ_TIMEOUT is 5 s.
+        waited >= Duration::from_millis(4500),
+        "closed after {waited:?}, before the header timeout"
+    );
+    let said = String::from_utf8_lossy(&rest);
+    assert!(said.is_empty() || said.starts_with("HTTP/1.1 408"), "{said}");
+    fleet.stop().await;
+}

@@ -185,14 +185,54 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: CancellationT
     let invalidation = tokio::spawn(cache::listen(api.pool.clone(), api.cache.clone(), shutdown.clone()));
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "api listening");
-    let served = axum::serve(listener, router(api))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "api server stopped");
-    }
+    serve_http(listener, router(api), shutdown.clone()).await;
     shutdown.cancel();
     let _ = invalidation.await;
+}
+
+/// How long a client may take to send a request's headers. A client that opens a connection
+/// and trickles its headers (slowloris) is cut off then, instead of holding a connection and
+/// a task forever; `api_request_timeout` bounds the work after the headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `app` on `listener` until shutdown (HTTP/1 and HTTP/2), cutting off clients slower
+/// than [`HEADER_READ_TIMEOUT`] with their headers; at shutdown, connections in flight get up
+/// to 10 s to finish. Used for the API and for the health and metrics endpoints.
+pub async fn serve_http(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    let mut http = Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (socket, _) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection_with_upgrades(TokioIo::new(socket), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open 10 s after shutdown; closing them");
+    }
 }
 
 #[cfg(test)]

@@ -151,10 +151,5 @@ async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
 
 /// Serves `/health`, `/ready` and `/metrics` on a listener until shutdown.
 async fn serve_health(listener: tokio::net::TcpListener, health: Arc<Health>, shutdown: CancellationToken) {
-    let served = axum::serve(listener, penstock_api::health_router(health))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "health server stopped");
-    }
+    penstock_api::serve_http(listener, penstock_api::health_router(health), shutdown).await;
 }
