@@ -179,3 +179,16 @@ async fn a_file_over_the_bad_row_limit_is_rejected_before_any_row_loads() {
         "nothing of the rejected file is loaded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_blank_lines_is_rejected_naming_where_it_starts() {
+    // Far more blank lines than any chunk may span (2 MiB chunks plus the widest record).
+    let mut bytes = two_rows();
+    bytes.extend(std::iter::repeat_n(b'\n', 48 << 20));
+    bytes.extend_from_slice(b"3,2023,TX,Late,1,3\r\n");
+    let reason = reject(&bytes).await;
+    assert!(
+        reason.contains("after the record on line 4 hold no record boundary: a run of blank lines"),
+        "{reason}"
+    );
+}

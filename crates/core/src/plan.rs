@@ -5,6 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most bytes one chunk may span: `chunk_bytes` plus the widest record allowed (every
+/// field at `max_field_bytes`, with quotes and a delimiter each) plus 64 KiB for blank lines
+/// between records. The validator rejects a file whose open chunk would grow past it (a run
+/// of blank lines, a record of nothing but delimiters), and the database consumer refuses a
+/// chunk item whose range is wider, before it reads or allocates a byte.
+pub fn max_chunk_span(chunk_bytes: u64, max_field_bytes: u64, fields: u64) -> u64 {
+    let widest_record = max_field_bytes.saturating_add(3).saturating_mul(fields.max(1));
+    chunk_bytes.saturating_add(widest_record).saturating_add(64 * 1024)
+}
+
 /// One chunk: the half-open byte range `[start, end)` of whole records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkPlan {
@@ -80,6 +90,13 @@ impl ChunkPlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_may_span_its_target_plus_the_widest_record_allowed() {
+        assert_eq!(max_chunk_span(1000, 10, 2), 1000 + 26 + 65_536);
+        assert_eq!(max_chunk_span(1000, 10, 0), 1000 + 13 + 65_536, "at least one field");
+        assert_eq!(max_chunk_span(u64::MAX, u64::MAX, 9), u64::MAX, "never overflows");
+    }
 
     #[test]
     fn no_records_means_no_chunks() {

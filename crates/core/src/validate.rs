@@ -6,7 +6,9 @@
 //! 2. every record is valid UTF-8, holds no NUL byte, and no field is over
 //!    `csv.max_field_bytes`; an open record may not grow past the widest record allowed
 //!    (an unterminated quote swallowing the file), and a quote still open at the end is an
-//!    error;
+//!    error; the open chunk may not grow past [`crate::plan::max_chunk_span`] (a run of blank
+//!    lines or a record of nothing but delimiters would otherwise hold the whole file in
+//!    memory);
 //! 3. the bytes are the version the scanner discovered (content hash or size): if not,
 //!    the file is not rejected but [`Verdict::Changed`] (the scanner records the new version);
 //! 4. at most `max_bad_rows` of the data records fail coercion, when the spec sets it;
@@ -77,6 +79,9 @@ struct State<'a> {
     key: String,
     expected: Expected,
     planner: ChunkPlanner,
+    chunk_bytes: u64,
+    /// The line of the latest record start (for a reason that names where a flood began).
+    last_line: u64,
     /// Bytes from `window_start` on: the open chunk (and the header before the first chunk).
     window: Vec<u8>,
     window_start: u64,
@@ -102,6 +107,8 @@ impl<'a> Validator<'a> {
             key: key.to_string(),
             expected,
             planner: ChunkPlanner::new(chunk_bytes),
+            chunk_bytes,
+            last_line: 0,
             window: Vec::new(),
             window_start: 0,
             headers: Vec::new(),
@@ -148,6 +155,20 @@ impl<'a> Validator<'a> {
         {
             state.problem.get_or_insert(format!(
                 "the record starting on line {line} grows past {pending} bytes without ending: an unterminated quote?"
+            ));
+        }
+        // Blank lines are no records and empty fields add no field bytes: bound the open
+        // chunk itself, so neither can hold the file in memory.
+        let cap = crate::plan::max_chunk_span(state.chunk_bytes, state.spec.csv.max_field_bytes, fields);
+        if state.window.len() as u64 > cap {
+            let after = match state.last_line {
+                0 => "the start of the file".to_string(),
+                line => format!("the record on line {line}"),
+            };
+            state.problem.get_or_insert(format!(
+                "{} bytes after {after} hold no record boundary: a run of blank lines, or a record of nothing but \
+                 delimiters? A chunk may span at most {cap} bytes (chunk_bytes plus the widest record allowed)",
+                state.window.len()
             ));
         }
         state.problem.is_none()
@@ -271,6 +292,7 @@ impl State<'_> {
             return;
         }
         self.records += 1;
+        self.last_line = record.line;
         if self.spec.max_bad_rows.is_some()
             && let Some(header) = &self.header_map
             && crate::rows::coerce_record(&record, self.spec, header, &mut self.values).is_err()

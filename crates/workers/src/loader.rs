@@ -132,7 +132,7 @@ impl Loader {
         let in_plan =
             retrying(|| async { Ok(penstock_db::chunk_in_plan(&ctx.pool, item.file_id, item.chunk as i32).await?) })
                 .await?;
-        if let Some(reason) = disagreement(item, &in_plan) {
+        if let Some(reason) = disagreement(item, &in_plan).or_else(|| oversized(item, spec)) {
             return Err(Step::Permanent(reason));
         }
         let started = std::time::Instant::now();
@@ -216,6 +216,21 @@ impl Loader {
 /// Why a chunk item does not match its file's stored plan (None: it matches, or the file
 /// was planned before plans were stored). An item that disagrees was made from another plan
 /// (an older chunker, a forged or corrupted message): loading it could skip or repeat rows.
+/// Why an item's byte range is wider than any chunk may be (whatever `chunk_bytes` planned
+/// it, at most 1 GiB), if it is: checked before a byte is read or allocated, so a forged or
+/// corrupt item cannot make the loader allocate what it says.
+fn oversized(item: &ChunkItem, spec: &penstock_core::DatasetSpec) -> Option<String> {
+    let span = item.end.saturating_sub(item.start);
+    let cap = penstock_core::plan::max_chunk_span(1 << 30, spec.csv.max_field_bytes, item.field_count as u64);
+    (span > cap).then(|| {
+        format!(
+            "chunk {} of file {} spans {span} bytes, more than any chunk may ({cap}: the largest chunk_bytes plus \
+             the widest record allowed); refused unread",
+            item.chunk, item.file_id
+        )
+    })
+}
+
 fn disagreement(item: &ChunkItem, in_plan: &ChunkInPlan) -> Option<String> {
     let planned = match in_plan {
         ChunkInPlan::Unplanned => return None,
@@ -346,6 +361,23 @@ mod tests {
             records: item.records as i64,
             sha256: item.sha256.clone(),
         }
+    }
+
+    #[test]
+    fn an_item_wider_than_any_chunk_may_be_is_refused_unread() {
+        let spec = penstock_core::DatasetSpec::from_toml(
+            "egrid",
+            include_str!("../../../config/datasets/egrid_generators.toml"),
+        )
+        .unwrap();
+        let mut item: ChunkItem = serde_json::from_slice(&chunk("egrid_generators")).unwrap();
+        assert_eq!(oversized(&item, &spec), None);
+        item.end = item.start + (1 << 40);
+        let reason = oversized(&item, &spec).unwrap();
+        assert!(
+            reason.starts_with("chunk 1 of file 7 spans 1099511627776 bytes, more than any chunk may"),
+            "{reason}"
+        );
     }
 
     #[test]

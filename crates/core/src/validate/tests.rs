@@ -236,3 +236,53 @@ fn nothing_is_read_after_a_rejection() {
     assert!(!validator.feed(&[0x1f, 0x8b, 8, 0]));
     assert!(!validator.feed(HEADER.as_bytes()));
 }
+
+/// Feeds a flood after two good records in 64 KiB blocks; returns whether reading stopped
+/// early, the verdict, and how many bytes the validator held at most.
+fn flood(unit: &[u8], total: usize) -> (bool, Verdict, usize) {
+    let mut spec = spec();
+    spec.csv.max_field_bytes = 1024;
+    let mut validator = Validator::new(&spec, 64 * 1024, "k", Expected::Size(0));
+    assert!(validator.feed(rows(2).as_bytes()));
+    let block: Vec<u8> = unit.iter().copied().cycle().take(64 * 1024).collect();
+    let (mut fed, mut held, mut stopped) = (0, 0, false);
+    while fed < total {
+        if !validator.feed(&block) {
+            stopped = true;
+            break;
+        }
+        fed += block.len();
+        held = held.max(validator.state.window.len());
+    }
+    (stopped, validator.finish(), held)
+}
+
+#[test]
+fn a_flood_of_blank_lines_is_rejected_before_it_fills_memory() {
+    let (stopped, verdict, held) = flood(b"\n", 64 << 20);
+    assert!(stopped, "reading stopped early");
+    assert!(held < 1 << 20, "held {held} bytes");
+    let Verdict::Rejected(reason) = verdict else {
+        panic!("rejected, got {verdict:?}")
+    };
+    assert!(
+        reason.contains("after the record on line 4 hold no record boundary: a run of blank lines"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_record_of_nothing_but_delimiters_is_rejected_before_it_fills_memory() {
+    let (stopped, verdict, held) = flood(b",", 64 << 20);
+    assert!(stopped, "reading stopped early");
+    assert!(held < 1 << 20, "held {held} bytes");
+    assert!(matches!(verdict, Verdict::Rejected(_)), "{verdict:?}");
+}
+
+#[test]
+fn a_few_blank_lines_between_records_are_fine() {
+    let mut text = rows(3);
+    text.push_str(&"\n".repeat(1000));
+    text.push_str("9,2023,TX,Late,G9,1\n");
+    assert!(matches!(validate(text.as_bytes()), Verdict::Chunks { records: 4, .. }));
+}
