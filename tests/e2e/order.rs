@@ -35,17 +35,7 @@ async fn a_redelivered_chunk_changes_nothing() {
     let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     let bytes = real_egrid_file();
     env.drop_file("egrid/generators/egrid2023_gen.csv", &bytes);
-    let chunks_total = loop {
-        let files = env.files().await;
-        if let Some(total) = files
-            .first()
-            .and_then(|f| f.chunks_total)
-            .filter(|_| files[0].status == "loading")
-        {
-            break total as usize;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let chunks_total = env.wait_until_planned().await;
     front.stop().await;
     assert!(chunks_total > 10, "small chunks give many chunk items ({chunks_total})");
 

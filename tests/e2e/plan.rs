@@ -21,16 +21,7 @@ async fn planned_and_drained(env: &TestEnv) -> Vec<ChunkItem> {
     let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]);
     let front = env.start(config, &[Role::Scanner, Role::Chunker]).await;
     env.drop_file(KEY, &real_egrid_file());
-    let total = loop {
-        let files = env.files().await;
-        if let Some(file) = files.first()
-            && file.status == "loading"
-            && let Some(total) = file.chunks_total
-        {
-            break total as usize;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let total = env.wait_until_planned().await;
     front.stop().await;
     let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     let bodies = drain(&broker, &broker.queues().chunks, total).await;

@@ -19,15 +19,7 @@ async fn an_item_that_stops_its_consumer_every_time_ends_in_the_errors_queue_and
     let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]);
     let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
     env.drop_file(KEY, &real_egrid_file());
-    let total = loop {
-        if let Some(file) = env.files().await.first()
-            && file.status == "loading"
-            && let Some(total) = file.chunks_total
-        {
-            break total as usize;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let total = env.wait_until_planned().await;
     front.stop().await;
     let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     let chunks = broker.queues().chunks.clone();

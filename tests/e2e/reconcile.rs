@@ -33,15 +33,7 @@ async fn planned_and_lost(env: &TestEnv) -> Vec<Vec<u8>> {
         .start(env.config(&reconciling(&[])), &[Role::Scanner, Role::Chunker])
         .await;
     env.drop_file(KEY, &real_egrid_file());
-    let total = loop {
-        if let Some(file) = env.files().await.first()
-            && file.status == "loading"
-            && let Some(total) = file.chunks_total
-        {
-            break total as usize;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let total = env.wait_until_planned().await;
     front.stop().await;
     let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     let bodies = drain(&broker, &broker.queues().chunks, total).await;

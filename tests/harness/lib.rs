@@ -149,6 +149,21 @@ impl TestEnv {
         files
     }
 
+    /// Waits until the first file version is planned (`loading`); returns its chunk count.
+    pub async fn wait_until_planned(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(file) = self.files().await.first()
+                && file.status == "loading"
+                && let Some(total) = file.chunks_total
+            {
+                return total as usize;
+            }
+            assert!(Instant::now() < deadline, "never planned: {:#?}", self.files().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until `count` file versions exist and all are in a terminal state.
     pub async fn wait_for_files(&self, count: usize, timeout: Duration) -> Vec<FileStatus> {
         let deadline = Instant::now() + timeout;
