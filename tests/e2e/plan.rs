@@ -16,8 +16,8 @@ const WAIT: Duration = Duration::from_secs(120);
 const KEY: &str = "egrid/generators/egrid2023_gen.csv";
 
 /// Plans the real eGRID file with 64 KiB chunks (scanner and chunker only), then takes its
-/// chunk items off the queue; returns them.
-async fn planned_and_drained(env: &TestEnv) -> Vec<ChunkItem> {
+/// chunk items off the queue, as a purge would; returns their bodies.
+pub(crate) async fn planned_and_drained_bodies(env: &TestEnv) -> Vec<Vec<u8>> {
     let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]);
     let front = env.start(config, &[Role::Scanner, Role::Chunker]).await;
     env.drop_file(KEY, &real_egrid_file());
@@ -26,6 +26,12 @@ async fn planned_and_drained(env: &TestEnv) -> Vec<ChunkItem> {
     let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     let bodies = drain(&broker, &broker.queues().chunks, total).await;
     broker.close().await;
+    bodies
+}
+
+/// [`planned_and_drained_bodies`], decoded.
+async fn planned_and_drained(env: &TestEnv) -> Vec<ChunkItem> {
+    let bodies = planned_and_drained_bodies(env).await;
     bodies.iter().map(|b| message::decode(b).unwrap()).collect()
 }
 

@@ -7,23 +7,14 @@ use std::time::{Duration, Instant};
 
 use penstock_broker::{DELIVERY_LIMIT, Meta, RabbitMq, WorkQueue};
 use penstock_fleet::Role;
-use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
-
-use crate::order::drain;
-
-const KEY: &str = "egrid/generators/egrid2023_gen.csv";
+use penstock_tests::{TestEnv, amqp_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_that_stops_its_consumer_every_time_ends_in_the_errors_queue_and_fails_its_file() {
     let env = TestEnv::new().await;
-    let config = env.config(&[("PENSTOCK_CHUNK_BYTES", "65536")]);
-    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
-    env.drop_file(KEY, &real_egrid_file());
-    let total = env.wait_until_planned().await;
-    front.stop().await;
+    let items = crate::plan::planned_and_drained_bodies(&env).await;
     let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
     let chunks = broker.queues().chunks.clone();
-    let items = drain(&broker, &chunks, total).await;
     broker
         .publish(&chunks, &items[0], &Meta::new("chunk-poison"))
         .await
@@ -50,7 +41,7 @@ async fn an_item_that_stops_its_consumer_every_time_ends_in_the_errors_queue_and
     );
     broker.close().await;
 
-    let errors = env.start(config, &[Role::Errors]).await;
+    let errors = env.start(env.config(&[]), &[Role::Errors]).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let file = loop {
         let file = env.files().await.remove(0);

@@ -11,6 +11,7 @@ use penstock_tests::egrid;
 use penstock_tests::{TestEnv, amqp_url, real_egrid_file};
 
 use crate::order::drain;
+use crate::plan::planned_and_drained_bodies;
 
 const WAIT: Duration = Duration::from_secs(120);
 const KEY: &str = "egrid/generators/egrid2023_gen.csv";
@@ -24,21 +25,6 @@ fn reconciling<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     ];
     env.extend_from_slice(extra);
     env
-}
-
-/// Plans the real file with 64 KiB chunks (scanner and chunker only) and takes every chunk
-/// item off the queue, as a purge would; returns them.
-async fn planned_and_lost(env: &TestEnv) -> Vec<Vec<u8>> {
-    let front = env
-        .start(env.config(&reconciling(&[])), &[Role::Scanner, Role::Chunker])
-        .await;
-    env.drop_file(KEY, &real_egrid_file());
-    let total = env.wait_until_planned().await;
-    front.stop().await;
-    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
-    let bodies = drain(&broker, &broker.queues().chunks, total).await;
-    broker.close().await;
-    bodies
 }
 
 async fn ready(env: &TestEnv, queue: impl Fn(&RabbitMq) -> String) -> u32 {
@@ -73,7 +59,7 @@ async fn recovery_alert(env: &TestEnv, file_id: i64) -> Option<(i64, String, Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_chunk_items_are_published_again_exactly_once_and_the_file_loads_every_row_once() {
     let env = TestEnv::new().await;
-    let lost = planned_and_lost(&env).await;
+    let lost = planned_and_drained_bodies(&env).await;
     let total = lost.len();
     assert!(total > 10, "64 KiB chunks give many chunk items ({total})");
     // The first five loaded before the rest were lost.
@@ -203,7 +189,7 @@ async fn a_file_that_recoveries_do_not_help_fails_with_a_reason_that_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_reconcilers_at_once_recover_a_stalled_file_once() {
     let env = TestEnv::new().await;
-    let total = planned_and_lost(&env).await.len();
+    let total = planned_and_drained_bodies(&env).await.len();
     // Several passes each, at the same moments.
     let config = env.config(&reconciling(&[("PENSTOCK_RECONCILE_INTERVAL", "50ms")]));
     let a = env.start(config.clone(), &[Role::Reconciler]).await;

@@ -184,15 +184,7 @@ impl RabbitMq {
                      `rabbitmqctl delete_queue {queue}`, start the fleet), or apply the limit as a policy (README, \
                      \"Upgrading\")"
                 );
-                let check = self.connection.create_channel().await?;
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                check
-                    .queue_declare(queue.into(), passive, FieldTable::default())
-                    .await?;
-                let _ = check.close(200, "checked".into()).await;
+                self.existing(queue).await?;
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -310,7 +302,9 @@ impl RabbitMq {
         }))
     }
 
-    async fn depth(&self, queue: &str) -> Result<u32, BrokerError> {
+    /// A queue as it is (a passive declare on a channel of its own), or an error if it does
+    /// not exist. A failed passive declare closes its channel, so it never shares one.
+    async fn existing(&self, queue: &str) -> Result<lapin::Queue, BrokerError> {
         let channel = self.connection.create_channel().await?;
         let passive = QueueDeclareOptions {
             passive: true,
@@ -320,24 +314,17 @@ impl RabbitMq {
             .queue_declare(queue.into(), passive, FieldTable::default())
             .await?;
         let _ = channel.close(200, "done".into()).await;
-        Ok(q.message_count())
+        Ok(q)
+    }
+
+    async fn depth(&self, queue: &str) -> Result<u32, BrokerError> {
+        Ok(self.existing(queue).await?.message_count())
     }
 
     async fn ensure_external(&self, queue: &str) -> Result<(), BrokerError> {
-        let probe = self.connection.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        if probe
-            .queue_declare(queue.into(), passive, FieldTable::default())
-            .await
-            .is_ok()
-        {
-            let _ = probe.close(200, "exists".into()).await;
+        if self.existing(queue).await.is_ok() {
             return Ok(());
         }
-        // A failed passive declare closes the probe channel; declare on a fresh one.
         let channel = self.connection.create_channel().await?;
         channel
             .queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default())
@@ -424,11 +411,7 @@ fn headers(meta: &Meta) -> FieldTable {
 fn meta(properties: &BasicProperties) -> Meta {
     let table = properties.headers().as_ref().map(|h| h.inner());
     let get = |name: &str| table.and_then(|t| t.get(name));
-    let text = |name: &str| match get(name) {
-        Some(AMQPValue::LongString(s)) => Some(s.to_string()),
-        Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
-        _ => None,
-    };
+    let text = |name: &str| as_text(get(name));
     let attempt = match get(ATTEMPT) {
         Some(AMQPValue::LongUInt(n)) => Some(*n),
         Some(AMQPValue::LongInt(n)) => u32::try_from(*n).ok(),
@@ -472,12 +455,17 @@ fn latest_death(
     let Some(AMQPValue::FieldTable(latest)) = deaths.as_slice().first() else {
         return None;
     };
-    let text = |name: &str| match latest.inner().get(name) {
+    let text = |name: &str| as_text(latest.inner().get(name));
+    Some((text("reason")?, text("queue")))
+}
+
+/// A header value that is text, as text.
+fn as_text(value: Option<&AMQPValue>) -> Option<String> {
+    match value {
         Some(AMQPValue::LongString(s)) => Some(s.to_string()),
         Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
         _ => None,
-    };
-    Some((text("reason")?, text("queue")))
+    }
 }
 
 #[cfg(test)]

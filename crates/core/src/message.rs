@@ -18,6 +18,14 @@ pub struct FileItem {
     pub size: u64,
 }
 
+impl FileItem {
+    /// Its message id on the broker: one per file version, so every publish of it (the
+    /// scanner's, a republish, the reconciler's) is recognisably the same item.
+    pub fn message_id(&self) -> String {
+        format!("file-{}", self.file_id)
+    }
+}
+
 /// "Load these whole records": consumed by the database consumer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkItem {

@@ -88,9 +88,7 @@ pub async fn pass(ctx: &Context, queue: &dyn WorkQueue) -> Result<usize, RunErro
                 continue;
             }
             Recovery::RepublishFile => {
-                queue
-                    .publish_json(&queues.files, &item, &format!("file-{}", file.id))
-                    .await?;
+                queue.publish_json(&queues.files, &item, &item.message_id()).await?;
                 ("files", 1)
             }
             Recovery::RepublishChunks(_) => {

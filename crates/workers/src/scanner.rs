@@ -347,7 +347,7 @@ pub async fn publish_file(
 /// Publishes a file item (confirmed) and only then marks its version published.
 pub(crate) async fn publish_item(pool: &PgPool, queue: &dyn WorkQueue, item: &FileItem) -> Result<(), RunError> {
     queue
-        .publish_json(&queue.queues().files, item, &format!("file-{}", item.file_id))
+        .publish_json(&queue.queues().files, item, &item.message_id())
         .await?;
     penstock_db::mark_published(pool, item.file_id).await?;
     Ok(())
