@@ -12,13 +12,13 @@ use penstock_tests::{TestEnv, repo_root};
 
 const HEADER: &str = "Generator file sequence number,Data Year,Plant state abbreviation,Plant name,Generator ID,Generator annual net generation (MWh)\r\nSEQGEN23,YEAR,PSTATEABB,PNAME,GENID,GENNTAN\r\n";
 
-fn egrid_spec() -> DatasetSpec {
+pub(crate) fn egrid_spec() -> DatasetSpec {
     let path = repo_root().join("config/datasets/egrid_generators.toml");
     DatasetSpec::from_toml(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 /// A file version in the ledger, for chunks to belong to.
-async fn file_version(env: &TestEnv, name: &str) -> i64 {
+pub(crate) async fn file_version(env: &TestEnv, name: &str) -> i64 {
     penstock_db::discover(&env.pool, "test", name, name, "egrid_generators", 1)
         .await
         .unwrap()
@@ -26,7 +26,7 @@ async fn file_version(env: &TestEnv, name: &str) -> i64 {
 }
 
 /// Loads `records` (data lines of an eGRID file, first on line 3) as chunk 0 of `file_id`.
-async fn load(env: &TestEnv, file_id: i64, records: &[&str]) -> ChunkOutcome {
+pub(crate) async fn load(env: &TestEnv, file_id: i64, records: &[&str]) -> ChunkOutcome {
     let spec = egrid_spec();
     let body = records.iter().map(|r| format!("{r}\r\n")).collect::<String>();
     let header = HeaderMap {
@@ -51,12 +51,12 @@ async fn load(env: &TestEnv, file_id: i64, records: &[&str]) -> ChunkOutcome {
         columns: header.columns.clone(),
         sha256: String::new(),
     };
-    penstock_db::load_chunk(&env.pool, &MergeSql::new(&spec), &item, &prepared)
+    penstock_db::load_chunk(&env.pool, &MergeSql::new(&spec), &item, &prepared, body.as_bytes())
         .await
         .unwrap()
 }
 
-fn path_of(outcome: &ChunkOutcome) -> LoadPath {
+pub(crate) fn path_of(outcome: &ChunkOutcome) -> LoadPath {
     match outcome {
         ChunkOutcome::Loaded { path, .. } => *path,
         ChunkOutcome::AlreadyLoaded => panic!("the chunk was loaded before"),
@@ -64,7 +64,7 @@ fn path_of(outcome: &ChunkOutcome) -> LoadPath {
 }
 
 /// Plant name → (net generation as text, source file id, source line), ordered by name.
-async fn generators(env: &TestEnv) -> Vec<(String, Option<String>, i64, i64)> {
+pub(crate) async fn generators(env: &TestEnv) -> Vec<(String, Option<String>, i64, i64)> {
     sqlx::query_as(
         "SELECT plant_name, net_generation_mwh::text, source_file_id, source_line FROM egrid_generators ORDER BY plant_name",
     )

@@ -16,6 +16,7 @@ mod outages;
 mod plan;
 mod poison;
 mod reconcile;
+mod refused;
 mod rejection;
 mod s3_events;
 mod s3_store;

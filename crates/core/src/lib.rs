@@ -33,5 +33,5 @@ pub use coerce::{CoerceError, Value};
 pub use header::{HeaderError, HeaderMap};
 pub use message::{ChunkItem, FileItem};
 pub use plan::{ChunkPlan, ChunkPlanner};
-pub use rows::{PreparedChunk, QuarantinedRecord, prepare_chunk};
+pub use rows::{PreparedChunk, QuarantinedRecord, prepare_chunk, raw_records};
 pub use spec::{ColumnSpec, ColumnType, CsvDialect, DatasetSpec, SpecError};

@@ -7,7 +7,7 @@ use crate::copy_text;
 use crate::dedupe::LastWins;
 use crate::header::HeaderMap;
 use crate::scan::{Record, scan_all};
-use crate::spec::DatasetSpec;
+use crate::spec::{CsvDialect, DatasetSpec};
 
 /// A record that could not be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,18 +95,10 @@ fn coerce_records(
     scan_all(&spec.csv, bytes, first_line, |record| {
         records += 1;
         let line = record.line;
-        let raw = || {
-            let text = &bytes[record.start as usize..record.end as usize];
-            let end = text
-                .iter()
-                .rposition(|b| *b != b'\n' && *b != b'\r')
-                .map_or(0, |i| i + 1);
-            String::from_utf8_lossy(&text[..end]).into_owned()
-        };
         let quarantine = |column: Option<String>, reason: String| QuarantinedRecord {
             line,
             column,
-            raw: raw(),
+            raw: String::from_utf8_lossy(record_text(bytes, &record)).into_owned(),
             reason,
         };
         match coerce_record(&record, spec, header, &mut values) {
@@ -114,11 +106,7 @@ fn coerce_records(
             Err((None, reason)) => {
                 // A record of the wrong shape that spans lines is usually a stray quote that
                 // swallowed the lines after it: say so, with the lines it covers.
-                let text = &bytes[record.start as usize..record.end as usize];
-                let body = &text[..text
-                    .iter()
-                    .rposition(|b| *b != b'\n' && *b != b'\r')
-                    .map_or(0, |i| i + 1)];
+                let body = record_text(bytes, &record);
                 let breaks = body
                     .iter()
                     .enumerate()
@@ -138,6 +126,34 @@ fn coerce_records(
         }
     });
     (records, quarantined)
+}
+
+/// A record's bytes as they appear in the file, without its line terminator.
+fn record_text<'a>(bytes: &'a [u8], record: &Record<'_>) -> &'a [u8] {
+    let text = &bytes[record.start as usize..record.end as usize];
+    let end = text
+        .iter()
+        .rposition(|b| *b != b'\n' && *b != b'\r')
+        .map_or(0, |i| i + 1);
+    &text[..end]
+}
+
+/// The records of a chunk (`bytes`, whose first byte sits on physical line `first_line`)
+/// that start on one of `lines`, as they appear in the file, in file order: what the
+/// quarantine keeps of a row the database refused.
+pub fn raw_records(bytes: &[u8], dialect: &CsvDialect, first_line: u64, lines: &[u64]) -> Vec<(u64, String)> {
+    let mut wanted = lines.to_vec();
+    wanted.sort_unstable();
+    let mut found = Vec::with_capacity(wanted.len());
+    scan_all(dialect, bytes, first_line, |record| {
+        if wanted.binary_search(&record.line).is_ok() {
+            found.push((
+                record.line,
+                String::from_utf8_lossy(record_text(bytes, &record)).into_owned(),
+            ));
+        }
+    });
+    found
 }
 
 /// Checks one record's shape and coerces its mapped fields into `values` (spec order).

@@ -1,25 +1,45 @@
 //! Checking a dataset spec against the live table at start-up, so a typo fails fast with a
 //! clear message instead of at the first row.
 
-use penstock_core::DatasetSpec;
+use penstock_core::{ColumnSpec, ColumnType, DatasetSpec};
 use sqlx::PgPool;
 
 use crate::error::DbError;
 
+/// A column of the live table, as `information_schema.columns` describes it.
+#[derive(Debug, Clone)]
+struct TableColumn {
+    name: String,
+    data_type: String,
+    not_null: bool,
+    /// For `character varying(n)` and `character(n)`.
+    max_length: Option<i32>,
+    /// For `numeric(p, s)`.
+    precision: Option<i32>,
+    scale: Option<i32>,
+}
+
 /// Checks that the spec's table exists with every column (of a compatible type), the
-/// lineage columns, and a unique constraint or index on exactly the conflict key.
-pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError> {
+/// lineage columns, and a unique constraint or index on exactly the conflict key. Returns
+/// warnings for what the table accepts more narrowly than the spec (NOT NULL, lengths,
+/// precision): rows PostgreSQL refuses for those are quarantined, not lost, but the user
+/// should hear of it before the first file.
+pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>, DbError> {
     let table = spec.table();
-    let columns: Vec<(String, String)> = sqlx::query!(
-        r#"SELECT column_name::text AS "column_name!", data_type::text AS "data_type!" FROM information_schema.columns
+    let live: Vec<TableColumn> = sqlx::query_as!(
+        TableColumn,
+        r#"SELECT column_name::text AS "name!", data_type::text AS "data_type!",
+            is_nullable = 'NO' AS "not_null!",
+            character_maximum_length::int4 AS max_length,
+            CASE WHEN data_type = 'numeric' THEN numeric_precision::int4 END AS precision,
+            CASE WHEN data_type = 'numeric' THEN numeric_scale::int4 END AS scale
+         FROM information_schema.columns
          WHERE table_schema = current_schema() AND table_name = $1"#,
         table
     )
     .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|c| (c.column_name, c.data_type))
-    .collect();
+    .await?;
+    let columns: Vec<(String, String)> = live.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect();
     let fail = |message: String| Err(DbError::Invalid(format!("dataset {:?}: {message}", spec.name)));
     if columns.is_empty() {
         return fail(format!(
@@ -79,5 +99,124 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<(), DbError
             spec.conflict_key.join(", ")
         ));
     }
-    Ok(())
+    Ok(spec
+        .columns
+        .iter()
+        .filter_map(|column| {
+            let live = live.iter().find(|c| c.name == column.name)?;
+            narrower(table, column, live)
+        })
+        .collect())
+}
+
+/// What the live column refuses that the spec lets through, if anything.
+fn narrower(table: &str, column: &ColumnSpec, live: &TableColumn) -> Option<String> {
+    let name = &column.name;
+    let mut notes = Vec::new();
+    let nullable = column.nullable;
+    if live.not_null && nullable {
+        notes.push(format!(
+            "is NOT NULL, but the spec lets it be empty (nullable = true): rows with an empty {:?} will be refused; \
+             set nullable = false in the spec, or drop NOT NULL",
+            column.source
+        ));
+    }
+    if let Some(n) = live.max_length {
+        notes.push(format!(
+            "holds at most {n} characters ({}({n})): longer values will be refused",
+            live.data_type
+        ));
+    }
+    if let (Some(p), Some(s)) = (live.precision, live.scale) {
+        notes.push(format!(
+            "is numeric({p}, {s}): values with more than {} digits before the point will be refused, and digits past \
+             the {s}th decimal are rounded without notice",
+            p - s
+        ));
+    }
+    if column.ty == ColumnType::Numeric && matches!(live.data_type.as_str(), "real" | "double precision") {
+        notes.push(format!(
+            "is {}: decimal values are stored as binary floating point and may be rounded",
+            live.data_type
+        ));
+    }
+    (!notes.is_empty()).then(|| {
+        format!(
+            "column {name:?} of table {table:?} {}; refused rows are quarantined with PostgreSQL's reason",
+            notes.join("; it ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_column(ty: ColumnType, nullable: bool) -> ColumnSpec {
+        ColumnSpec {
+            name: "c".into(),
+            source: "C".into(),
+            ty,
+            nullable,
+            trim: true,
+            thousands: None,
+            accounting_negatives: false,
+            case: None,
+        }
+    }
+
+    fn live(data_type: &str, not_null: bool) -> TableColumn {
+        TableColumn {
+            name: "c".into(),
+            data_type: data_type.into(),
+            not_null,
+            max_length: None,
+            precision: None,
+            scale: None,
+        }
+    }
+
+    #[test]
+    fn a_not_null_column_the_spec_calls_nullable_is_warned_about_with_the_fix() {
+        let warning = narrower("t", &spec_column(ColumnType::Text, true), &live("text", true)).unwrap();
+        assert!(warning.contains("NOT NULL"), "{warning}");
+        assert!(warning.contains("nullable = false"), "{warning}");
+        assert_eq!(
+            narrower("t", &spec_column(ColumnType::Text, false), &live("text", true)),
+            None
+        );
+    }
+
+    #[test]
+    fn lengths_and_precision_narrower_than_the_spec_are_warned_about() {
+        let varchar = TableColumn {
+            max_length: Some(10),
+            ..live("character varying", false)
+        };
+        let warning = narrower("t", &spec_column(ColumnType::Text, true), &varchar).unwrap();
+        assert!(
+            warning.contains("at most 10 characters (character varying(10))"),
+            "{warning}"
+        );
+        let numeric = TableColumn {
+            precision: Some(6),
+            scale: Some(2),
+            ..live("numeric", false)
+        };
+        let warning = narrower("t", &spec_column(ColumnType::Numeric, true), &numeric).unwrap();
+        assert!(warning.contains("more than 4 digits before the point"), "{warning}");
+        assert!(warning.contains("rounded"), "{warning}");
+    }
+
+    #[test]
+    fn a_column_as_wide_as_the_spec_is_not_warned_about() {
+        assert_eq!(
+            narrower("t", &spec_column(ColumnType::Numeric, true), &live("numeric", false)),
+            None
+        );
+        assert_eq!(
+            narrower("t", &spec_column(ColumnType::Integer, true), &live("bigint", false)),
+            None
+        );
+    }
 }

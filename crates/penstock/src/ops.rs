@@ -93,12 +93,17 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         );
         for spec in &config.datasets {
             match penstock_db::check_spec(pool, spec).await {
-                Ok(()) => report(
-                    true,
-                    &format!("dataset {}", spec.name),
-                    format!("table {} matches the spec", spec.table()),
-                    "",
-                ),
+                Ok(warnings) => {
+                    report(
+                        true,
+                        &format!("dataset {}", spec.name),
+                        format!("table {} matches the spec", spec.table()),
+                        "",
+                    );
+                    for warning in warnings {
+                        println!("warn  {:<22} {warning}", "");
+                    }
+                }
                 Err(e) => report(
                     false,
                     &format!("dataset {}", spec.name),

@@ -97,9 +97,12 @@ impl Context {
         })?;
         let mut datasets = HashMap::new();
         for spec in &config.datasets {
-            penstock_db::check_spec(&pool, spec)
+            let warnings = penstock_db::check_spec(&pool, spec)
                 .await
                 .map_err(|e| RunError::Startup(e.to_string()))?;
+            for warning in warnings {
+                tracing::warn!(dataset = %spec.name, "{warning}");
+            }
             datasets.insert(spec.name.clone(), (spec.clone(), MergeSql::new(spec)));
         }
         let store = penstock_storage::open(&config).await;

@@ -156,10 +156,12 @@ impl Loader {
         };
         let (first_line, file_id) = (item.first_line, item.file_id);
         // Parsing and coercion are CPU work: keep them off the async workers.
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id))
-                .await
-                .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
+        let (bytes, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared = prepare_chunk(&bytes, &spec_owned, &header, first_line, file_id);
+            (bytes, prepared)
+        })
+        .await
+        .map_err(|e| Step::Permanent(format!("parsing the chunk panicked: {e}")))?;
         if prepared.records != item.records {
             return Err(Step::Permanent(format!(
                 "chunk {} holds {} records but the chunker counted {}",
@@ -169,7 +171,7 @@ impl Loader {
         let tries = AtomicU32::new(0);
         let outcome = retrying(|| {
             tries.fetch_add(1, Ordering::Relaxed);
-            async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared).await?) }
+            async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared, &bytes).await?) }
         })
         .await?;
         match outcome {
@@ -191,16 +193,17 @@ impl Loader {
                 file_status,
                 rows_changed,
                 path,
+                refused,
             } => {
                 Occurrence::ChunkCommitted {
                     file_id: item.file_id,
                     chunk: item.chunk,
                     dataset: &item.dataset,
-                    rows: prepared.rows as u64,
+                    rows: prepared.rows - refused,
                     rows_changed,
                     path: path.as_str(),
-                    quarantined: prepared.quarantined.len() as u64,
-                    superseded: prepared.superseded as u64,
+                    quarantined: prepared.quarantined.len() as u64 + refused,
+                    superseded: prepared.superseded,
                     file_status,
                     took: started.elapsed(),
                 }
@@ -213,9 +216,6 @@ impl Loader {
     }
 }
 
-/// Why a chunk item does not match its file's stored plan (None: it matches, or the file
-/// was planned before plans were stored). An item that disagrees was made from another plan
-/// (an older chunker, a forged or corrupted message): loading it could skip or repeat rows.
 /// Why an item's byte range is wider than any chunk may be (whatever `chunk_bytes` planned
 /// it, at most 1 GiB), if it is: checked before a byte is read or allocated, so a forged or
 /// corrupt item cannot make the loader allocate what it says.
@@ -231,6 +231,9 @@ fn oversized(item: &ChunkItem, spec: &penstock_core::DatasetSpec) -> Option<Stri
     })
 }
 
+/// Why a chunk item does not match its file's stored plan (None: it matches, or the file
+/// was planned before plans were stored). An item that disagrees was made from another plan
+/// (an older chunker, a forged or corrupted message): loading it could skip or repeat rows.
 fn disagreement(item: &ChunkItem, in_plan: &ChunkInPlan) -> Option<String> {
     let planned = match in_plan {
         ChunkInPlan::Unplanned => return None,

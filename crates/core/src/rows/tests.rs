@@ -148,6 +148,18 @@ fn a_prepared_chunk_keeps_the_last_duplicate_and_appends_lineage() {
 }
 
 #[test]
+fn raw_records_finds_the_records_that_start_on_the_asked_lines_as_written() {
+    let bytes = b"A,1\r\n\"Two\r\nLines\",2\r\n\nC, (3)\r\n";
+    let spec = spec();
+    let found = raw_records(bytes, &spec.csv, 7, &[11, 8, 99]);
+    assert_eq!(
+        found,
+        vec![(8, "\"Two\r\nLines\",2".to_string()), (11, "C, (3)".to_string())]
+    );
+    assert!(raw_records(bytes, &spec.csv, 7, &[]).is_empty());
+}
+
+#[test]
 fn blank_lines_are_not_records() {
     let parsed = parse_chunk(b"A,1\n\n\nB,2\n", &spec(), &header(), 2);
     assert_eq!(parsed.records, 2);
