@@ -27,6 +27,15 @@ pub(crate) async fn file_version(env: &TestEnv, name: &str) -> i64 {
 
 /// Loads `records` (data lines of an eGRID file, first on line 3) as chunk 0 of `file_id`.
 pub(crate) async fn load(env: &TestEnv, file_id: i64, records: &[&str]) -> ChunkOutcome {
+    try_load(env, file_id, records).await.unwrap()
+}
+
+/// [`load`], which may fail.
+pub(crate) async fn try_load(
+    env: &TestEnv,
+    file_id: i64,
+    records: &[&str],
+) -> Result<ChunkOutcome, penstock_db::DbError> {
     let spec = egrid_spec();
     let body = records.iter().map(|r| format!("{r}\r\n")).collect::<String>();
     let header = HeaderMap {
@@ -51,9 +60,7 @@ pub(crate) async fn load(env: &TestEnv, file_id: i64, records: &[&str]) -> Chunk
         columns: header.columns.clone(),
         sha256: String::new(),
     };
-    penstock_db::load_chunk(&env.pool, &MergeSql::new(&spec), &item, &prepared, body.as_bytes())
-        .await
-        .unwrap()
+    penstock_db::load_chunk(&env.pool, &MergeSql::new(&spec), &item, &prepared, body.as_bytes()).await
 }
 
 pub(crate) fn path_of(outcome: &ChunkOutcome) -> LoadPath {

@@ -13,6 +13,7 @@ mod load_path;
 mod metrics;
 mod order;
 mod outages;
+mod outbox;
 mod plan;
 mod poison;
 mod reconcile;

@@ -95,6 +95,71 @@ impl Event {
         }
     }
 
+    /// A file version that finished loading: every chunk committed (`done`, or
+    /// `done_with_errors` when rows were quarantined).
+    pub fn file_finished(
+        file_id: i64,
+        key: &str,
+        rows_loaded: i64,
+        rows_quarantined: i64,
+        rows_superseded: i64,
+    ) -> Event {
+        let metadata = serde_json::json!({
+            "file_id": file_id,
+            "key": key,
+            "rows_loaded": rows_loaded,
+            "rows_quarantined": rows_quarantined,
+            "rows_superseded": rows_superseded,
+        });
+        let key = key.to_string();
+        if rows_quarantined > 0 {
+            let message = format!("{key} loaded {rows_loaded} rows; {rows_quarantined} quarantined");
+            let kind = EventKind::FileDoneWithErrors {
+                file_id,
+                key,
+                quarantined: rows_quarantined,
+            };
+            Event::new(kind, "database", message, metadata)
+        } else {
+            let message = format!("{key} loaded {rows_loaded} rows");
+            Event::new(EventKind::FileDone { file_id, key }, "database", message, metadata)
+        }
+    }
+
+    /// A file version that failed (`source`: the role that saw why).
+    pub fn file_failed(file_id: i64, key: &str, reason: &str, source: &str) -> Event {
+        let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
+        let kind = EventKind::FileFailed {
+            file_id,
+            key: key.to_string(),
+        };
+        Event::new(kind, source, format!("{key}: {reason}"), metadata)
+    }
+
+    /// A file version the chunker rejected before loading anything.
+    pub fn file_rejected(file_id: i64, key: &str, reason: &str) -> Event {
+        let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
+        let kind = EventKind::FileRejected {
+            file_id,
+            key: key.to_string(),
+        };
+        Event::new(kind, "chunker", format!("{key} rejected: {reason}"), metadata)
+    }
+
+    /// A dead work item the error consumer recorded.
+    pub fn dead_item(
+        queue: Option<&str>,
+        message_id: &str,
+        file_id: Option<i64>,
+        attempts: i32,
+        reason: &str,
+    ) -> Event {
+        let queue = queue.unwrap_or("unknown").to_string();
+        let metadata = serde_json::json!({ "message_id": message_id, "file_id": file_id, "attempts": attempts });
+        let message = format!("dead item from {queue}: {reason}");
+        Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata)
+    }
+
     pub fn severity(&self) -> Severity {
         match &self.kind {
             EventKind::FileDone { .. } => Severity::Info,
@@ -174,6 +239,38 @@ mod tests {
         };
         assert_eq!((looping(3), looping(10)), (Severity::Warning, Severity::Critical));
         assert!(Severity::Critical > Severity::Error && Severity::Error > Severity::Warning);
+    }
+
+    #[test]
+    fn a_finished_file_is_done_or_done_with_errors_by_its_quarantine_and_says_its_counts() {
+        let clean = Event::file_finished(4, "a.csv", 10, 0, 1);
+        assert_eq!(
+            clean.kind,
+            EventKind::FileDone {
+                file_id: 4,
+                key: "a.csv".into()
+            }
+        );
+        assert_eq!(clean.message, "a.csv loaded 10 rows");
+        assert_eq!(clean.metadata["rows_superseded"], 1);
+        let partial = Event::file_finished(4, "a.csv", 10, 2, 0);
+        assert_eq!(partial.severity(), Severity::Warning);
+        assert_eq!(partial.message, "a.csv loaded 10 rows; 2 quarantined");
+    }
+
+    #[test]
+    fn failures_rejections_and_dead_items_carry_their_reason() {
+        let failed = Event::file_failed(3, "b.csv", "object gone", "worker");
+        assert_eq!(
+            (failed.message.as_str(), failed.source.as_str()),
+            ("b.csv: object gone", "worker")
+        );
+        assert_eq!(failed.metadata["reason"], "object gone");
+        let rejected = Event::file_rejected(3, "b.csv", "the file is empty");
+        assert_eq!(rejected.dedupe_key(), "file-rejected:b.csv");
+        let dead = Event::dead_item(Some("p.chunks"), "m-1", Some(3), 5, "gave up");
+        assert_eq!(dead.dedupe_key(), "dead-letter:p.chunks");
+        assert_eq!(dead.message, "dead item from p.chunks: gave up");
     }
 
     #[test]

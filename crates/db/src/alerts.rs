@@ -11,6 +11,12 @@ use crate::error::DbError;
 
 /// Raises or bumps the alert for an event; returns the alert's id and whether it is new.
 pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), DbError> {
+    let mut conn = pool.acquire().await?;
+    raise_alert_in(&mut conn, event).await
+}
+
+/// [`raise_alert`] on the caller's connection (or transaction).
+pub(crate) async fn raise_alert_in(conn: &mut sqlx::PgConnection, event: &Event) -> Result<(i64, bool), DbError> {
     let raised = sqlx::query!(
         r#"INSERT INTO alerts (dedupe_key, severity, source, message, metadata)
          VALUES ($1, $2, $3, $4, $5)
@@ -30,7 +36,7 @@ pub async fn raise_alert(pool: &PgPool, event: &Event) -> Result<(i64, bool), Db
         &event.message,
         &event.metadata
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     Ok((raised.id, raised.inserted))
 }

@@ -22,17 +22,19 @@ pub struct DeadItem {
 }
 
 /// Records a batch of dead items in one transaction and fails the file versions they name
-/// (unless already finished). Items already recorded are skipped.
+/// (unless already finished); each item recorded now has its event in the outbox, in the
+/// same transaction. Items already recorded are skipped. Returns how many were new.
 pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64, DbError> {
     let mut tx = pool.begin().await?;
     // A file id that names no file version (a corrupt item) is recorded as NULL.
-    let inserted = sqlx::query!(
-        "INSERT INTO ingest_errors (kind, file_id, raw, reason, message_id, attempts, source_queue, item)
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO ingest_errors (kind, file_id, raw, reason, message_id, attempts, source_queue, item)
          SELECT 'dead_item', f.id, d.raw, d.reason, d.message_id, d.attempts, d.source_queue, d.item
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::jsonb[])
               AS d(message_id, source_queue, reason, attempts, file_id, raw, item)
          LEFT JOIN ingest_files f ON f.id = d.file_id
-         ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING",
+         ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
+         RETURNING message_id AS "message_id!""#,
         // PostgreSQL text cannot hold NUL: each becomes U+FFFD (the item's own bytes are
         // kept as they are only in `raw`'s lossy text and, escaped, in `item`).
         &items.iter().map(|i| without_nul(&i.message_id)).collect::<Vec<_>>(),
@@ -50,9 +52,19 @@ pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64,
             .map(|i| i.item.clone().map(json_without_nul))
             .collect::<Vec<_>>() as Vec<Option<serde_json::Value>>
     )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
+    for item in items.iter().filter(|i| inserted.contains(&without_nul(&i.message_id))) {
+        // jsonb cannot hold NUL either.
+        let event = penstock_core::event::Event::dead_item(
+            item.source_queue.as_deref().map(without_nul).as_deref(),
+            &without_nul(&item.message_id),
+            item.file_id,
+            item.attempts,
+            &without_nul(&item.reason),
+        );
+        crate::outbox::write(&mut tx, &event).await?;
+    }
     for item in items.iter().filter(|i| i.file_id.is_some()) {
         let reason = format!(
             "dead-lettered from {} after {} attempt(s): {}",
@@ -71,7 +83,7 @@ pub async fn record_dead_items(pool: &PgPool, items: &[DeadItem]) -> Result<u64,
         .await?;
     }
     tx.commit().await?;
-    Ok(inserted)
+    Ok(inserted.len() as u64)
 }
 
 /// `text` with every NUL (which PostgreSQL text cannot hold) replaced by U+FFFD.

@@ -174,8 +174,16 @@ pub async fn start_chunking(pool: &PgPool, id: i64) -> Result<bool, DbError> {
 }
 
 /// Ends a file version with `status` (`rejected` or `failed`) and a reason, unless it has
-/// already ended.
-pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str) -> Result<bool, DbError> {
+/// already ended; `event` (what the notification consumer hears of it) goes to the outbox in
+/// the same transaction. Returns whether the file ended now.
+pub async fn finish_with(
+    pool: &PgPool,
+    id: i64,
+    status: FileState,
+    reason: &str,
+    event: &penstock_core::event::Event,
+) -> Result<bool, DbError> {
+    let mut tx = pool.begin().await?;
     let result = sqlx::query!(
         "UPDATE ingest_files SET status = $2, reason = $3, finished_at = now(), updated_at = now()
          WHERE id = $1 AND status <> ALL ($4::text[])",
@@ -184,9 +192,14 @@ pub async fn finish_with(pool: &PgPool, id: i64, status: FileState, reason: &str
         reason,
         &FileState::TERMINAL_NAMES[..] as &[&str]
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(result.rows_affected() == 1)
+    let ended = result.rows_affected() == 1;
+    if ended {
+        crate::outbox::write(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(ended)
 }
 
 /// Every file version, newest first.

@@ -17,6 +17,7 @@ mod error;
 mod file_state;
 mod ledger;
 mod load;
+mod outbox;
 mod plan;
 pub mod read;
 mod reconcile;
@@ -33,7 +34,8 @@ pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;
 pub use file_state::FileState;
 pub use ledger::*;
-pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, LoadPath, MergeSql, load_chunk};
+pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, Finished, LoadPath, MergeSql, load_chunk};
+pub use outbox::{Unsent, enqueue_event, prune_outbox, raise_alert_once};
 pub use plan::{ChunkInPlan, PlannedRange, StoredPlan, chunk_in_plan, store_plan, stored_plan};
 pub use reconcile::{Reconciliation, Stalled, StalledPlan, touch};
 pub use setup::{

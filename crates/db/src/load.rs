@@ -125,7 +125,16 @@ pub enum ChunkOutcome {
         path: LoadPath,
         /// Rows PostgreSQL refused, quarantined with its reason.
         refused: u64,
+        /// Set when this chunk finished the file (its event is in the outbox).
+        finished: Option<Finished>,
     },
+}
+
+/// A file finished by the chunk that committed last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// From the file's start to its finish.
+    pub took: Option<std::time::Duration>,
 }
 
 /// How a chunk's rows went into the table.
@@ -275,7 +284,7 @@ async fn load_once(
         (chunk.quarantined.len() + refused.len()) as i64,
     );
     // The states are bound (from FileState) rather than spelled in the SQL.
-    let file_status = sqlx::query_scalar!(
+    let file = sqlx::query!(
         r#"UPDATE ingest_files SET
             chunks_done = chunks_done + 1,
             rows_loaded = rows_loaded + $2,
@@ -289,7 +298,10 @@ async fn load_once(
                 WHEN status = $5 AND chunks_done + 1 >= chunks_total THEN now()
                 ELSE finished_at END,
             updated_at = now()
-         WHERE id = $1 RETURNING status AS "status: FileState""#,
+         WHERE id = $1
+         RETURNING status AS "status: FileState", key, rows_loaded, rows_quarantined, rows_superseded,
+             status IN ($6, $7) AND chunks_done = chunks_total AS "finished!",
+             extract(epoch FROM finished_at - started_at)::float8 AS took"#,
         item.file_id,
         loaded as i64,
         quarantined,
@@ -300,6 +312,22 @@ async fn load_once(
     )
     .fetch_one(&mut *tx)
     .await?;
+    let file_status = file.status;
+    // This chunk finished the file (the one whose count reached the total, under the row
+    // lock): its event goes in with the commit.
+    let finished = file.finished.then(|| Finished {
+        took: file.took.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()),
+    });
+    if finished.is_some() {
+        let event = penstock_core::event::Event::file_finished(
+            item.file_id,
+            &file.key,
+            file.rows_loaded,
+            file.rows_quarantined,
+            file.rows_superseded,
+        );
+        crate::outbox::write(&mut tx, &event).await?;
+    }
     if rows_changed > 0 || file_status.is_terminal() {
         sqlx::query!("SELECT pg_notify($1, $2)", DATA_CHANGED_CHANNEL, &item.dataset)
             .execute(&mut *tx)
@@ -311,6 +339,7 @@ async fn load_once(
         rows_changed,
         path,
         refused: refused.len() as u64,
+        finished,
     }))
 }
 

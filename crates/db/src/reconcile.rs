@@ -110,14 +110,21 @@ impl Reconciliation {
         Ok((Reconciliation { tx }, stalled))
     }
 
-    /// Counts a recovery of a file and restarts its deadline; returns the recoveries so far.
-    pub async fn recovered(&mut self, id: i64) -> Result<i32, DbError> {
+    /// Counts a recovery of a file and restarts its deadline; `event` (built from the count
+    /// returned) goes to the outbox with the pass's commit. Returns the recoveries so far.
+    pub async fn recovered(
+        &mut self,
+        id: i64,
+        event: impl FnOnce(u32) -> penstock_core::event::Event,
+    ) -> Result<u32, DbError> {
         let recoveries = sqlx::query_scalar!(
             "UPDATE ingest_files SET recoveries = recoveries + 1, updated_at = now() WHERE id = $1 RETURNING recoveries",
             id
         )
         .fetch_one(&mut *self.tx)
         .await?;
+        let recoveries = recoveries.max(0) as u32;
+        crate::outbox::write(&mut self.tx, &event(recoveries)).await?;
         Ok(recoveries)
     }
 

@@ -99,9 +99,24 @@ async fn run(role: Role, ctx: Arc<Context>, queue: SharedQueue, shutdown: Cancel
         Role::Chunker => stage::run(Arc::new(Chunker { ctx, queue: other }), queue, settings, &shutdown).await,
         Role::Database => stage::run(Arc::new(Loader { ctx, queue: other }), queue, settings, &shutdown).await,
         Role::Errors => stage::run(Arc::new(DeadLetters { ctx, queue: other }), queue, settings, &shutdown).await,
+        // The consumer and the outbox relay, on one connection: when either stops (the
+        // other's broker failed, or shutdown), the other is asked to stop too, never dropped.
         Role::Notifications => {
-            let notifications = Arc::new(Notifications::new(ctx, other));
-            stage::run(notifications, queue, settings, &shutdown).await
+            let stop = shutdown.child_token();
+            let notifications = Arc::new(Notifications::new(ctx.clone(), other.clone()));
+            let relay = async {
+                let relayed = penstock_workers::relay::run(ctx, other, stop.clone()).await;
+                stop.cancel();
+                relayed
+            };
+            let consume = async {
+                let served = stage::run(notifications, queue, settings, &stop).await;
+                stop.cancel();
+                served
+            };
+            let (relayed, served) = tokio::join!(relay, consume);
+            relayed?;
+            served
         }
         Role::Api => unreachable!("the api role is served by Fleet::start, not supervised"),
     };

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use penstock_broker::{Meta, SharedQueue, WorkQueue};
-use penstock_core::event::{Event, EventKind};
+use penstock_core::event::Event;
 use penstock_core::message::{self, VERSION};
 use penstock_core::validate::{Expected, PlannedChunk, Validator, Verdict};
 use penstock_core::{ChunkItem, DatasetSpec, FileItem};
@@ -72,7 +72,7 @@ impl Stage for Chunker {
                 "unknown dataset {:?}: no spec in datasets_dir declares it",
                 item.dataset
             );
-            return ctx.fail_file(queue, item.file_id, &item.key, &reason).await;
+            return ctx.fail_file(item.file_id, &item.key, &reason).await;
         };
         match chunk_file(ctx, queue, spec, &item).await {
             Ok(()) => Disposition::Ack,
@@ -80,7 +80,7 @@ impl Stage for Chunker {
                 tracing::warn!(file_id = item.file_id, %reason, "chunking failed transiently; will retry");
                 Disposition::Retry(reason)
             }
-            Err(Step::Permanent(reason)) => ctx.fail_file(queue, item.file_id, &item.key, &reason).await,
+            Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &item.key, &reason).await,
         }
     }
 }
@@ -118,7 +118,7 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
     // The stream is one unit: a read that fails part-way starts over from the first byte.
     let streamed = with_heartbeat(ctx, item.file_id, retrying(|| stream_and_plan(ctx, spec, item))).await;
     let (header, chunks, records) = match streamed? {
-        Verdict::Rejected(reason) => return reject(ctx, queue, item, &reason).await,
+        Verdict::Rejected(reason) => return reject(ctx, item, &reason).await,
         Verdict::Changed(reason) => return Err(Step::Permanent(reason)),
         Verdict::Chunks {
             header,
@@ -239,10 +239,11 @@ pub(crate) fn chunk_items(item: &FileItem, plan: &PlanHeader<'_>, ranges: &[Plan
         .collect()
 }
 
-/// Records a rejection and tells the notification consumer.
-async fn reject(ctx: &Context, queue: &dyn WorkQueue, item: &FileItem, reason: &str) -> Result<(), Step> {
+/// Records a rejection (its event goes to the outbox with it).
+async fn reject(ctx: &Context, item: &FileItem, reason: &str) -> Result<(), Step> {
+    let event = Event::file_rejected(item.file_id, &item.key, reason);
     let recorded = retrying(|| async {
-        Ok(penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, reason).await?)
+        Ok(penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, reason, &event).await?)
     })
     .await?;
     if recorded {
@@ -255,13 +256,6 @@ async fn reject(ctx: &Context, queue: &dyn WorkQueue, item: &FileItem, reason: &
             reason: Some(reason),
         }
         .record();
-        let kind = EventKind::FileRejected {
-            file_id: item.file_id,
-            key: item.key.clone(),
-        };
-        let metadata = serde_json::json!({ "file_id": item.file_id, "key": item.key, "reason": reason });
-        let message = format!("{} rejected: {reason}", item.key);
-        ctx.emit(queue, Event::new(kind, "chunker", message, metadata)).await;
     }
     Ok(())
 }

@@ -1,13 +1,12 @@
-//! What every role shares: configuration, the pool, the store, the datasets, event
-//! emission and failing a file.
+//! What every role shares: configuration, the pool, the store, the datasets, and failing
+//! a file.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use penstock_broker::WorkQueue;
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
-use penstock_core::event::{Event, EventKind};
+use penstock_core::event::Event;
 use penstock_db::{FileState, MergeSql, PgPool};
 use penstock_storage::ObjectStore;
 
@@ -36,22 +35,11 @@ impl Context {
         }
     }
 
-    /// Publishes an event for the notification consumer. Best effort: an event that cannot
-    /// be published is logged, and the work it describes is not held back.
-    pub async fn emit(&self, queue: &dyn WorkQueue, event: Event) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let id = format!("event-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let events = queue.queues().events.clone();
-        if let Err(e) = queue.publish_json(&events, &event, &id).await {
-            tracing::warn!(error = %e, kind = ?event.kind, "cannot publish an event");
-        }
-    }
-
-    /// Marks a file version failed with a reason, tells the notification consumer, and
-    /// dead-letters its item.
-    pub async fn fail_file(&self, queue: &dyn WorkQueue, file_id: i64, key: &str, reason: &str) -> Disposition {
-        match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason).await {
+    /// Marks a file version failed with a reason (its event goes to the outbox in the same
+    /// transaction, for the notification consumer) and dead-letters its item.
+    pub async fn fail_file(&self, file_id: i64, key: &str, reason: &str) -> Disposition {
+        let event = Event::file_failed(file_id, key, reason, "worker");
+        match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason, &event).await {
             Ok(changed) => {
                 if changed {
                     let dataset = self
@@ -68,13 +56,6 @@ impl Context {
                         reason: Some(reason),
                     }
                     .record();
-                    let kind = EventKind::FileFailed {
-                        file_id,
-                        key: key.to_string(),
-                    };
-                    let metadata = serde_json::json!({ "file_id": file_id, "key": key, "reason": reason });
-                    self.emit(queue, Event::new(kind, "worker", format!("{key}: {reason}"), metadata))
-                        .await;
                 }
                 Disposition::DeadLetter(reason.to_string())
             }

@@ -71,7 +71,7 @@ impl Stage for DeadLetters {
             Ok(recorded) => {
                 tracing::info!(batch = items.len(), new = recorded, "dead items committed");
                 for item in &items {
-                    self.announce(item).await;
+                    log_recorded(item);
                 }
                 vec![Disposition::Ack; items.len()]
             }
@@ -100,7 +100,7 @@ impl DeadLetters {
         let ctx = &self.ctx;
         match penstock_db::record_dead_items(&ctx.pool, std::slice::from_ref(item)).await {
             Ok(_) => {
-                self.announce(item).await;
+                log_recorded(item);
                 Disposition::Ack
             }
             Err(e) if e.is_transient() => Disposition::Release(e.to_string()),
@@ -112,37 +112,38 @@ impl DeadLetters {
                      dead-lettered from {from} after {} attempt(s): {}",
                     item.attempts, item.reason
                 );
-                // Its file still ends, with the reason, if the ledger takes that much.
-                if let Some(file_id) = item.file_id
-                    && let Err(e) =
-                        penstock_db::finish_with(&ctx.pool, file_id, penstock_db::FileState::Failed, &reason).await
-                {
-                    tracing::warn!(file_id, error = %e, "cannot fail the file of a parked dead item");
-                }
                 let metadata = serde_json::json!({
                     "message_id": item.message_id, "file_id": item.file_id, "source_queue": item.source_queue,
                     "parked_in": parked,
                 });
                 let message = format!("dead item {} parked in {parked}: {reason}", item.message_id);
-                let kind = EventKind::Parked { queue: parked.clone() };
-                ctx.emit(self.queue.as_ref(), Event::new(kind, "errors", message, metadata))
-                    .await;
+                let event = Event::new(EventKind::Parked { queue: parked.clone() }, "errors", message, metadata);
+                // Its file still ends, with the reason and the alert, if the ledger takes
+                // that much; else the alert alone.
+                let ended = match item.file_id {
+                    Some(file_id) => {
+                        penstock_db::finish_with(&ctx.pool, file_id, penstock_db::FileState::Failed, &reason, &event)
+                            .await
+                    }
+                    None => Ok(false),
+                };
+                let announced = match ended {
+                    Ok(true) => Ok(()),
+                    Ok(false) => penstock_db::enqueue_event(&ctx.pool, &event).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = announced {
+                    tracing::error!(message_id = %item.message_id, error = %e, "cannot record the parked item's failure or alert");
+                }
                 Disposition::Park(reason)
             }
         }
     }
+}
 
-    /// Logs a recorded dead item and tells the notification consumer.
-    async fn announce(&self, item: &DeadItem) {
-        tracing::warn!(message_id = %item.message_id, file_id = ?item.file_id, reason = %item.reason, "dead item recorded");
-        let queue = item.source_queue.clone().unwrap_or_else(|| "unknown".into());
-        let metadata = serde_json::json!({
-            "message_id": item.message_id, "file_id": item.file_id, "attempts": item.attempts,
-        });
-        let message = format!("dead item from {queue}: {}", item.reason);
-        let event = Event::new(EventKind::DeadLetter { queue }, "errors", message, metadata);
-        self.ctx.emit(self.queue.as_ref(), event).await;
-    }
+/// Logs a recorded dead item (its event went to the outbox with it).
+fn log_recorded(item: &DeadItem) {
+    tracing::warn!(message_id = %item.message_id, file_id = ?item.file_id, reason = %item.reason, "dead item recorded");
 }
 
 /// What a dead-lettered item says about itself.

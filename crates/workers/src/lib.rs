@@ -4,6 +4,7 @@
 //! - [`chunker`]: validates a file and publishes record-aligned chunk items.
 //! - [`loader`]: the database consumer; loads chunks exactly once in effect.
 //! - [`dead_letters`]: the error consumer; records dead work items, fails their files.
+//! - [`notifications`] and [`relay`]: events from the outbox to alerts and webhooks.
 //!
 //! Roles share [`context::Context`] (pool, config, store, datasets, events) and
 //! [`outcome`] (what a handler returns and how a delivery is settled); they never name the
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod outcome;
 pub mod reconciler;
+pub mod relay;
 pub mod scanner;
 pub mod shutdown;
 pub mod stage;

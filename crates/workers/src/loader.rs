@@ -10,10 +10,8 @@
 //! changed) fail the file and dead-letter the item.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use penstock_broker::{Meta, SharedQueue};
-use penstock_core::event::{Event, EventKind};
 use penstock_core::header::HeaderMap;
 use penstock_core::{ChunkItem, message, prepare_chunk};
 use penstock_db::{ChunkInPlan, ChunkOutcome};
@@ -30,21 +28,10 @@ pub struct Loader {
     pub queue: SharedQueue,
 }
 
-/// A chunk item, and whether an earlier attempt may have committed it already.
+/// A chunk item, and whether it was delivered before.
 pub struct Delivered {
     item: ChunkItem,
     seen_before: bool,
-}
-
-/// What loading a chunk did.
-enum Landed {
-    /// Committed; `finished` when its commit finished the file.
-    Committed { finished: bool },
-    /// The ledger already had it (a redelivery, or a retry after a commit whose answer was
-    /// lost); `finished` when the file has ended since.
-    AlreadyLoaded { finished: bool },
-    /// The file had already failed or been rejected.
-    FileEnded,
 }
 
 #[async_trait::async_trait]
@@ -81,44 +68,23 @@ impl Stage for Loader {
                 "unknown dataset {:?}: no spec in datasets_dir declares it",
                 item.dataset
             );
-            return ctx
-                .fail_file(self.queue.as_ref(), item.file_id, &item.key, &reason)
-                .await;
+            return ctx.fail_file(item.file_id, &item.key, &reason).await;
         }
-        let finished = match self.load(&item, seen_before).await {
-            Ok(Landed::Committed { finished }) => finished,
-            // An earlier attempt may have committed without announcing: announce now, so a
-            // failure after a commit cannot turn into a silent skip.
-            Ok(Landed::AlreadyLoaded { finished }) => finished,
-            Ok(Landed::FileEnded) => false,
+        match self.load(&item, seen_before).await {
+            Ok(()) => Disposition::Ack,
             Err(Step::Transient(reason)) => {
                 tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
-                return Disposition::Retry(reason);
+                Disposition::Retry(reason)
             }
-            Err(Step::Permanent(reason)) => {
-                return ctx
-                    .fail_file(self.queue.as_ref(), item.file_id, &item.key, &reason)
-                    .await;
-            }
-        };
-        if finished {
-            // After the commit: its own step. If it cannot be done, the item is retried, and
-            // the retry (seeing the chunk in the ledger) announces the file then.
-            if let Err(Step::Transient(reason) | Step::Permanent(reason)) =
-                retrying(|| announce_finished(ctx, self.queue.as_ref(), item.file_id)).await
-            {
-                tracing::warn!(file_id = item.file_id, %reason, "chunk committed but the file's completion is not announced yet; will retry");
-                return Disposition::Retry(format!("announcing the finished file: {reason}"));
-            }
+            Err(Step::Permanent(reason)) => ctx.fail_file(item.file_id, &item.key, &reason).await,
         }
-        Disposition::Ack
     }
 }
 
 impl Loader {
     /// Reads, checks, parses and commits one chunk. Only the I/O is retried in process: the
     /// file's status, the ranged read and the load transaction, each on its own.
-    async fn load(&self, item: &ChunkItem, seen_before: bool) -> Result<Landed, Step> {
+    async fn load(&self, item: &ChunkItem, seen_before: bool) -> Result<(), Step> {
         let ctx = &self.ctx;
         let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
         // A file that has already failed or been rejected loads nothing more.
@@ -127,7 +93,7 @@ impl Loader {
             && file.status.is_unsuccessful()
         {
             tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
-            return Ok(Landed::FileEnded);
+            return Ok(());
         }
         let in_plan =
             retrying(|| async { Ok(penstock_db::chunk_in_plan(&ctx.pool, item.file_id, item.chunk as i32).await?) })
@@ -168,13 +134,12 @@ impl Loader {
                 item.chunk, prepared.records, item.records
             )));
         }
-        let tries = AtomicU32::new(0);
-        let outcome = retrying(|| {
-            tries.fetch_add(1, Ordering::Relaxed);
-            async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared, &bytes).await?) }
-        })
-        .await?;
+        let outcome =
+            retrying(|| async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared, &bytes).await?) })
+                .await?;
         match outcome {
+            // A redelivery, or a retry after a commit whose answer was lost: nothing to do
+            // (what the commit announced is in the outbox).
             ChunkOutcome::AlreadyLoaded => {
                 Occurrence::ChunkAlreadyLoaded {
                     file_id: item.file_id,
@@ -182,18 +147,19 @@ impl Loader {
                     dataset: &item.dataset,
                 }
                 .record();
-                let maybe_unannounced = seen_before || tries.load(Ordering::Relaxed) > 1;
-                let finished = maybe_unannounced
-                    && retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) })
-                        .await?
-                        .is_some_and(|file| file.is_terminal());
-                Ok(Landed::AlreadyLoaded { finished })
+                tracing::debug!(
+                    file_id = item.file_id,
+                    chunk = item.chunk,
+                    seen_before,
+                    "chunk already loaded"
+                );
             }
             ChunkOutcome::Loaded {
                 file_status,
                 rows_changed,
                 path,
                 refused,
+                finished,
             } => {
                 Occurrence::ChunkCommitted {
                     file_id: item.file_id,
@@ -208,11 +174,20 @@ impl Loader {
                     took: started.elapsed(),
                 }
                 .record();
-                Ok(Landed::Committed {
-                    finished: file_status.is_terminal(),
-                })
+                if let Some(finished) = finished {
+                    Occurrence::FileCompleted {
+                        file_id: item.file_id,
+                        key: &item.key,
+                        dataset: &item.dataset,
+                        status: file_status,
+                        took: finished.took,
+                        reason: None,
+                    }
+                    .record();
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -267,56 +242,6 @@ fn disagreement(item: &ChunkItem, in_plan: &ChunkInPlan) -> Option<String> {
             differ.join(", ")
         )
     })
-}
-
-/// Tells the notification consumer that a file finished loading.
-async fn announce_finished(ctx: &Context, queue: &dyn penstock_broker::WorkQueue, file_id: i64) -> Result<(), Step> {
-    let Some(file) = penstock_db::file(&ctx.pool, file_id).await? else {
-        return Ok(());
-    };
-    let took = file
-        .started_at
-        .zip(file.finished_at)
-        .and_then(|(start, end)| (end - start).to_std().ok());
-    Occurrence::FileCompleted {
-        file_id,
-        key: &file.key,
-        dataset: &file.dataset,
-        status: file.status,
-        took,
-        reason: file.reason.as_deref(),
-    }
-    .record();
-    let metadata = serde_json::json!({
-        "file_id": file.id,
-        "key": file.key,
-        "rows_loaded": file.rows_loaded,
-        "rows_quarantined": file.rows_quarantined,
-        "rows_superseded": file.rows_superseded,
-    });
-    let (kind, message) = if file.rows_quarantined > 0 {
-        (
-            EventKind::FileDoneWithErrors {
-                file_id,
-                key: file.key.clone(),
-                quarantined: file.rows_quarantined,
-            },
-            format!(
-                "{} loaded {} rows; {} quarantined",
-                file.key, file.rows_loaded, file.rows_quarantined
-            ),
-        )
-    } else {
-        (
-            EventKind::FileDone {
-                file_id,
-                key: file.key.clone(),
-            },
-            format!("{} loaded {} rows", file.key, file.rows_loaded),
-        )
-    };
-    ctx.emit(queue, Event::new(kind, "database", message, metadata)).await;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! Notification consumer (role `notifications`): consumes events from `<prefix>.events` and
-//! keeps the `alerts` table — one open alert per dedupe key, so a storm of the same event
+//! Notification consumer (role `notifications`, with the outbox [`crate::relay`]): consumes
+//! events from `<prefix>.events` and keeps the `alerts` table — one open alert per dedupe key, so a storm of the same event
 //! bumps one alert's count instead of inserting thousands.
 //!
 //! A new alert at or above a webhook's minimum severity is delivered to it
 //! ([`crate::webhooks`]) before the event is acked.
+//!
+//! An event published from the outbox raises its alert once: the alert's transaction marks
+//! the outbox row alerted, and a second publish of it changes nothing.
 //!
 //! Acks after the alert is written; a database failure is retried in process, then through
 //! the events retry queues. An undecodable event is dead-lettered.
@@ -37,7 +40,8 @@ impl Notifications {
 
 #[async_trait::async_trait]
 impl Stage for Notifications {
-    type Item = Event;
+    /// The event, and the outbox row it was published from (events from the outbox are).
+    type Item = (Option<i64>, Event);
 
     fn queue(&self) -> &str {
         &self.queue.queues().events
@@ -47,14 +51,27 @@ impl Stage for Notifications {
         20
     }
 
-    fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<Event, String> {
-        message::decode(body).map_err(|e| e.to_string())
+    fn decode(&self, body: &[u8], meta: &Meta, _redelivered: bool) -> Result<(Option<i64>, Event), String> {
+        let event = message::decode(body).map_err(|e| e.to_string())?;
+        Ok((crate::relay::outbox_id(&meta.message_id), event))
     }
 
-    async fn handle(&self, event: Event) -> Disposition {
+    async fn handle(&self, (outbox_id, event): (Option<i64>, Event)) -> Disposition {
         let ctx = &self.ctx;
-        match retrying(|| async { penstock_db::raise_alert(&ctx.pool, &event).await.map_err(Step::from) }).await {
-            Ok((id, new)) => {
+        let raised = retrying(|| async {
+            match outbox_id {
+                Some(id) => penstock_db::raise_alert_once(&ctx.pool, id, &event).await,
+                None => penstock_db::raise_alert(&ctx.pool, &event).await.map(Some),
+            }
+            .map_err(Step::from)
+        })
+        .await;
+        match raised {
+            Ok(None) => {
+                tracing::info!(outbox_id, key = %event.dedupe_key(), "event already alerted (published twice); nothing to do");
+                Disposition::Ack
+            }
+            Ok(Some((id, new))) => {
                 tracing::info!(alert = id, new, key = %event.dedupe_key(), severity = event.severity().as_str(), "alert raised");
                 if new {
                     notify_webhooks(ctx, &self.client, id, &event).await;

@@ -104,17 +104,30 @@ pub async fn pass(ctx: &Context, queue: &dyn WorkQueue) -> Result<usize, RunErro
                 ("chunks", plan.missing.len() as u32)
             }
         };
-        let recoveries = reconciliation.recovered(file.id).await?.max(0) as u32;
+        let recoveries = reconciliation
+            .recovered(file.id, |recoveries| {
+                recovery_event(ctx, &file, target, items, recoveries)
+            })
+            .await?;
         recovered.push((file, target, items, recoveries));
     }
-    // Committed only after every publish was confirmed: a pass cut short counts nothing.
+    // Committed only after every publish was confirmed: a pass cut short counts nothing (and
+    // announces nothing: the recoveries' events commit with it).
     reconciliation.commit().await?;
     let done = recovered.len() + give_up.len();
     for (file, target, items, recoveries) in recovered {
-        announce(ctx, queue, &file, target, items, recoveries).await;
+        Occurrence::FileRecovered {
+            file_id: file.id,
+            key: &file.key,
+            dataset: &file.dataset,
+            queue: target,
+            items,
+            recoveries,
+        }
+        .record();
     }
     for (file, reason) in give_up {
-        let _ = ctx.fail_file(queue, file.id, &file.key, &reason).await;
+        let _ = ctx.fail_file(file.id, &file.key, &reason).await;
     }
     Ok(done)
 }
@@ -132,23 +145,8 @@ async fn holds_items(queue: &dyn WorkQueue, work: &str) -> bool {
     false
 }
 
-async fn announce(
-    ctx: &Context,
-    queue: &dyn WorkQueue,
-    file: &Stalled,
-    target: &'static str,
-    items: u32,
-    recoveries: u32,
-) {
-    Occurrence::FileRecovered {
-        file_id: file.id,
-        key: &file.key,
-        dataset: &file.dataset,
-        queue: target,
-        items,
-        recoveries,
-    }
-    .record();
+/// What a recovery tells the notification consumer.
+fn recovery_event(ctx: &Context, file: &Stalled, target: &str, items: u32, recoveries: u32) -> Event {
     let what = match (&file.plan, target) {
         (Some(plan), "chunks") => {
             let numbers: Vec<u32> = plan.missing.iter().map(|r| r.chunk as u32).collect();
@@ -171,5 +169,5 @@ async fn announce(
     let metadata = serde_json::json!({
         "file_id": file.id, "key": file.key, "queue": target, "items": items, "recoveries": recoveries,
     });
-    ctx.emit(queue, Event::new(kind, "reconciler", message, metadata)).await;
+    Event::new(kind, "reconciler", message, metadata)
 }
