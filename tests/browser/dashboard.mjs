@@ -60,9 +60,9 @@ try {
   // The files list, and a file's quarantined rows.
   await page.waitForSelector("#files tbody tr");
   findings.files = await page.$$eval("#files tbody tr", (rows) => rows.map((r) => [r.children[1].textContent, r.children[2].textContent]));
-  const quarantineLink = await page.$("#files tbody button.link");
-  if (quarantineLink) {
-    await quarantineLink.click();
+  // By selector, not by element handle: the list re-renders when new data arrives.
+  if (await page.$("#files tbody button.link")) {
+    await page.click("#files tbody button.link");
     await page.waitForSelector("#quarantine-rows tbody tr");
     findings.quarantine_rows = await page.$$eval("#quarantine-rows tbody tr", (rows) => rows.map((r) => [Number(r.children[0].textContent), r.children[2].textContent]));
   }

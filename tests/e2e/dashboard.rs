@@ -18,6 +18,20 @@ async fn the_dashboard_renders_real_data_in_chromium_without_console_errors() {
     );
     env.drop_file("egrid/generators/bad2022.csv", &bad);
     env.wait_for_files(2, Duration::from_secs(60)).await;
+    // The files' alerts come through the outbox relay: let them land first, so the test
+    // alert below is the newest.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env
+        .scalar::<i64>("SELECT count(*) FROM outbox WHERE alerted_at IS NULL")
+        .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the files' events were never alerted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     sqlx::query(
         "INSERT INTO alerts (dedupe_key, severity, source, message) VALUES ('x', 'error', 'database', 'a test alert')",
     )

@@ -63,13 +63,13 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration counts the reconciler's recoveries; reverting it drops the
-    // column, and migrating again brings it back.
-    let column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'ingest_files' AND column_name = 'recoveries'";
+    // The latest migration adds the outbox; reverting it drops the table, and migrating
+    // again brings it back.
+    let column = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outbox'";
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reverted 11 reconciler"), "{}", text(&out));
-    assert_eq!(env.scalar::<i64>(column).await, 0, "the column is gone");
+    assert!(text(&out).contains("reverted 12 outbox"), "{}", text(&out));
+    assert_eq!(env.scalar::<i64>(column).await, 0, "the table is gone");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
         said.contains("pending") && said.contains("1 pending: run `penstock migrate`"),
