@@ -11,10 +11,12 @@
 //! sqlx's runtime API.
 
 mod alerts;
+mod copy;
 mod data_changes;
 mod dead;
 mod error;
 mod file_state;
+mod isolate;
 mod ledger;
 mod load;
 mod outbox;

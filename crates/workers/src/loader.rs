@@ -28,15 +28,9 @@ pub struct Loader {
     pub queue: SharedQueue,
 }
 
-/// A chunk item, and whether it was delivered before.
-pub struct Delivered {
-    item: ChunkItem,
-    seen_before: bool,
-}
-
 #[async_trait::async_trait]
 impl Stage for Loader {
-    type Item = Delivered;
+    type Item = ChunkItem;
 
     fn queue(&self) -> &str {
         &self.queue.queues().chunks
@@ -46,22 +40,17 @@ impl Stage for Loader {
         self.ctx.config.database_concurrency as u16
     }
 
-    fn decode(&self, body: &[u8], meta: &Meta, redelivered: bool) -> Result<Delivered, String> {
-        let item: ChunkItem = message::decode(body).map_err(|e| e.to_string())?;
-        Ok(Delivered {
-            item,
-            seen_before: redelivered || meta.attempt > 1,
-        })
+    fn decode(&self, body: &[u8], _meta: &Meta, _redelivered: bool) -> Result<ChunkItem, String> {
+        message::decode(body).map_err(|e| e.to_string())
     }
 
-    fn describe(&self, delivered: &Delivered, span: &tracing::Span) {
-        span.record("dataset", delivered.item.dataset.as_str());
-        span.record("file_id", delivered.item.file_id);
-        span.record("chunk", delivered.item.chunk);
+    fn describe(&self, item: &ChunkItem, span: &tracing::Span) {
+        span.record("dataset", item.dataset.as_str());
+        span.record("file_id", item.file_id);
+        span.record("chunk", item.chunk);
     }
 
-    async fn handle(&self, delivered: Delivered) -> Disposition {
-        let Delivered { item, seen_before } = delivered;
+    async fn handle(&self, item: ChunkItem) -> Disposition {
         let ctx = &self.ctx;
         if ctx.dataset(&item.dataset).is_none() {
             let reason = format!(
@@ -70,7 +59,7 @@ impl Stage for Loader {
             );
             return ctx.fail_file(item.file_id, &item.key, &reason).await;
         }
-        match self.load(&item, seen_before).await {
+        match self.load(&item).await {
             Ok(()) => Disposition::Ack,
             Err(Step::Transient(reason)) => {
                 tracing::warn!(file_id = item.file_id, chunk = item.chunk, %reason, "chunk failed transiently; will retry");
@@ -84,7 +73,7 @@ impl Stage for Loader {
 impl Loader {
     /// Reads, checks, parses and commits one chunk. Only the I/O is retried in process: the
     /// file's status, the ranged read and the load transaction, each on its own.
-    async fn load(&self, item: &ChunkItem, seen_before: bool) -> Result<(), Step> {
+    async fn load(&self, item: &ChunkItem) -> Result<(), Step> {
         let ctx = &self.ctx;
         let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
         // A file that has already failed or been rejected loads nothing more.
@@ -147,12 +136,6 @@ impl Loader {
                     dataset: &item.dataset,
                 }
                 .record();
-                tracing::debug!(
-                    file_id = item.file_id,
-                    chunk = item.chunk,
-                    seen_before,
-                    "chunk already loaded"
-                );
             }
             ChunkOutcome::Loaded {
                 file_status,
