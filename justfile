@@ -69,6 +69,10 @@ bench-api: services
 bench-events: services
     cargo nextest run -p penstock-tests --run-ignored only bench_drop_to_queryable_latency --no-capture
 
+# Chaos soak (not part of `just test`, which runs a 2-minute one): every role its own process, SIGKILLs, connection cuts, a purge, a stream of good/bad/rewritten files; checks the end state.
+soak minutes="8": services
+    PENSTOCK_SOAK_MINUTES={{minutes}} cargo nextest run -p penstock --test soak --run-ignored only --no-capture
+
 # Property-based fuzzing of the record scanner, chunk planning and coercion (bounded: ~1-2 min).
 fuzz cases="20000":
     PROPTEST_CASES={{cases}} cargo test -p penstock-core --release -- never_panics --nocapture

@@ -21,3 +21,44 @@ pub enum BrokerError {
     #[error("cannot encode the work item: {0}")]
     Encode(#[from] serde_json::Error),
 }
+
+impl BrokerError {
+    /// Whether the broker could not be reached or the connection broke (it may answer in a
+    /// moment), rather than answering with a refusal (a wrong password or vhost, a protocol
+    /// it does not speak) that waiting does not change.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            BrokerError::Amqp(e) => !matches!(
+                e.kind(),
+                lapin::ErrorKind::ProtocolError(_)
+                    | lapin::ErrorKind::AuthProviderError(_)
+                    | lapin::ErrorKind::InvalidProtocolVersion(_)
+            ),
+            BrokerError::NoAnswer { .. } | BrokerError::Disconnected | BrokerError::ConsumerClosed => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unreachable_and_a_refused_login_is_not() {
+        let io = lapin::Error::from(lapin::ErrorKind::IOError(std::sync::Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        ))));
+        assert!(BrokerError::Amqp(io).is_unreachable());
+        let refused = lapin::Error::from(lapin::ErrorKind::AuthProviderError("bad password".into()));
+        assert!(!BrokerError::Amqp(refused).is_unreachable());
+        assert!(
+            BrokerError::NoAnswer {
+                what: "a handshake",
+                seconds: 30
+            }
+            .is_unreachable()
+        );
+        assert!(!BrokerError::Nacked { queue: "q".into() }.is_unreachable());
+    }
+}

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use lapin::Acker;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
@@ -194,6 +194,18 @@ impl RabbitMq {
     /// Deletes one queue by name (tests' teardown of queues that are not the fleet's own).
     pub async fn delete_queue(&self, queue: &str) -> Result<(), BrokerError> {
         answer("a queue deletion", self.delete_one(queue)).await
+    }
+
+    /// Drops every ready message of one queue, as `rabbitmqctl purge_queue` does (the chaos
+    /// soak's lost work items); returns how many there were.
+    pub async fn purge(&self, queue: &str) -> Result<u32, BrokerError> {
+        let purge = async {
+            let channel = self.connection.create_channel().await?;
+            let purged = channel.queue_purge(queue.into(), QueuePurgeOptions::default()).await?;
+            let _ = channel.close(200, "purged".into()).await;
+            Ok::<u32, BrokerError>(purged)
+        };
+        answer("a queue purge", purge).await
     }
 
     async fn delete_one(&self, queue: &str) -> Result<(), BrokerError> {

@@ -77,6 +77,8 @@ pub struct Config {
     pub chunk_bytes: u64,
     pub database_concurrency: usize,
     pub shutdown_grace: Duration,
+    /// How long a starting process waits for PostgreSQL and RabbitMQ to answer.
+    pub startup_wait: Duration,
     /// Attempts a work item gets before it is dead-lettered.
     pub max_attempts: u32,
     /// How often the reconciler looks for files that made no progress.
@@ -143,6 +145,7 @@ const KEYS: &[&str] = &[
     "chunk_bytes",
     "database_concurrency",
     "shutdown_grace",
+    "startup_wait",
     "max_attempts",
     "reconcile_interval",
     "reconcile_after",
@@ -231,6 +234,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let chunk_bytes = settings.integer("chunk_bytes", 1, 1 << 30)?;
     let database_concurrency = settings.integer("database_concurrency", 1, 256)? as usize;
     let shutdown_grace = settings.duration("shutdown_grace")?;
+    let startup_wait = settings.duration("startup_wait")?;
     let max_attempts = settings.integer("max_attempts", 1, 100)? as u32;
     let reconcile_interval = settings.duration("reconcile_interval")?;
     let reconcile_after = settings.duration("reconcile_after")?;
@@ -304,6 +308,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         chunk_bytes,
         database_concurrency,
         shutdown_grace,
+        startup_wait,
         max_attempts,
         reconcile_interval,
         reconcile_after,

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use penstock_api::{Health, RoleHealth};
-use penstock_broker::{RabbitMq, WorkQueue};
+use penstock_broker::{BrokerError, RabbitMq, WorkQueue};
 use penstock_config::Config;
-use penstock_db::PgPool;
+use penstock_db::{DbError, PgPool};
 use penstock_workers::context::Context;
 use penstock_workers::outcome::RunError;
+use penstock_workers::startup::waiting_for;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -35,16 +36,22 @@ impl Fleet {
         let pool = ctx.pool.clone();
         let roles_health = Arc::new(RoleHealth::default());
         let health = Arc::new(Health::new(pool.clone(), roles_health.clone()));
-        // Fail fast if the broker is unreachable at start-up (later failures reconnect).
-        RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
-            .await
-            .map_err(|e| {
-                RunError::Startup(format!(
-                    "cannot connect to RabbitMQ at amqp_url: {e}; check PENSTOCK_AMQP_URL (including the vhost)"
-                ))
-            })?
-            .close()
-            .await;
+        // A broker still starting is waited for (startup_wait); one that refuses, or stays
+        // unreachable, stops the start with the error (later failures reconnect).
+        waiting_for(
+            "RabbitMQ",
+            ctx.config.startup_wait,
+            BrokerError::is_unreachable,
+            async || RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await,
+        )
+        .await
+        .map_err(|e| {
+            RunError::Startup(format!(
+                "cannot connect to RabbitMQ at amqp_url: {e}; check PENSTOCK_AMQP_URL (including the vhost)"
+            ))
+        })?
+        .close()
+        .await;
         let mut tasks = JoinSet::new();
         let mut served = Vec::new();
         for (key, addr) in [
@@ -76,9 +83,14 @@ impl Fleet {
                 let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
                 api_addr = listener.local_addr().ok();
                 // Its own pool: however many clients call, they cannot take the loaders' connections.
-                let api_pool = penstock_db::connect(&ctx.config.database_url, ctx.config.api_database_connections)
-                    .await
-                    .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL: {e}")))?;
+                let api_pool = waiting_for(
+                    "PostgreSQL",
+                    ctx.config.startup_wait,
+                    DbError::is_transient,
+                    async || penstock_db::connect(&ctx.config.database_url, ctx.config.api_database_connections).await,
+                )
+                .await
+                .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL: {e}")))?;
                 let api = Arc::new(penstock_api::Api::new(&ctx.config, api_pool, roles_health.clone()));
                 tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
                 continue;

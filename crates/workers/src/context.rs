@@ -7,11 +7,12 @@ use std::sync::Arc;
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::Event;
-use penstock_db::{FileState, MergeSql, PgPool};
+use penstock_db::{DbError, FileState, MergeSql, PgPool};
 use penstock_storage::ObjectStore;
 
 use crate::metrics::Occurrence;
 use crate::outcome::{Disposition, RunError};
+use crate::startup::waiting_for;
 
 /// What every role shares: configuration, the pool, the store, the datasets.
 pub struct Context {
@@ -71,16 +72,23 @@ impl Context {
     /// the store. Fails fast, with the fix, on configuration problems.
     pub async fn open(config: Config) -> Result<Arc<Context>, RunError> {
         let connections = (config.database_concurrency as u32 + 4).max(5);
-        let pool = penstock_db::connect(&config.database_url, connections).await.map_err(|e| {
+        let wait = config.startup_wait;
+        let pool = waiting_for("PostgreSQL", wait, DbError::is_transient, async || {
+            penstock_db::connect(&config.database_url, connections).await
+        })
+        .await
+        .map_err(|e| {
             RunError::Startup(format!(
                 "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
             ))
         })?;
         let mut datasets = HashMap::new();
         for spec in &config.datasets {
-            let warnings = penstock_db::check_spec(&pool, spec)
-                .await
-                .map_err(|e| RunError::Startup(e.to_string()))?;
+            let warnings = waiting_for("PostgreSQL", wait, DbError::is_transient, async || {
+                penstock_db::check_spec(&pool, spec).await
+            })
+            .await
+            .map_err(|e| RunError::Startup(e.to_string()))?;
             for warning in warnings {
                 tracing::warn!(dataset = %spec.name, "{warning}");
             }

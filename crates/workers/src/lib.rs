@@ -24,6 +24,7 @@ pub mod relay;
 pub mod scanner;
 pub mod shutdown;
 pub mod stage;
+pub mod startup;
 mod watch;
 pub mod webhooks;
 
