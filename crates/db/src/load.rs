@@ -24,7 +24,9 @@
 //! 4. insert the chunk's quarantined records into `ingest_errors`;
 //! 5. add the chunk's counts to its file and, for the last chunk, set the final status — one
 //!    guarded UPDATE under the file row's lock, so two consumers finishing at once cannot
-//!    lose an update;
+//!    lose an update; the chunk that finishes the file writes the file's event to the
+//!    `outbox` in the same transaction (see `outbox.rs`), so a finished file is always
+//!    announced and a chunk that did not commit announces nothing;
 //! 6. when rows changed or the file finished: `NOTIFY penstock_data` (delivered on commit),
 //!    which tells every API process to drop its cached aggregates.
 //!
