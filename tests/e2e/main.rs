@@ -7,6 +7,7 @@ mod api_pipeline;
 mod api_plants;
 mod boundary;
 mod dashboard;
+mod endpoints;
 mod faults;
 mod ingest;
 mod load_path;

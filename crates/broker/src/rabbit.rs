@@ -98,6 +98,35 @@ impl RabbitMq {
         answer("the connection handshake", RabbitMq::open(url, prefix)).await
     }
 
+    /// Connects to the first of `urls` (the nodes of a cluster, or one broker) that answers,
+    /// starting with the one that answered last in this process, so connections stay on a
+    /// node while it is up and move to the next when it fails.
+    pub async fn connect_any(urls: &[String], prefix: &str) -> Result<RabbitMq, BrokerError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static PREFERRED: AtomicUsize = AtomicUsize::new(0);
+        let first = PREFERRED.load(Ordering::Relaxed);
+        let mut failed = None;
+        for i in penstock_core::endpoints::order(urls.len(), first) {
+            match RabbitMq::connect(&urls[i], prefix).await {
+                Ok(broker) => {
+                    PREFERRED.store(i, Ordering::Relaxed);
+                    return Ok(broker);
+                }
+                Err(e) => {
+                    if urls.len() > 1 {
+                        tracing::warn!(
+                            endpoint = %penstock_core::redact::password(&urls[i]),
+                            error = %e,
+                            "RabbitMQ endpoint does not answer; trying the next"
+                        );
+                    }
+                    failed = Some(e);
+                }
+            }
+        }
+        Err(failed.unwrap_or(BrokerError::Disconnected))
+    }
+
     async fn open(url: &str, prefix: &str) -> Result<RabbitMq, BrokerError> {
         let name = LongString::from(format!("penstock {}", std::process::id()));
         let properties = ConnectionProperties::default().with_connection_name(name);

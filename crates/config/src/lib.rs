@@ -69,7 +69,9 @@ impl S3Settings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
-    pub amqp_url: String,
+    /// RabbitMQ endpoints (one, or every node of a cluster): connections go to the first
+    /// that answers, and move on to the next when it fails.
+    pub amqp_urls: Vec<String>,
     pub storage: StorageUrl,
     pub s3: S3Settings,
     pub queue_prefix: String,
@@ -213,11 +215,14 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"),
         "must be a postgres:// URL, e.g. postgres://user@127.0.0.1:5432/penstock",
     )?;
-    let amqp_url = settings.string("amqp_url")?;
+    let amqp_urls = settings.string_list("amqp_url")?;
     settings.check(
         "amqp_url",
-        amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://"),
-        "must be an amqp:// URL with the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/%2f",
+        amqp_urls
+            .iter()
+            .all(|u| u.starts_with("amqp://") || u.starts_with("amqps://")),
+        "must be amqp:// URLs with the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/%2f (several for a cluster: \
+         a list, or separated by commas)",
     )?;
     let storage = parse_storage(&settings.string("storage_url")?).map_err(|m| settings.error("storage_url", m))?;
     let queue_prefix = settings.string("queue_prefix")?;
@@ -300,7 +305,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         database_url,
-        amqp_url,
+        amqp_urls,
         storage,
         s3: S3Settings::from_env(env),
         queue_prefix,

@@ -70,6 +70,28 @@ impl Settings<'_> {
         }
     }
 
+    /// A list of strings: a TOML array, or one string with the entries separated by commas
+    /// (the only form an environment variable has); blank entries are refused.
+    pub(crate) fn string_list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let entries: Vec<String> = match self.table.get(key).or(self.defaults.get(key)) {
+            Some(toml::Value::Array(items)) if !self.env.contains_key(&Self::env_name(key)) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s.trim().to_string()),
+                    other => Err(self.error(key, format!("expected strings in the list, found {}", other.type_str()))),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => self.raw(key)?.0.split(',').map(|s| s.trim().to_string()).collect(),
+        };
+        if entries.is_empty() || entries.iter().any(String::is_empty) {
+            return Err(self.error(
+                key,
+                "has an empty entry; list one or more values, separated by commas".into(),
+            ));
+        }
+        Ok(entries)
+    }
+
     pub(crate) fn string(&self, key: &str) -> Result<String, ConfigError> {
         Ok(self.raw(key)?.0)
     }

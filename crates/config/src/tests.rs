@@ -159,3 +159,45 @@ fn storage_urls_parse_local_and_s3_forms() {
     assert!(parse_storage("gs://b").unwrap_err().contains("unsupported scheme"));
     assert!(parse_storage("s3:///x").is_err());
 }
+
+#[test]
+fn several_broker_endpoints_come_as_a_list_in_the_file_or_comma_separated_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("penstock.toml");
+    std::fs::write(
+        &path,
+        "amqp_url = [\"amqp://a:a@node1:5672/%2f\", \"amqp://a:a@node2:5672/%2f\"]\n",
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let datasets = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/datasets");
+    let config = load_from(&env(&[("PENSTOCK_CONFIG", &file), ("PENSTOCK_DATASETS_DIR", datasets)])).unwrap();
+    assert_eq!(
+        config.amqp_urls,
+        ["amqp://a:a@node1:5672/%2f", "amqp://a:a@node2:5672/%2f"]
+    );
+    let config = load_from(&env(&[(
+        "PENSTOCK_AMQP_URL",
+        "amqp://g:g@n1:5672/%2f, amqp://g:g@n2:5672/%2f,amqp://g:g@n3:5672/%2f",
+    )]))
+    .unwrap();
+    assert_eq!(config.amqp_urls.len(), 3);
+    assert_eq!(config.amqp_urls[1], "amqp://g:g@n2:5672/%2f");
+    assert_eq!(
+        load_from(&env(&[])).unwrap().amqp_urls.len(),
+        1,
+        "the default is one broker"
+    );
+}
+
+#[test]
+fn a_broker_list_with_a_blank_or_a_wrong_entry_is_refused_naming_the_key() {
+    let err = load_from(&env(&[("PENSTOCK_AMQP_URL", "amqp://g:g@n1:5672/%2f,,")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("amqp_url") && err.contains("empty entry"), "{err}");
+    let err = load_from(&env(&[("PENSTOCK_AMQP_URL", "amqp://g:g@n1:5672/%2f,http://n2")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("amqp_url") && err.contains("amqp://"), "{err}");
+}

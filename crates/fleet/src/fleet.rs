@@ -42,7 +42,7 @@ impl Fleet {
             "RabbitMQ",
             ctx.config.startup_wait,
             BrokerError::is_unreachable,
-            async || RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix).await,
+            async || RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix).await,
         )
         .await
         .map_err(|e| {
@@ -142,7 +142,7 @@ async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
         // Raced with shutdown: a broker that does not answer must not hold up stopping.
         let sample = async {
             if broker.as_ref().is_none_or(|b| !b.is_connected()) {
-                broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+                broker = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix)
                     .await
                     .ok();
             }

@@ -23,7 +23,7 @@ pub async fn supervise(ctx: Arc<Context>, role: Role, health: Arc<RoleHealth>, s
     let mut failures: u32 = 0;
     let mut connected_before = false;
     while !shutdown.is_cancelled() {
-        let connect = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix);
+        let connect = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix);
         let connected = tokio::select! {
             _ = shutdown.cancelled() => break,
             connected = connect => connected,

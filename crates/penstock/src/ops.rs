@@ -113,36 +113,36 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
-    // A probe, not a worker's connection: checking declares no queues.
-    match tokio::time::timeout(timeout, RabbitMq::probe(&config.amqp_url)).await {
-        Ok(Ok(())) => {
-            report(
-                true,
-                "broker",
-                format!(
-                    "{} (queues {}.*)",
-                    penstock_core::redact::password(&config.amqp_url),
-                    config.queue_prefix
-                ),
-                "",
-            );
+    // A probe, not a worker's connection: checking declares no queues. Every endpoint is
+    // probed; the broker is usable while one answers (a cluster with a node down).
+    let mut answered = 0;
+    let mut said = Vec::new();
+    let mut hint = "";
+    for url in &config.amqp_urls {
+        let shown = penstock_core::redact::password(url);
+        match tokio::time::timeout(timeout, RabbitMq::probe(url)).await {
+            Ok(Ok(())) => {
+                answered += 1;
+                said.push(shown);
+            }
+            Ok(Err(e)) => {
+                said.push(format!("{shown}: {e}"));
+                hint = "start RabbitMQ or fix PENSTOCK_AMQP_URL (user, password and vhost)";
+            }
+            Err(_) => {
+                said.push(format!("{shown}: no answer in 5 s"));
+                if hint.is_empty() {
+                    hint = "check the host and port in PENSTOCK_AMQP_URL";
+                }
+            }
         }
-        Ok(Err(e)) => report(
-            false,
-            "broker",
-            format!("{}: {e}", penstock_core::redact::password(&config.amqp_url)),
-            "start RabbitMQ or fix PENSTOCK_AMQP_URL (user, password and vhost)",
-        ),
-        Err(_) => report(
-            false,
-            "broker",
-            format!(
-                "{}: no answer in 5 s",
-                penstock_core::redact::password(&config.amqp_url)
-            ),
-            "check the host and port in PENSTOCK_AMQP_URL",
-        ),
     }
+    let ok = answered > 0;
+    let mut details = said.join("; ");
+    if ok {
+        details = format!("{details} (queues {}.*)", config.queue_prefix);
+    }
+    report(ok, "broker", details, if ok { "" } else { hint });
     let store = penstock_storage::open(config).await;
     match tokio::time::timeout(Duration::from_secs(15), store.list()).await {
         Ok(Ok(objects)) => {
@@ -214,7 +214,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
         );
         return Ok(());
     }
-    let broker = RabbitMq::connect(&config.amqp_url, &config.queue_prefix)
+    let broker = RabbitMq::connect_any(&config.amqp_urls, &config.queue_prefix)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     for id in ids {
@@ -238,7 +238,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
 pub async fn backfill(config: Config, prefix: String, since: Option<String>) -> anyhow::Result<()> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
     let ctx = Context::open(config).await?;
-    let broker = RabbitMq::connect(&ctx.config.amqp_url, &ctx.config.queue_prefix)
+    let broker = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     let report = penstock_workers::backfill::backfill(&ctx, &broker, &prefix, since).await?;

@@ -24,7 +24,7 @@ pub async fn run(
     every: Duration,
     until_idle: bool,
 ) -> anyhow::Result<()> {
-    let broker = penstock_broker::RabbitMq::connect(&config.amqp_url, &config.queue_prefix)
+    let broker = penstock_broker::RabbitMq::connect_any(&config.amqp_urls, &config.queue_prefix)
         .await
         .ok();
     let mut live = std::io::stdout()
