@@ -3,6 +3,7 @@
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use penstock_fleet::{Fleet, Role};
+use penstock_workers::startup::waiting_for;
 use tokio_util::sync::CancellationToken;
 
 mod allocator;
@@ -115,10 +116,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay { ids, failed } => ops::replay(&config, ids, failed).await,
         Command::Backfill { prefix, since } => ops::backfill(config, prefix, since).await,
         Command::Migrate { action: None } => {
-            penstock_db::ensure_database(&config.database_url)
-                .await
-                .context("creating the database named by database_url")?;
-            let pool = penstock_db::connect(&config.database_url, 2).await?;
+            // Run beside a database that is still starting (compose, a deploy): wait for it.
+            let (url, wait) = (&config.database_url, config.startup_wait);
+            let is_transient = penstock_db::DbError::is_transient;
+            waiting_for("PostgreSQL", wait, is_transient, async || {
+                penstock_db::ensure_database(url).await
+            })
+            .await
+            .context("creating the database named by database_url")?;
+            let pool = waiting_for("PostgreSQL", wait, is_transient, async || {
+                penstock_db::connect(url, 2).await
+            })
+            .await?;
             penstock_db::migrate_with(&pool, config.migrations_path.as_deref()).await?;
             println!("migrations applied");
             Ok(())

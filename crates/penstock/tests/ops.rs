@@ -196,3 +196,33 @@ async fn status_watch_prints_plain_progress_lines_off_a_terminal_and_stops_when_
     );
     assert!(said.lines().count() >= 2, "progress was shown while it loaded: {said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_waits_for_a_database_that_does_not_answer_yet_then_applies_the_migrations() {
+    let env = TestEnv::new().await;
+    let proxy = penstock_tests::proxy::Proxy::start("127.0.0.1:5432").await;
+    proxy.block(true); // PostgreSQL is "still starting"
+    let url = env.database_url.replace("127.0.0.1:5432", &proxy.addr);
+    let vars = env.env(&[("PENSTOCK_DATABASE_URL", &url), ("PENSTOCK_LOG", "warn")]);
+    let mut migrate = penstock(&vars, &["migrate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        migrate.try_wait().unwrap().is_none(),
+        "migrate gave up while the database did not answer"
+    );
+    proxy.block(false);
+    let out = tokio::task::spawn_blocking(move || migrate.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("migrations applied"), "{said}");
+    assert!(
+        said.contains("PostgreSQL does not answer yet; trying again"),
+        "each wait is logged: {said}"
+    );
+}
