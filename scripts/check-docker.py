@@ -776,6 +776,77 @@ def check_wiring(p: Project):
     return "S3 bucket and credentials, and MinIO → RabbitMQ → scanner event route agree", problems
 
 
+# Images known to exist at these tags (checked against each project's registry and release
+# notes when pinned). minio/minio and minio/mc left Docker Hub in September 2026: MinIO's
+# release tags are on quay.io. RabbitMQ before 4.0 is out of community support.
+KNOWN_IMAGES = {
+    "postgres:15",
+    "rabbitmq:4.1-management",
+    "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z",
+    "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z",
+    "prom/prometheus:v3.5.0",
+    "grafana/grafana:11.6.0",
+}
+GONE = {
+    "minio/minio": "removed from Docker Hub; use quay.io/minio/minio at a RELEASE tag",
+    "minio/mc": "removed from Docker Hub; use quay.io/minio/mc at a RELEASE tag",
+}
+
+
+def check_images(p: Project):
+    problems, pulled = [], []
+    for name, service in p.services.items():
+        image = service.get("image")
+        if not image or "build" in service or is_penstock(p, service):
+            continue
+        pulled.append(image)
+        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        repo = repo.removeprefix("docker.io/").removeprefix("library/")
+        if repo in GONE:
+            problems.append(f"service {name}: image {image} is {GONE[repo]}")
+        elif not tag or tag == "latest":
+            problems.append(f"service {name}: image {image} is not pinned to a tag")
+        elif repo == "rabbitmq" and not tag.split(".")[0].isdigit():
+            problems.append(f"service {name}: image {image}: pin a numbered RabbitMQ tag (4.x)")
+        elif repo == "rabbitmq" and int(tag.split(".")[0]) < 4:
+            problems.append(f"service {name}: image {image}: RabbitMQ {tag.split('-')[0]} is out of community support; use 4.x")
+        elif image not in KNOWN_IMAGES:
+            problems.append(f"service {name}: image {image} is not in the list of tags known to exist (KNOWN_IMAGES); check the registry, then add it")
+    return f"{len(pulled)} pulled images pinned to tags known to exist", problems
+
+
+def _test_words(service) -> list[str]:
+    test = (service.get("healthcheck") or {}).get("test") or []
+    return [str(w) for w in test] if isinstance(test, list) else str(test).split()
+
+
+def check_readiness(p: Project):
+    """Health checks that mean "accepts connections", and mounts that hide nothing."""
+    problems = []
+    postgres = p.services.get("postgres") or {}
+    words = _test_words(postgres)
+    if "pg_isready" in words and "-h" not in words:
+        problems.append(
+            "service postgres: pg_isready without -h answers through the Unix socket, which the image's "
+            "init serves before TCP: add -h 127.0.0.1"
+        )
+    rabbitmq = p.services.get("rabbitmq") or {}
+    words = _test_words(rabbitmq)
+    if "rabbitmq-diagnostics" in words and "check_port_connectivity" not in words:
+        problems.append(
+            "service rabbitmq: `rabbitmq-diagnostics ping` passes before port 5672 accepts connections: "
+            "use `rabbitmq-diagnostics -q check_port_connectivity`"
+        )
+    for volume in (p.services.get("grafana") or {}).get("volumes") or []:
+        target = str(volume).split(":")[1] if ":" in str(volume) else ""
+        if target.rstrip("/") == "/etc/grafana/provisioning":
+            problems.append(
+                "service grafana: mounting all of /etc/grafana/provisioning hides the image's own folders "
+                "(errors at every start): mount provisioning/dashboards and provisioning/datasources only"
+            )
+    return "health checks of postgres and rabbitmq mean \"accepts connections\"; Grafana mounts only its folders", problems
+
+
 CHECKS = [
     ("files parse", check_parse),
     ("compose schema", check_schema),
@@ -783,6 +854,8 @@ CHECKS = [
     ("PENSTOCK_* variables", check_variables),
     ("depends_on", check_depends_on),
     ("health checks", check_healthchecks),
+    ("images", check_images),
+    ("readiness", check_readiness),
     ("scaling", check_scaling),
     ("Dockerfile", check_dockerfile),
     ("Prometheus targets", check_prometheus),
@@ -910,6 +983,13 @@ MUTATIONS = [
     ("a dashboard that is not valid JSON", _broken_json, "files parse", "penstock.json"),
     ("penstock reading another bucket than minio-init creates", _set_env("database", "PENSTOCK_STORAGE_URL", "s3://inbox"), "S3 and AMQP wiring", "'inbox'"),
     ("MinIO publishing with a routing key nothing binds", _set_env("minio", "MINIO_NOTIFY_AMQP_ROUTING_KEY_PENSTOCK", "s3-events"), "S3 and AMQP wiring", "s3-events"),
+    ("an image removed from Docker Hub", _svc("minio", lambda s: s.update(image="minio/minio:RELEASE.2025-09-07T16-13-09Z")), "images", "removed from Docker Hub"),
+    ("an unpinned image", _svc("prometheus", lambda s: s.update(image="prom/prometheus:latest")), "images", "not pinned"),
+    ("RabbitMQ out of support", _svc("rabbitmq", lambda s: s.update(image="rabbitmq:3.13-management")), "images", "out of community support"),
+    ("a tag nobody checked", _svc("grafana", lambda s: s.update(image="grafana/grafana:11.6.99")), "images", "known to exist"),
+    ("pg_isready through the socket", _svc("postgres", lambda s: s["healthcheck"].update(test=["CMD", "pg_isready", "-U", "postgres", "-d", "penstock"])), "readiness", "-h 127.0.0.1"),
+    ("rabbitmq-diagnostics ping", _svc("rabbitmq", lambda s: s["healthcheck"].update(test=["CMD", "rabbitmq-diagnostics", "-q", "ping"])), "readiness", "check_port_connectivity"),
+    ("Grafana's whole provisioning folder mounted", _svc("grafana", lambda s: s["volumes"].append("./grafana/provisioning:/etc/grafana/provisioning:ro")), "readiness", "hides the image's own folders"),
     ("the scanner consuming another queue than the events go to", _set_env("scanner", "PENSTOCK_S3_EVENTS_QUEUE", "penstock.events"), "S3 and AMQP wiring", "penstock.events"),
 ]
 
