@@ -54,3 +54,40 @@ async fn a_fleet_given_two_broker_endpoints_starts_on_the_one_that_answers_and_m
         .await;
     assert_eq!(lineage, 1, "every row now comes from the second file");
 }
+
+#[tokio::test]
+async fn every_queue_the_fleet_declares_is_a_quorum_queue_so_a_cluster_keeps_it_when_a_node_is_down() {
+    let env = TestEnv::new().await;
+    let broker = penstock_broker::RabbitMq::connect(&amqp_url(), &env.prefix)
+        .await
+        .unwrap();
+    let declared = penstock_broker::Queues::new(&env.prefix).every();
+    penstock_broker::WorkQueue::close(&broker).await;
+    // The listing covers every test's queues; under load it can come back partial, so it is
+    // read again until it names all of ours.
+    let mut types = std::collections::HashMap::new();
+    for _ in 0..10 {
+        let listed = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "-t", "60", "list_queues", "name", "type"])
+            .output()
+            .expect("rabbitmqctl runs");
+        types = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|line| line.split_once(char::is_whitespace))
+            .map(|(name, kind)| (name.to_string(), kind.trim().to_string()))
+            .filter(|(name, _)| declared.contains(name))
+            .collect();
+        if types.len() == declared.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(declared.iter().any(|q| q.contains(".retry.")), "{declared:?}");
+    for queue in &declared {
+        assert_eq!(
+            types.get(queue).map(String::as_str),
+            Some("quorum"),
+            "{queue}: {types:?}"
+        );
+    }
+}

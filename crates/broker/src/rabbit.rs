@@ -3,7 +3,7 @@
 //!
 //! Topology (declared idempotently by every role at start-up): durable quorum queues
 //! `<prefix>.files`, `<prefix>.chunks`, `<prefix>.errors`, `<prefix>.events`, reached through
-//! the default exchange, and per work queue one classic retry queue per delay whose messages
+//! the default exchange, and per work queue one quorum retry queue per delay whose messages
 //! wait out their TTL, then dead-letter back into the work queue. A publish returns only
 //! once the broker has confirmed it; an unroutable publish (a queue deleted under us) is an
 //! error, not a silent drop.
@@ -74,6 +74,12 @@ pub const DELIVERY_LIMIT: u32 = 20;
 fn is_precondition_failed(e: &lapin::Error) -> bool {
     matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406)
 }
+
+/// What a work queue declared before the delivery limit lacks.
+const NO_DELIVERY_LIMIT: &str = "without a delivery limit: a message that crashes its consumer is redelivered \
+                                 forever (or apply the limit as a policy)";
+/// What a retry queue declared before they were quorum queues risks.
+const CLASSIC_RETRY: &str = "as a classic queue: on a cluster, its items are out of reach while its node is down";
 
 /// `url` with `frame_max` set to [`FRAME_MAX`] unless it names one already.
 fn with_small_frames(url: &str) -> String {
@@ -172,30 +178,30 @@ impl RabbitMq {
             AMQPValue::LongString(self.queues.errors.as_str().into()),
         );
         for queue in self.queues.work() {
-            self.declare_work_queue(queue, &work).await?;
+            self.declare_keeping_existing(queue, &work, NO_DELIVERY_LIMIT).await?;
         }
-        // Classic retry queues: TTL plus dead-lettering is their home ground, and they only
-        // ever hold items that will come back.
+        // Retry queues: message TTL, then dead-lettering back to the work queue. Quorum too:
+        // a classic queue lives on one node of a cluster, and while that node is down its
+        // items are out of reach and a role connecting elsewhere cannot declare it.
         for work in self.queues.work() {
             for delay in penstock_core::retry::DELAYS {
                 let mut retry = FieldTable::default();
+                retry.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
                 retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
                 retry.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
                 retry.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(work.into()));
                 let name = Queues::retry(work, delay);
-                self.publisher
-                    .queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), retry)
-                    .await?;
+                self.declare_keeping_existing(&name, &retry, CLASSIC_RETRY).await?;
             }
         }
         Ok(())
     }
 
-    /// Declares a work queue with `args` on a channel of its own: a queue an earlier penstock
-    /// declared without the delivery limit refuses the new arguments (PRECONDITION_FAILED,
-    /// which closes the channel). It is then used as it is, with a warning that says how to
-    /// redeclare it (README, "Upgrading").
-    async fn declare_work_queue(&self, queue: &str, args: &FieldTable) -> Result<(), BrokerError> {
+    /// Declares a queue with `args` on a channel of its own: a queue an earlier penstock
+    /// declared with other arguments refuses the new ones (PRECONDITION_FAILED, which closes
+    /// the channel). It is then used as it is, with the warning `what` (what it lacks, how
+    /// to redeclare it: README, "Upgrading").
+    async fn declare_keeping_existing(&self, queue: &str, args: &FieldTable, what: &str) -> Result<(), BrokerError> {
         let channel = self.connection.create_channel().await?;
         match channel
             .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
@@ -208,10 +214,8 @@ impl RabbitMq {
             Err(e) if is_precondition_failed(&e) => {
                 tracing::warn!(
                     queue,
-                    "queue declared by an earlier penstock without a delivery limit: a message that crashes its \
-                     consumer is redelivered forever. Redeclare it once it is empty (stop the fleet, \
-                     `rabbitmqctl delete_queue {queue}`, start the fleet), or apply the limit as a policy (README, \
-                     \"Upgrading\")"
+                    "queue declared by an earlier penstock {what}. Redeclare it once it is empty (stop the fleet, \
+                     `rabbitmqctl delete_queue {queue}`, start the fleet) (README, \"Upgrading\")"
                 );
                 self.existing(queue).await?;
                 Ok(())
