@@ -51,6 +51,16 @@ pub fn config_with_egrid_spec(edit: impl FnOnce(String) -> String) -> tempfile::
     dir
 }
 
+/// Writes `key` under the folder `root` the way a careful uploader does: a hidden temporary
+/// file, then a rename into place (a new inode).
+pub fn drop_into(root: &Path, key: &str, bytes: &[u8]) {
+    let path = root.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
 /// One test's private world: database, queue prefix, storage folder.
 pub struct TestEnv {
     pub name: String,
@@ -133,14 +143,9 @@ impl TestEnv {
             .expect("fleet starts")
     }
 
-    /// Drops a file into the local store the way a careful uploader does: write a hidden
-    /// temporary file, then rename it into place.
+    /// Drops a file into the local store the way a careful uploader does (see [`drop_into`]).
     pub fn drop_file(&self, key: &str, bytes: &[u8]) {
-        let path = self.inbox.path().join(key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-        std::fs::write(&tmp, bytes).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        drop_into(self.inbox.path(), key, bytes);
     }
 
     pub async fn files(&self) -> Vec<FileStatus> {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use penstock_tests::drop_into;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -158,7 +159,7 @@ impl Store {
             (55..75, _, _) => {
                 let n = key_number(&key);
                 let content = good(random_shape(rng, n));
-                write_renamed(root, &key, &content.bytes);
+                drop_into(root, &key, &content.bytes);
                 self.drops.rewritten += 1;
                 self.push(key, content);
             }
@@ -174,12 +175,12 @@ impl Store {
                 self.push(key, content);
             }
             (85..93, _, _) => {
-                write_renamed(root, &key, &last.bytes);
+                drop_into(root, &key, &last.bytes);
                 self.drops.same_bytes += 1;
                 self.push(key, last);
             }
             (_, _, Some(earlier)) => {
-                write_renamed(root, &key, &earlier.bytes);
+                drop_into(root, &key, &earlier.bytes);
                 self.drops.reverted += 1;
                 self.push(key, earlier);
             }
@@ -196,7 +197,7 @@ impl Store {
             records,
             ..random_shape(rng, n)
         });
-        write_renamed(root, &key, &content.bytes);
+        drop_into(root, &key, &content.bytes);
         self.drops.new_good += 1;
         self.push(key, content);
     }
@@ -212,7 +213,7 @@ impl Store {
             self.drops.new_rejected += 1;
             rejected(rng, n)
         };
-        write_renamed(root, &key, &content.bytes);
+        drop_into(root, &key, &content.bytes);
         self.push(key, content);
     }
 
@@ -270,15 +271,6 @@ pub fn expected_table(loaded: &[(i64, &Content)]) -> egrid::Table {
         }
     }
     table
-}
-
-/// A careful uploader: a hidden temporary file renamed into place (a new inode).
-fn write_renamed(root: &Path, key: &str, bytes: &[u8]) {
-    let path = root.join(key);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
 }
 
 /// `cp -p` or `rsync -a --inplace`: the same inode rewritten with bytes of the same length,

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use penstock_broker::{Meta, Queues, RabbitMq, WorkQueue};
+use penstock_db::FileState;
 use penstock_tests::proxy::Proxy;
 use penstock_tests::{TestEnv, amqp_url, pg_server};
 use rand::Rng;
@@ -67,7 +68,7 @@ struct Version {
     id: i64,
     key: String,
     version: String,
-    status: String,
+    status: FileState,
     reason: Option<String>,
     records_total: Option<i64>,
     rows_loaded: i64,
@@ -85,15 +86,13 @@ async fn versions(env: &TestEnv) -> Vec<Version> {
     .unwrap()
 }
 
-const TERMINAL: [&str; 4] = ["done", "done_with_errors", "rejected", "failed"];
-
 /// Whether the `count`-th version of `key` exists, holds `sha` and is terminal.
 fn settled(rows: &[Version], key: &str, count: usize, sha: &str) -> bool {
     let of_key: Vec<&Version> = rows.iter().filter(|v| v.key == key).collect();
     of_key.len() >= count
         && of_key
             .last()
-            .is_some_and(|v| v.version == sha && TERMINAL.contains(&v.status.as_str()))
+            .is_some_and(|v| v.version == sha && v.status.is_terminal())
 }
 
 #[derive(Debug, Default)]
@@ -199,7 +198,7 @@ async fn soak(chaos_for: Duration) {
     let rows = loop {
         procs.tick(&mut rng);
         let rows = versions(&env).await;
-        let all_terminal = rows.iter().all(|v| TERMINAL.contains(&v.status.as_str()));
+        let all_terminal = rows.iter().all(|v| v.status.is_terminal());
         let all_seen = store
             .versions()
             .iter()
@@ -210,9 +209,7 @@ async fn soak(chaos_for: Duration) {
         assert!(
             drained.elapsed() < DRAIN,
             "not finished {DRAIN:?} after the chaos: {:#?}",
-            rows.iter()
-                .filter(|v| !TERMINAL.contains(&v.status.as_str()))
-                .collect::<Vec<_>>()
+            rows.iter().filter(|v| !v.status.is_terminal()).collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
