@@ -6,6 +6,7 @@ mod api_conformance;
 mod api_pipeline;
 mod api_plants;
 mod boundary;
+mod cluster;
 mod dashboard;
 mod endpoints;
 mod faults;

@@ -6,6 +6,7 @@
 //! Services default to the machine's: `PENSTOCK_TEST_PG` (a server URL without database,
 //! default `postgres://postgres@127.0.0.1:5432`) and `PENSTOCK_TEST_AMQP`.
 
+pub mod cluster;
 pub mod egrid;
 pub mod http;
 pub mod proxy;

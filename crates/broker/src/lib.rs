@@ -13,4 +13,4 @@ pub use error::BrokerError;
 pub use memory::MemoryQueue;
 pub use queue::{Delivery, Meta, SharedQueue, Subscription, WorkQueue};
 pub use queues::Queues;
-pub use rabbit::{DELIVERY_LIMIT, RabbitMq};
+pub use rabbit::{DELIVERY_LIMIT, RabbitMq, Topology};

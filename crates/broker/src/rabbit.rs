@@ -76,10 +76,13 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
 }
 
 /// What a work queue declared before the delivery limit lacks.
-const NO_DELIVERY_LIMIT: &str = "without a delivery limit: a message that crashes its consumer is redelivered \
-                                 forever (or apply the limit as a policy)";
+const NO_DELIVERY_LIMIT: &str = "an earlier penstock declared it without a delivery limit: a message that crashes \
+                                 its consumer is redelivered forever (or apply the limit as a policy)";
 /// What a retry queue declared before they were quorum queues risks.
-const CLASSIC_RETRY: &str = "as a classic queue: on a cluster, its items are out of reach while its node is down";
+const CLASSIC_RETRY: &str = "an earlier penstock declared it as a classic queue: on a cluster, its items are out of reach while its node is down";
+/// What else can differ on any queue.
+const OTHER_GROUP_SIZE: &str = "another quorum_group_size declared it (the size counts only when a queue is first \
+                                declared; `rabbitmq-queues grow` and `shrink` change it on a queue that exists)";
 
 /// `url` with `frame_max` set to [`FRAME_MAX`] unless it names one already.
 fn with_small_frames(url: &str) -> String {
@@ -90,30 +93,67 @@ fn with_small_frames(url: &str) -> String {
     format!("{url}{separator}frame_max={FRAME_MAX}")
 }
 
+/// What the fleet declares on RabbitMQ: its queues, named from the prefix, and how many
+/// nodes of a cluster hold each new quorum queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub queues: Queues,
+    /// Replicas a quorum queue gets when it is first declared (`x-quorum-initial-group-size`):
+    /// `None` leaves it to the broker (every node of the cluster unless the broker's own
+    /// configuration caps it). Odd sizes tolerate the most failures for their cost: 3 keeps
+    /// a queue available with one node down, 5 with two.
+    pub quorum_group_size: Option<u32>,
+}
+
+impl Topology {
+    /// The queues of `prefix`, with the broker's default group size.
+    pub fn new(prefix: &str) -> Topology {
+        Topology {
+            queues: Queues::new(prefix),
+            quorum_group_size: None,
+        }
+    }
+
+    /// The arguments every quorum queue of the fleet is declared with.
+    fn quorum(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        if let Some(size) = self.quorum_group_size {
+            args.insert("x-quorum-initial-group-size".into(), AMQPValue::LongInt(size as i32));
+        }
+        args
+    }
+}
+
 /// One RabbitMQ connection with a confirm-mode channel for publishing.
 #[derive(Clone)]
 pub struct RabbitMq {
     connection: Arc<Connection>,
     publisher: Channel,
-    queues: Queues,
+    topology: Arc<Topology>,
 }
 
 impl RabbitMq {
-    /// Connects and declares the topology.
+    /// Connects and declares the queues of `prefix` (the broker's default group size).
     pub async fn connect(url: &str, prefix: &str) -> Result<RabbitMq, BrokerError> {
-        answer("the connection handshake", RabbitMq::open(url, prefix)).await
+        RabbitMq::connect_with(url, &Topology::new(prefix)).await
+    }
+
+    /// Connects and declares `topology`.
+    pub async fn connect_with(url: &str, topology: &Topology) -> Result<RabbitMq, BrokerError> {
+        answer("the connection handshake", RabbitMq::open(url, topology)).await
     }
 
     /// Connects to the first of `urls` (the nodes of a cluster, or one broker) that answers,
     /// starting with the one that answered last in this process, so connections stay on a
     /// node while it is up and move to the next when it fails.
-    pub async fn connect_any(urls: &[String], prefix: &str) -> Result<RabbitMq, BrokerError> {
+    pub async fn connect_any(urls: &[String], topology: &Topology) -> Result<RabbitMq, BrokerError> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static PREFERRED: AtomicUsize = AtomicUsize::new(0);
         let first = PREFERRED.load(Ordering::Relaxed);
         let mut failed = None;
         for i in penstock_core::endpoints::order(urls.len(), first) {
-            match RabbitMq::connect(&urls[i], prefix).await {
+            match RabbitMq::connect_with(&urls[i], topology).await {
                 Ok(broker) => {
                     PREFERRED.store(i, Ordering::Relaxed);
                     return Ok(broker);
@@ -133,7 +173,7 @@ impl RabbitMq {
         Err(failed.unwrap_or(BrokerError::Disconnected))
     }
 
-    async fn open(url: &str, prefix: &str) -> Result<RabbitMq, BrokerError> {
+    async fn open(url: &str, topology: &Topology) -> Result<RabbitMq, BrokerError> {
         let name = LongString::from(format!("penstock {}", std::process::id()));
         let properties = ConnectionProperties::default().with_connection_name(name);
         let connection = Connection::connect(&with_small_frames(url), properties).await?;
@@ -142,7 +182,7 @@ impl RabbitMq {
         let broker = RabbitMq {
             connection: Arc::new(connection),
             publisher,
-            queues: Queues::new(prefix),
+            topology: Arc::new(topology.clone()),
         };
         broker.declare().await?;
         Ok(broker)
@@ -161,12 +201,10 @@ impl RabbitMq {
     }
 
     async fn declare(&self) -> Result<(), BrokerError> {
-        let mut quorum = FieldTable::default();
-        quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        for queue in [&self.queues.errors, &self.queues.parked] {
-            self.publisher
-                .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), quorum.clone())
-                .await?;
+        let queues = &self.topology.queues;
+        let quorum = self.topology.quorum();
+        for queue in [&queues.errors, &queues.parked] {
+            self.declare_keeping_existing(queue, &quorum, None).await?;
         }
         // Work queues: a message delivered DELIVERY_LIMIT times without being settled (its
         // consumer crashed each time) goes to the errors queue with why, instead of looping.
@@ -175,33 +213,39 @@ impl RabbitMq {
         work.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
         work.insert(
             "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(self.queues.errors.as_str().into()),
+            AMQPValue::LongString(queues.errors.as_str().into()),
         );
-        for queue in self.queues.work() {
-            self.declare_keeping_existing(queue, &work, NO_DELIVERY_LIMIT).await?;
+        for queue in queues.work() {
+            self.declare_keeping_existing(queue, &work, Some(NO_DELIVERY_LIMIT))
+                .await?;
         }
         // Retry queues: message TTL, then dead-lettering back to the work queue. Quorum too:
         // a classic queue lives on one node of a cluster, and while that node is down its
         // items are out of reach and a role connecting elsewhere cannot declare it.
-        for work in self.queues.work() {
+        for work in queues.work() {
             for delay in penstock_core::retry::DELAYS {
-                let mut retry = FieldTable::default();
-                retry.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+                let mut retry = self.topology.quorum();
                 retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
                 retry.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
                 retry.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(work.into()));
                 let name = Queues::retry(work, delay);
-                self.declare_keeping_existing(&name, &retry, CLASSIC_RETRY).await?;
+                self.declare_keeping_existing(&name, &retry, Some(CLASSIC_RETRY))
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// Declares a queue with `args` on a channel of its own: a queue an earlier penstock
-    /// declared with other arguments refuses the new ones (PRECONDITION_FAILED, which closes
-    /// the channel). It is then used as it is, with the warning `what` (what it lacks, how
-    /// to redeclare it: README, "Upgrading").
-    async fn declare_keeping_existing(&self, queue: &str, args: &FieldTable, what: &str) -> Result<(), BrokerError> {
+    /// Declares a queue with `args` on a channel of its own: a queue declared before with
+    /// other arguments refuses the new ones (PRECONDITION_FAILED, which closes the channel).
+    /// It is then used as it is, with a warning naming what may differ (`earlier`: what an
+    /// earlier penstock declared it without) and how to redeclare it (README, "Upgrading").
+    async fn declare_keeping_existing(
+        &self,
+        queue: &str,
+        args: &FieldTable,
+        earlier: Option<&str>,
+    ) -> Result<(), BrokerError> {
         let channel = self.connection.create_channel().await?;
         match channel
             .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
@@ -212,10 +256,15 @@ impl RabbitMq {
                 Ok(())
             }
             Err(e) if is_precondition_failed(&e) => {
+                let why = match earlier {
+                    Some(earlier) => format!("{earlier}, or {OTHER_GROUP_SIZE}"),
+                    None => OTHER_GROUP_SIZE.to_string(),
+                };
                 tracing::warn!(
                     queue,
-                    "queue declared by an earlier penstock {what}. Redeclare it once it is empty (stop the fleet, \
-                     `rabbitmqctl delete_queue {queue}`, start the fleet) (README, \"Upgrading\")"
+                    "queue exists with other arguments than this process declares: {why}. It is used as it is. To \
+                     redeclare it once it is empty: stop the fleet, `rabbitmqctl delete_queue {queue}`, start the \
+                     fleet (README, \"Upgrading\")"
                 );
                 self.existing(queue).await?;
                 Ok(())
@@ -252,7 +301,7 @@ impl RabbitMq {
 
     /// Deletes the fleet's queues, retry queues included (tests and teardown).
     pub async fn delete_queues(&self) -> Result<(), BrokerError> {
-        for queue in self.queues.every() {
+        for queue in self.topology.queues.every() {
             let delete = self
                 .publisher
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
@@ -265,7 +314,7 @@ impl RabbitMq {
 #[async_trait::async_trait]
 impl WorkQueue for RabbitMq {
     fn queues(&self) -> &Queues {
-        &self.queues
+        &self.topology.queues
     }
 
     fn is_connected(&self) -> bool {

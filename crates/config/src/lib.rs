@@ -72,6 +72,9 @@ pub struct Config {
     /// RabbitMQ endpoints (one, or every node of a cluster): connections go to the first
     /// that answers, and move on to the next when it fails.
     pub amqp_urls: Vec<String>,
+    /// Nodes of a RabbitMQ cluster that hold each quorum queue penstock declares; `None`:
+    /// the broker's default (every node).
+    pub quorum_group_size: Option<u32>,
     pub storage: StorageUrl,
     pub s3: S3Settings,
     pub queue_prefix: String,
@@ -141,6 +144,7 @@ const BUILTIN_DATASETS: &[(&str, &str)] = &[(
 const KEYS: &[&str] = &[
     "database_url",
     "amqp_url",
+    "quorum_group_size",
     "storage_url",
     "queue_prefix",
     "scan_interval",
@@ -224,6 +228,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         "must be amqp:// URLs with the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/%2f (several for a cluster: \
          a list, or separated by commas)",
     )?;
+    let quorum_group_size = Some(settings.integer("quorum_group_size", 0, 99)? as u32).filter(|n| *n > 0);
     let storage = parse_storage(&settings.string("storage_url")?).map_err(|m| settings.error("storage_url", m))?;
     let queue_prefix = settings.string("queue_prefix")?;
     settings.check(
@@ -306,6 +311,7 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     Ok(Config {
         database_url,
         amqp_urls,
+        quorum_group_size,
         storage,
         s3: S3Settings::from_env(env),
         queue_prefix,

@@ -201,3 +201,14 @@ fn a_broker_list_with_a_blank_or_a_wrong_entry_is_refused_naming_the_key() {
         .to_string();
     assert!(err.contains("amqp_url") && err.contains("amqp://"), "{err}");
 }
+
+#[test]
+fn the_quorum_group_size_is_left_to_the_broker_unless_set() {
+    assert_eq!(load_from(&env(&[])).unwrap().quorum_group_size, None);
+    let three = load_from(&env(&[("PENSTOCK_QUORUM_GROUP_SIZE", "3")])).unwrap();
+    assert_eq!(three.quorum_group_size, Some(3));
+    let zero = load_from(&env(&[("PENSTOCK_QUORUM_GROUP_SIZE", "0")])).unwrap();
+    assert_eq!(zero.quorum_group_size, None, "0 means the broker's default");
+    let err = load_from(&env(&[("PENSTOCK_QUORUM_GROUP_SIZE", "three")])).unwrap_err();
+    assert!(err.to_string().contains("quorum_group_size"), "{err}");
+}

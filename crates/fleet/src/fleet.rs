@@ -8,7 +8,7 @@ use penstock_api::{Health, RoleHealth};
 use penstock_broker::{BrokerError, RabbitMq, WorkQueue};
 use penstock_config::Config;
 use penstock_db::{DbError, PgPool};
-use penstock_workers::context::Context;
+use penstock_workers::context::{Context, connect_broker};
 use penstock_workers::outcome::RunError;
 use penstock_workers::startup::waiting_for;
 use tokio::task::JoinSet;
@@ -42,7 +42,7 @@ impl Fleet {
             "RabbitMQ",
             ctx.config.startup_wait,
             BrokerError::is_unreachable,
-            async || RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix).await,
+            async || connect_broker(&ctx.config).await,
         )
         .await
         .map_err(|e| {
@@ -142,9 +142,7 @@ async fn sample_queue_depths(ctx: Arc<Context>, shutdown: CancellationToken) {
         // Raced with shutdown: a broker that does not answer must not hold up stopping.
         let sample = async {
             if broker.as_ref().is_none_or(|b| !b.is_connected()) {
-                broker = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix)
-                    .await
-                    .ok();
+                broker = connect_broker(&ctx.config).await.ok();
             }
             let Some(b) = &broker else { return };
             for (queue, ready) in (b as &dyn WorkQueue).ready_counts().await {

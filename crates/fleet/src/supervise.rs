@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use penstock_api::RoleHealth;
-use penstock_broker::{BrokerError, RabbitMq, SharedQueue};
+use penstock_broker::{BrokerError, SharedQueue};
 use penstock_core::event::{Event, EventKind};
-use penstock_workers::context::Context;
+use penstock_workers::context::{Context, connect_broker};
 use penstock_workers::outcome::RunError;
 use penstock_workers::stage;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ pub async fn supervise(ctx: Arc<Context>, role: Role, health: Arc<RoleHealth>, s
     let mut failures: u32 = 0;
     let mut connected_before = false;
     while !shutdown.is_cancelled() {
-        let connect = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix);
+        let connect = connect_broker(&ctx.config);
         let connected = tokio::select! {
             _ = shutdown.cancelled() => break,
             connected = connect => connected,

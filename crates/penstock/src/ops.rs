@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use penstock_broker::{RabbitMq, WorkQueue};
 use penstock_config::{Config, StorageUrl};
 use penstock_db::FileState;
-use penstock_workers::context::Context;
+use penstock_workers::context::{Context, connect_broker};
 
 /// `penstock check`: configuration, dataset specs against live tables, connectivity to the
 /// database, the broker and the store, with a line of advice for each problem.
@@ -214,7 +214,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
         );
         return Ok(());
     }
-    let broker = RabbitMq::connect_any(&config.amqp_urls, &config.queue_prefix)
+    let broker = connect_broker(config)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     for id in ids {
@@ -238,7 +238,7 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
 pub async fn backfill(config: Config, prefix: String, since: Option<String>) -> anyhow::Result<()> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
     let ctx = Context::open(config).await?;
-    let broker = RabbitMq::connect_any(&ctx.config.amqp_urls, &ctx.config.queue_prefix)
+    let broker = connect_broker(&ctx.config)
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     let report = penstock_workers::backfill::backfill(&ctx, &broker, &prefix, since).await?;

@@ -24,9 +24,7 @@ pub async fn run(
     every: Duration,
     until_idle: bool,
 ) -> anyhow::Result<()> {
-    let broker = penstock_broker::RabbitMq::connect_any(&config.amqp_urls, &config.queue_prefix)
-        .await
-        .ok();
+    let broker = penstock_workers::context::connect_broker(config).await.ok();
     let mut live = std::io::stdout()
         .is_terminal()
         .then(|| LiveView::new(ProgressDrawTarget::stdout()));

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use penstock_broker::{BrokerError, RabbitMq, Topology};
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::Event;
@@ -13,6 +14,16 @@ use penstock_storage::ObjectStore;
 use crate::metrics::Occurrence;
 use crate::outcome::{Disposition, RunError};
 use crate::startup::waiting_for;
+
+/// Connects to the first of the configured RabbitMQ endpoints that answers (see
+/// [`RabbitMq::connect_any`]) and declares the fleet's queues there.
+pub async fn connect_broker(config: &Config) -> Result<RabbitMq, BrokerError> {
+    let topology = Topology {
+        quorum_group_size: config.quorum_group_size,
+        ..Topology::new(&config.queue_prefix)
+    };
+    RabbitMq::connect_any(&config.amqp_urls, &topology).await
+}
 
 /// What every role shares: configuration, the pool, the store, the datasets.
 pub struct Context {
