@@ -23,3 +23,4 @@ mod refused;
 mod rejection;
 mod s3_events;
 mod s3_store;
+mod standby;

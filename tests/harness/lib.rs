@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod egrid;
 pub mod http;
 pub mod proxy;
+pub mod replica;
 pub mod s3;
 
 use std::collections::HashMap;

@@ -112,11 +112,11 @@ async fn act(
     api.authorize(headers)?;
     Params::parse(raw, &[])?;
     let id = parse_id(id, "alert id", ID_MAX)?;
-    if let Some(alert) = penstock_db::change_alert(&api.pool, id, action).await? {
+    if let Some(alert) = penstock_db::change_alert(&api.writes, id, action).await? {
         tracing::info!(alert = id, status = action.status(), "alert changed by an operator");
         return Ok(Json(alert));
     }
-    let alert = penstock_db::alert(&api.pool, id)
+    let alert = penstock_db::alert(&api.writes, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no alert has id {id}; GET /alerts lists them")))?;
     if action == AlertAction::Acknowledge && alert.status == "resolved" {

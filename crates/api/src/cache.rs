@@ -1,13 +1,18 @@
 //! Computed responses (aggregates) kept for a TTL and dropped at once when the data changes:
 //! the database consumer sends `NOTIFY penstock_data` in every chunk transaction that changed
-//! rows (and the one that finishes a file), and every API process listens for it.
+//! rows (and the one that finishes a file), and every API process reading from the primary
+//! listens for it. NOTIFY does not reach a hot standby, so an API reading from one
+//! (`api_database_url`) watches the standby's replay position instead: every transaction the
+//! standby applies moves it, so a change is heard within [`REPLAY_POLL`] of becoming
+//! readable there, never before (dropping the cache when the primary commits would let a
+//! reader cache the standby's older rows again).
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use penstock_db::{DataChanges, PgPool};
+use penstock_db::{DataChanges, PgPool, ReplicaStatus};
 use tokio_util::sync::CancellationToken;
 
 /// At most this many responses are kept; beyond it moka evicts the least useful ones.
@@ -78,43 +83,107 @@ impl Cache {
     }
 }
 
-/// Drops the cache whenever the data changes, until shutdown. While the listening
-/// connection is down nothing is cached (a notification could be missed), and on reconnect
-/// the cache is dropped again.
-pub async fn listen(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
+/// How often an API reading from a standby looks at its replay position.
+pub const REPLAY_POLL: Duration = Duration::from_millis(250);
+
+/// Why watching the data stopped.
+enum Stopped {
+    Shutdown,
+    /// The connection dropped or the server changed role (a standby promoted): changes may
+    /// have been missed, so nothing is cached until watching starts again.
+    Lost,
+}
+
+/// Drops the cache whenever the data changes, until shutdown: by LISTEN on a primary, by the
+/// replay position on a standby (see the module docs). While changes cannot be heard nothing
+/// is cached, and when they can again the cache is dropped.
+pub async fn watch(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     loop {
-        let mut changes = tokio::select! {
+        let server = tokio::select! {
             _ = shutdown.cancelled() => return,
-            l = DataChanges::listen(&pool) => match l {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for data changes; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                    continue;
+            s = penstock_db::replica_status(&pool) => s,
+        };
+        let stopped = match server {
+            Ok(Some(standby)) => follow_replay(&pool, &cache, standby, &shutdown).await,
+            Ok(None) => match DataChanges::listen(&pool).await {
+                Ok(changes) => hear_notifications(changes, &cache, &shutdown).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match stopped {
+            Ok(Stopped::Shutdown) => return,
+            Ok(Stopped::Lost) => delay = Duration::from_millis(200),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch for data changes; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn hear_notifications(
+    mut changes: DataChanges,
+    cache: &Cache,
+    shutdown: &CancellationToken,
+) -> Result<Stopped, penstock_db::DbError> {
+    cache.set_listening(true);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Stopped::Shutdown),
+            n = changes.next() => match n {
+                Ok(Some(dataset)) => {
+                    tracing::debug!(dataset, "data changed; dropping cached aggregates");
+                    cache.invalidate();
+                }
+                Ok(None) | Err(_) => {
+                    cache.set_listening(false);
+                    return Ok(Stopped::Lost);
                 }
             },
-        };
-        delay = Duration::from_millis(200);
-        cache.set_listening(true);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = changes.next() => match n {
-                    Ok(Some(dataset)) => {
-                        tracing::debug!(dataset, "data changed; dropping cached aggregates");
-                        cache.invalidate();
-                    }
-                    // The connection dropped: notifications may have been lost.
-                    Ok(None) | Err(_) => {
-                        cache.set_listening(false);
-                        break;
-                    }
-                },
+        }
+    }
+}
+
+/// `first` was read before caching starts, so a change replayed after it is heard: a
+/// value computed before that change cannot outlive the next poll.
+async fn follow_replay(
+    pool: &PgPool,
+    cache: &Cache,
+    first: ReplicaStatus,
+    shutdown: &CancellationToken,
+) -> Result<Stopped, penstock_db::DbError> {
+    tracing::info!("the API reads from a hot standby; watching its replay position for data changes");
+    let lag = ::metrics::gauge!(crate::metrics::REPLICA_LAG);
+    lag.set(first.lag_seconds);
+    let mut replayed = first.replay_lsn;
+    cache.set_listening(true);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Stopped::Shutdown),
+            _ = tokio::time::sleep(REPLAY_POLL) => {}
+        }
+        match penstock_db::replica_status(pool).await {
+            Ok(Some(status)) => {
+                lag.set(status.lag_seconds);
+                if status.replay_lsn != replayed {
+                    cache.invalidate();
+                    replayed = status.replay_lsn;
+                }
+            }
+            Ok(None) => {
+                tracing::warn!("the standby the API reads from was promoted; listening for changes instead");
+                cache.set_listening(false);
+                return Ok(Stopped::Lost);
+            }
+            Err(e) => {
+                cache.set_listening(false);
+                return Err(e);
             }
         }
     }

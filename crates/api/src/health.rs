@@ -3,8 +3,9 @@
 //! serves [`router`] on `health_addr` / `metrics_addr`.
 //!
 //! The readiness rule: ready when PostgreSQL answers a query and every role of this process
-//! that needs the broker holds its connection (roles report through [`RoleHealth`]). The
-//! answer is reused for 2 s, so a busy prober does not load the database.
+//! that needs the broker holds its connection (roles report through [`RoleHealth`]); for an
+//! API reading from a hot standby, also while the standby is at most `api_replica_max_lag`
+//! behind. The answer is reused for 2 s, so a busy prober does not load the database.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -42,19 +43,37 @@ pub struct Alive {
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     /// PostgreSQL answered a query.
     pub database: bool,
     /// Each role of this process that needs the broker, and whether it holds its connection.
     pub broker: BTreeMap<String, bool>,
+    /// The hot standby the API reads from (`api_database_url`); absent when it reads from a
+    /// primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<Replica>,
+}
+
+/// A hot standby's replication, as readiness reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Replica {
+    /// Receiving WAL from the primary right now.
+    pub streaming: bool,
+    /// How far behind the primary its data may be: 0 while streaming with everything
+    /// received replayed, else the age of the last transaction replayed.
+    pub lag_seconds: f64,
+    /// The most it may be behind for the API to be ready (`api_replica_max_lag`).
+    pub max_lag_seconds: f64,
 }
 
 /// What the health answers need: the pool, the roles' connections, the latest answer.
 pub struct Health {
     pool: PgPool,
     roles: Arc<RoleHealth>,
+    /// Set for the API's own answer: whether its pool is a standby is asked too.
+    replica_max_lag: Option<Duration>,
     last: Mutex<Option<(Instant, Readiness)>>,
 }
 
@@ -63,7 +82,34 @@ impl Health {
         Health {
             pool,
             roles,
+            replica_max_lag: None,
             last: Mutex::new(None),
+        }
+    }
+
+    /// Readiness also asks whether `pool` is a hot standby, and how far behind it is.
+    pub fn with_replica_max_lag(self, max_lag: Duration) -> Health {
+        Health {
+            replica_max_lag: Some(max_lag),
+            ..self
+        }
+    }
+
+    /// Whether the database answers, and its standby status when that is asked for.
+    async fn database(&self) -> (bool, Option<Replica>) {
+        let Some(max_lag) = self.replica_max_lag else {
+            return (penstock_db::ping(&self.pool).await.is_ok(), None);
+        };
+        match penstock_db::replica_status(&self.pool).await {
+            Ok(status) => (
+                true,
+                status.map(|s| Replica {
+                    streaming: s.streaming,
+                    lag_seconds: s.lag_seconds,
+                    max_lag_seconds: max_lag.as_secs_f64(),
+                }),
+            ),
+            Err(_) => (false, None),
         }
     }
 
@@ -74,10 +120,10 @@ impl Health {
         {
             return answer;
         }
-        let database = tokio::time::timeout(Duration::from_secs(2), penstock_db::ping(&self.pool))
+        let (database, replica) = tokio::time::timeout(Duration::from_secs(2), self.database())
             .await
-            .is_ok_and(|r| r.is_ok());
-        let answer = rule(database, self.roles.snapshot());
+            .unwrap_or((false, None));
+        let answer = rule(database, self.roles.snapshot(), replica);
         *self.last.lock().expect("readiness lock") = Some((Instant::now(), answer.clone()));
         answer
     }
@@ -93,12 +139,16 @@ impl Health {
     }
 }
 
-/// Ready when the database answers and every broker-using role is connected.
-fn rule(database: bool, broker: BTreeMap<String, bool>) -> Readiness {
+/// Ready when the database answers, every broker-using role is connected, and a standby
+/// read from is not too far behind.
+fn rule(database: bool, broker: BTreeMap<String, bool>, replica: Option<Replica>) -> Readiness {
     Readiness {
-        ready: database && broker.values().all(|up| *up),
+        ready: database
+            && broker.values().all(|up| *up)
+            && replica.as_ref().is_none_or(|r| r.lag_seconds <= r.max_lag_seconds),
         database,
         broker,
+        replica,
     }
 }
 
@@ -141,23 +191,40 @@ mod tests {
 
     #[test]
     fn a_process_is_ready_when_the_database_answers_and_every_role_is_connected() {
-        assert!(rule(true, roles(&[("chunker", true), ("database", true)])).ready);
+        assert!(rule(true, roles(&[("chunker", true), ("database", true)]), None).ready);
     }
 
     #[test]
     fn one_role_without_its_broker_connection_makes_the_process_unready() {
-        let answer = rule(true, roles(&[("chunker", true), ("database", false)]));
+        let answer = rule(true, roles(&[("chunker", true), ("database", false)]), None);
         assert!(!answer.ready);
         assert!(!answer.broker["database"]);
     }
 
     #[test]
     fn a_process_whose_database_does_not_answer_is_unready() {
-        assert!(!rule(false, roles(&[("chunker", true)])).ready);
+        assert!(!rule(false, roles(&[("chunker", true)]), None).ready);
     }
 
     #[test]
     fn a_process_that_runs_only_the_api_needs_only_the_database() {
-        assert!(rule(true, BTreeMap::new()).ready);
+        assert!(rule(true, BTreeMap::new(), None).ready);
+    }
+
+    fn standby(lag_seconds: f64) -> Option<Replica> {
+        Some(Replica {
+            streaming: true,
+            lag_seconds,
+            max_lag_seconds: 30.0,
+        })
+    }
+
+    #[test]
+    fn an_api_reading_from_a_standby_is_ready_while_the_standby_is_at_most_the_max_lag_behind() {
+        assert!(rule(true, BTreeMap::new(), standby(0.0)).ready);
+        assert!(rule(true, BTreeMap::new(), standby(30.0)).ready);
+        let behind = rule(true, BTreeMap::new(), standby(30.5));
+        assert!(!behind.ready);
+        assert!(behind.database, "the standby answers; it is only behind");
     }
 }

@@ -182,7 +182,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 /// Serves the API on `listener` until shutdown, with the cache listening for data changes.
 pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: CancellationToken) {
     prometheus();
-    let invalidation = tokio::spawn(cache::listen(api.pool.clone(), api.cache.clone(), shutdown.clone()));
+    let invalidation = tokio::spawn(cache::watch(api.pool.clone(), api.cache.clone(), shutdown.clone()));
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "api listening");
     serve_http(listener, router(api), shutdown.clone()).await;

@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS: &str = "penstock_api_requests_total";
 pub const REQUEST_DURATION: &str = "penstock_api_request_duration_seconds";
+pub const REPLICA_LAG: &str = "penstock_api_replica_lag_seconds";
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -36,6 +37,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
             REQUEST_DURATION,
             ::metrics::Unit::Seconds,
             "API request latency by route"
+        );
+        ::metrics::describe_gauge!(
+            REPLICA_LAG,
+            ::metrics::Unit::Seconds,
+            "How far the hot standby the API reads from (api_database_url) is behind its primary: 0 while \
+             streaming with everything received replayed, else the age of the last transaction replayed"
         );
         handle
     })

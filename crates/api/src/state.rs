@@ -20,7 +20,11 @@ use crate::plant_index::{PlantIndex, Snapshot};
 
 /// What every handler shares.
 pub struct Api {
+    /// What the API reads from: its own pool on `database_url`, or on `api_database_url`.
     pub(crate) pool: PgPool,
+    /// Where its few writes (alert actions) go: the primary, `database_url` (the same pool
+    /// as `pool` unless the API reads from elsewhere).
+    pub(crate) writes: PgPool,
     pub(crate) datasets: Vec<DatasetSpec>,
     admin_token: Option<String>,
     pub(crate) cache: Arc<Cache>,
@@ -32,12 +36,14 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API over `pool` (its own, apart from the loaders'); `roles` are the broker-using roles of the same process, whose
+    /// The API reading from `pool` (its own, apart from the loaders') and writing alert
+    /// actions to `writes`; `roles` are the broker-using roles of the same process, whose
     /// connections its readiness includes (none when the api runs alone).
-    pub fn new(config: &Config, pool: PgPool, roles: Arc<RoleHealth>) -> Api {
+    pub fn new(config: &Config, pool: PgPool, writes: PgPool, roles: Arc<RoleHealth>) -> Api {
         Api {
-            health: Arc::new(Health::new(pool.clone(), roles)),
+            health: Arc::new(Health::new(pool.clone(), roles).with_replica_max_lag(config.api_replica_max_lag)),
             pool,
+            writes,
             datasets: config.datasets.clone(),
             admin_token: config.admin_token.clone(),
             cache: Arc::new(Cache::new(config.api_cache_ttl)),

@@ -108,6 +108,12 @@ pub struct Config {
     pub api_request_timeout: Duration,
     /// PostgreSQL connections of the API's own pool (apart from the loaders').
     pub api_database_connections: u32,
+    /// Where the read API reads from when that is not `database_url`: typically a hot
+    /// standby, so reads do not compete with loading. Its writes (alert actions) still go to
+    /// `database_url`.
+    pub api_database_url: Option<String>,
+    /// A standby further behind than this makes the API unready.
+    pub api_replica_max_lag: Duration,
     /// Bearer token for the API's alert actions (None: the actions are disabled).
     pub admin_token: Option<String>,
     pub datasets: Vec<DatasetSpec>,
@@ -166,6 +172,8 @@ const KEYS: &[&str] = &[
     "api_cache_ttl",
     "api_request_timeout",
     "api_database_connections",
+    "api_database_url",
+    "api_replica_max_lag",
     "admin_token",
 ];
 
@@ -263,6 +271,16 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let api_cache_ttl = settings.duration("api_cache_ttl")?;
     let api_request_timeout = settings.duration("api_request_timeout")?;
     let api_database_connections = settings.integer("api_database_connections", 1, 1000)? as u32;
+    let api_database_url = Some(settings.string("api_database_url")?.trim().to_string()).filter(|u| !u.is_empty());
+    settings.check(
+        "api_database_url",
+        api_database_url
+            .as_deref()
+            .is_none_or(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")),
+        "must be empty (read from database_url) or a postgres:// URL, e.g. of a hot standby: \
+         postgres://user@replica:5432/penstock",
+    )?;
+    let api_replica_max_lag = settings.duration("api_replica_max_lag")?;
     let admin_token = match settings.raw("admin_token") {
         Ok((value, _)) if value.trim().is_empty() => None,
         Ok((value, _)) => {
@@ -332,6 +350,8 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         api_cache_ttl,
         api_request_timeout,
         api_database_connections,
+        api_database_url,
+        api_replica_max_lag,
         admin_token,
         datasets,
         datasets_path,

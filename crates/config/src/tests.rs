@@ -212,3 +212,19 @@ fn the_quorum_group_size_is_left_to_the_broker_unless_set() {
     let err = load_from(&env(&[("PENSTOCK_QUORUM_GROUP_SIZE", "three")])).unwrap_err();
     assert!(err.to_string().contains("quorum_group_size"), "{err}");
 }
+
+#[test]
+fn the_api_reads_from_the_database_unless_a_replica_url_is_given() {
+    assert_eq!(load_from(&env(&[])).unwrap().api_database_url, None);
+    let replica = load_from(&env(&[(
+        "PENSTOCK_API_DATABASE_URL",
+        "postgres://u@replica:5432/penstock",
+    )]))
+    .unwrap();
+    assert_eq!(
+        replica.api_database_url.as_deref(),
+        Some("postgres://u@replica:5432/penstock")
+    );
+    let err = load_from(&env(&[("PENSTOCK_API_DATABASE_URL", "mysql://replica")])).unwrap_err();
+    assert!(err.to_string().contains("api_database_url"), "{err}");
+}

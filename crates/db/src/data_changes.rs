@@ -1,5 +1,6 @@
 //! [`DataChanges`]: hearing the `NOTIFY` that [`crate::load_chunk`] sends when a chunk changed
-//! rows or a file finished (the read API drops its cached aggregates on each).
+//! rows or a file finished (the read API drops its cached aggregates on each), and on a hot
+//! standby, which hears no NOTIFY, [`replica_status`]: its replay position and lag.
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -25,4 +26,39 @@ impl DataChanges {
     pub async fn next(&mut self) -> Result<Option<String>, DbError> {
         Ok(self.listener.try_recv().await?.map(|n| n.payload().to_string()))
     }
+}
+
+/// Where a hot standby stands (see [`replica_status`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaStatus {
+    /// The last WAL position replayed: it moves with every transaction the standby applies,
+    /// so a reader of the standby hears data changes by watching it (NOTIFY does not reach a
+    /// standby).
+    pub replay_lsn: String,
+    /// Whether the standby is receiving WAL from its primary right now.
+    pub streaming: bool,
+    /// How far behind the primary the data read here may be, in seconds: 0 while streaming
+    /// with everything received replayed; otherwise the age of the last transaction replayed.
+    pub lag_seconds: f64,
+}
+
+/// The standby status of the server `pool` reads from, or `None` when it is a primary.
+pub async fn replica_status(pool: &PgPool) -> Result<Option<ReplicaStatus>, DbError> {
+    let row = sqlx::query!(
+        r#"SELECT pg_is_in_recovery() AS "standby!",
+                  coalesce(pg_last_wal_replay_lsn()::text, '') AS "replay_lsn!",
+                  EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS "streaming!",
+                  coalesce(CASE
+                      WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+                           AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                      ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+                  END, 0)::float8 AS "lag_seconds!""#
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(row.standby.then_some(ReplicaStatus {
+        replay_lsn: row.replay_lsn,
+        streaming: row.streaming,
+        lag_seconds: row.lag_seconds.max(0.0),
+    }))
 }

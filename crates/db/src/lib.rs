@@ -31,7 +31,7 @@ pub use alerts::{
 };
 #[cfg(feature = "utoipa")]
 pub use alerts::{AlertStatusName, SeverityName};
-pub use data_changes::DataChanges;
+pub use data_changes::{DataChanges, ReplicaStatus, replica_status};
 pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;
 pub use file_state::FileState;

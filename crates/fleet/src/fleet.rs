@@ -82,16 +82,32 @@ impl Fleet {
                 };
                 let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
                 api_addr = listener.local_addr().ok();
-                // Its own pool: however many clients call, they cannot take the loaders' connections.
+                // Its own pool: however many clients call, they cannot take the loaders'
+                // connections. It reads from a standby when api_database_url names one.
+                let (read_url, key) = match &ctx.config.api_database_url {
+                    Some(url) => (url.as_str(), "api_database_url"),
+                    None => (ctx.config.database_url.as_str(), "database_url"),
+                };
                 let api_pool = waiting_for(
                     "PostgreSQL",
                     ctx.config.startup_wait,
                     DbError::is_transient,
-                    async || penstock_db::connect(&ctx.config.database_url, ctx.config.api_database_connections).await,
+                    async || penstock_db::connect(read_url, ctx.config.api_database_connections).await,
                 )
                 .await
-                .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL: {e}")))?;
-                let api = Arc::new(penstock_api::Api::new(&ctx.config, api_pool, roles_health.clone()));
+                .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL at {key}: {e}")))?;
+                // Alert actions write: to the primary, on the process's own pool.
+                let writes = if ctx.config.api_database_url.is_some() {
+                    pool.clone()
+                } else {
+                    api_pool.clone()
+                };
+                let api = Arc::new(penstock_api::Api::new(
+                    &ctx.config,
+                    api_pool,
+                    writes,
+                    roles_health.clone(),
+                ));
                 tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
                 continue;
             }
