@@ -8,10 +8,14 @@ docker/compose.yml is validated against the official Compose Specification schem
 in docker/schema/, see its README), then checked against the repository: every file it
 references exists (and the Dockerfile's build context holds what the build reads), every
 PENSTOCK_* variable is a real configuration key, dependencies name services and wait on a
-condition, every long-running service has a health check on the port it serves, the scaled
-`database` service has no fixed name or host port, Prometheus scrapes every role, the
-Grafana dashboard queries only metrics penstock exports, and the S3/AMQP settings agree
-across MinIO, RabbitMQ and penstock. Prints one line per check; exits 1 if any fails.
+condition, every long-running service has a health check on the port it serves and a
+restart policy (and the one-shot `migrate` a bounded retry), every host port is bound to
+127.0.0.1, the `cluster` profile's RabbitMQ nodes join the default one (same image and
+Erlang cookie, classic config peer discovery, their own volumes) and every role is pointed
+at all of them, the scaled `database` service has no fixed name or host port, Prometheus
+scrapes every role, the Grafana dashboard queries only metrics penstock exports, and the
+S3/AMQP settings agree across MinIO, RabbitMQ and penstock. Prints one line per check;
+exits 1 if any fails.
 
 --self-test breaks an in-memory copy of the files in one way at a time (an unknown
 PENSTOCK_ variable, a missing file, a typo in a metric name, …) and fails unless the
@@ -47,6 +51,7 @@ DOCKERFILE = "docker/Dockerfile"
 SCHEMA = "docker/schema/compose-spec.json"
 PROMETHEUS = "docker/prometheus/prometheus.yml"
 RABBITMQ_DEFINITIONS = "docker/rabbitmq/definitions.json"
+RABBITMQ_CONF_DIR = "docker/rabbitmq"  # its *.conf files, mounted into the RabbitMQ nodes
 HEALTHCHECK_SCRIPT = "docker/penstock-healthcheck"
 CONFIG_RS = "crates/config/src/lib.rs"
 METRIC_SOURCES = ["crates/workers/src/metrics.rs", "crates/api/src/metrics.rs"]
@@ -62,6 +67,13 @@ EXTRA_VARIABLES = {
     "PENSTOCK_DATASETS_DIR",
     "PENSTOCK_MIGRATIONS_DIR",
 }
+# The RabbitMQ node that runs alone without a profile, and the profile that adds the others.
+DEFAULT_RABBITMQ = "rabbitmq"
+CLUSTER_PROFILE = "cluster"
+RABBITMQ_DATA = "/var/lib/rabbitmq"
+ERLANG_COOKIE = "/var/lib/rabbitmq/.erlang.cookie"
+# Restarts a failing one-shot may get: enough to outlast a slow start, few enough to stop.
+MAX_ONE_SHOT_RETRIES = 10
 # Series Prometheus itself adds to every scrape; a dashboard may chart them.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 PROMQL_KEYWORDS = {
@@ -122,8 +134,9 @@ def load(root: Path, overrides: dict[str, str] | None = None) -> Project:
         for p in (root / "docker/grafana").rglob("*")
         if p.suffix in (".yml", ".yaml", ".json")
     )
+    rabbitmq_confs = sorted(p.relative_to(root).as_posix() for p in (root / RABBITMQ_CONF_DIR).glob("*.conf"))
     names = [COMPOSE, DOCKERFILE, SCHEMA, PROMETHEUS, RABBITMQ_DEFINITIONS, HEALTHCHECK_SCRIPT,
-             ".dockerignore", CONFIG_RS, "Cargo.toml", *METRIC_SOURCES, *grafana]  # fmt: skip
+             ".dockerignore", CONFIG_RS, "Cargo.toml", *METRIC_SOURCES, *grafana, *rabbitmq_confs]  # fmt: skip
     for rel in names:
         if rel in overrides:
             text = overrides[rel]
@@ -221,6 +234,90 @@ def bind_mounts(project: Project, service: dict) -> list[tuple[Path, str]]:
         elif isinstance(volume, dict) and volume.get("type") == "bind":
             mounts.append((project.compose_dir / volume["source"], volume.get("target", "")))
     return mounts
+
+
+def named_volumes(service: dict) -> list[tuple[str, str]]:
+    """(volume name, container path) of each named volume; bind mounts are skipped."""
+    volumes = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, _, rest = volume.partition(":")
+            if rest and not source.startswith((".", "/", "~")):
+                volumes.append((source, rest.split(":")[0]))
+        elif isinstance(volume, dict) and volume.get("type") == "volume" and volume.get("source"):
+            volumes.append((volume["source"], volume.get("target", "")))
+    return volumes
+
+
+def image_repo(image: str) -> str:
+    """The repository of an image reference, without tag or Docker Hub prefixes."""
+    repo = image.rpartition(":")[0] if ":" in image.split("/")[-1] else image
+    return repo.removeprefix("docker.io/").removeprefix("library/")
+
+
+def rabbitmq_nodes(services: dict) -> dict[str, dict]:
+    """The services that run a RabbitMQ node (the default one and any cluster node)."""
+    return {n: s for n, s in services.items() if image_repo(str(s.get("image") or "")) == "rabbitmq"}
+
+
+def rabbitmq_config(p: Project, service: dict) -> dict[str, str]:
+    """The settings of the rabbitmq.conf-format files mounted into a RabbitMQ node: its
+    rabbitmq.conf, then conf.d/*.conf in name order (the order RabbitMQ reads them, a later
+    file overriding an earlier one). Read through the project, so the self-test can edit them."""
+    files = []
+    for source, target in bind_mounts(p, service):
+        if target == "/etc/rabbitmq/rabbitmq.conf" or (target.startswith("/etc/rabbitmq/conf.d/") and target.endswith(".conf")):
+            files.append((target != "/etc/rabbitmq/rabbitmq.conf", target, source))
+    settings: dict[str, str] = {}
+    for _, _, source in sorted(files):
+        try:
+            rel = source.resolve().relative_to(p.root).as_posix()
+        except ValueError:
+            rel = None
+        text = p.texts.get(rel) if rel else None
+        if text is None:
+            if rel in p.missing or not source.is_file():
+                continue  # check_files reports it
+            text = source.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip()
+    return settings
+
+
+def amqp_hosts(value: str) -> list[str | None]:
+    """The host of each amqp:// URL in a PENSTOCK_AMQP_URL (a comma-separated list)."""
+    return [urlsplit(url.strip()).hostname for url in value.split(",") if url.strip()]
+
+
+def cookie_source(p: Project, service: dict) -> str | None:
+    """Where a RabbitMQ node's Erlang cookie comes from: the file of a secret its entrypoint
+    copies to ERLANG_COOKIE (None: it installs none, so the image generates its own)."""
+    text = shell_text(service)
+    if ERLANG_COOKIE not in text:
+        return None
+    top = p.compose.get("secrets") or {}
+    for secret in service.get("secrets") or []:
+        source = secret if isinstance(secret, str) else secret.get("source", "")
+        target = source if isinstance(secret, str) else secret.get("target") or source
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        if re.search(re.escape(path) + r"(?![\w.-])", text):
+            item = top.get(source) or {}
+            return item.get("file") or f"secret {source}"
+    return None
+
+
+def restart_policy(service: dict) -> tuple[str, int | None]:
+    """(mode, maximum retries or None) the container gets: deploy.restart_policy if given
+    (Compose prefers it), else `restart` ("on-failure:5" → ("on-failure", 5))."""
+    policy = (service.get("deploy") or {}).get("restart_policy")
+    if isinstance(policy, dict):
+        condition = policy.get("condition", "any")
+        return {"none": "no", "any": "always"}.get(condition, condition), policy.get("max_attempts")
+    mode, _, count = str(service.get("restart") or "no").partition(":")
+    return mode, int(count) if count.isdigit() else None
 
 
 def shell_text(service: dict) -> str:
@@ -476,8 +573,6 @@ def check_depends_on(p: Project):
                 problems.append(f"service {name}: depends on {target} without a condition")
             elif condition == "service_healthy" and not healthcheck_enabled(services[target]):
                 problems.append(f"service {name}: waits for {target} to be healthy, but {target} has no health check")
-            elif condition == "service_completed_successfully" and services[target].get("restart") not in (None, "no"):
-                problems.append(f"service {name}: waits for one-shot {target} to complete, but {target} has restart: {services[target].get('restart')}")
     # A cycle never starts.
     state: dict[str, int] = {}
 
@@ -718,9 +813,12 @@ def check_wiring(p: Project):
             continue
         env = environment(service)
         for key in ("PENSTOCK_DATABASE_URL", "PENSTOCK_AMQP_URL", "AWS_ENDPOINT_URL"):
-            host = urlsplit(env.get(key, "")).hostname
-            if key in env and host not in services:
-                problems.append(f"service {name}: {key} names host {host!r}, which is not a service")
+            if key not in env:
+                continue
+            hosts = amqp_hosts(env[key]) if key == "PENSTOCK_AMQP_URL" else [urlsplit(env[key]).hostname]
+            for host in hosts or [None]:
+                if host not in services:
+                    problems.append(f"service {name}: {key} names host {host!r}, which is not a service")
         storage = env.get("PENSTOCK_STORAGE_URL", "")
         if storage.startswith("s3://"):
             bucket = storage[5:].split("/")[0]
@@ -830,13 +928,13 @@ def check_readiness(p: Project):
             "service postgres: pg_isready without -h answers through the Unix socket, which the image's "
             "init serves before TCP: add -h 127.0.0.1"
         )
-    rabbitmq = p.services.get("rabbitmq") or {}
-    words = _test_words(rabbitmq)
-    if "rabbitmq-diagnostics" in words and "check_port_connectivity" not in words:
-        problems.append(
-            "service rabbitmq: `rabbitmq-diagnostics ping` passes before port 5672 accepts connections: "
-            "use `rabbitmq-diagnostics -q check_port_connectivity`"
-        )
+    for name, node in rabbitmq_nodes(p.services).items():
+        words = _test_words(node)
+        if "rabbitmq-diagnostics" in words and "check_port_connectivity" not in words:
+            problems.append(
+                f"service {name}: `rabbitmq-diagnostics ping` passes before port 5672 accepts connections: "
+                "use `rabbitmq-diagnostics -q check_port_connectivity`"
+            )
     for volume in (p.services.get("grafana") or {}).get("volumes") or []:
         target = str(volume).split(":")[1] if ":" in str(volume) else ""
         if target.rstrip("/") == "/etc/grafana/provisioning":
@@ -844,7 +942,160 @@ def check_readiness(p: Project):
                 "service grafana: mounting all of /etc/grafana/provisioning hides the image's own folders "
                 "(errors at every start): mount provisioning/dashboards and provisioning/datasources only"
             )
-    return "health checks of postgres and rabbitmq mean \"accepts connections\"; Grafana mounts only its folders", problems
+    return "health checks of postgres and every RabbitMQ node mean \"accepts connections\"; Grafana mounts only its folders", problems
+
+
+def check_restart(p: Project):
+    """Long-running services come back by themselves; a penstock one-shot retries a failed run
+    a bounded number of times; no one-shot is started again after it succeeds."""
+    services = p.services
+    done = one_shots(services)
+    problems = []
+    for name, service in services.items():
+        mode, retries = restart_policy(service)
+        shown = str(service.get("restart") or "no") if "restart_policy" not in (service.get("deploy") or {}) else f"deploy.restart_policy {mode}"
+        if name not in done:
+            if mode not in ("always", "unless-stopped"):
+                problems.append(f"service {name}: long-running with restart: {shown}: it stays down after a crash or a restart of Docker; use unless-stopped")
+        elif mode in ("always", "unless-stopped"):
+            problems.append(f"service {name}: a one-shot with restart: {shown} is started again after it succeeds, so compose never sees it complete")
+        elif is_penstock(p, service):
+            if mode != "on-failure":
+                problems.append(
+                    f"service {name}: restart: {shown}: a failed run (e.g. PostgreSQL still not up after startup_wait) "
+                    f"is not retried and stops the whole start; use on-failure:N"
+                )
+            elif not retries:
+                problems.append(f"service {name}: restart: {shown} retries without bound; give a maximum, e.g. on-failure:5")
+            elif retries > MAX_ONE_SHOT_RETRIES:
+                problems.append(f"service {name}: restart: {shown}: more than {MAX_ONE_SHOT_RETRIES} retries hide a failure that will not go away")
+    long_running = len(services) - len(done & set(services))
+    return f"{long_running} long-running services restart unless stopped; penstock one-shots retry a bounded number of times", problems
+
+
+def check_host_ports(p: Project):
+    """Every published port listens on 127.0.0.1 only: the credentials here are a demo's."""
+    problems, count = [], 0
+    for name, service in p.services.items():
+        for port in service.get("ports") or []:
+            count += 1
+            if isinstance(port, dict):
+                host_ip = port.get("host_ip")
+            else:
+                parts = str(port).split(":")
+                host_ip = parts[0] if len(parts) == 3 else None
+            if host_ip != "127.0.0.1":
+                problems.append(f"service {name}: port {port!r} is published on every interface; bind it to 127.0.0.1 (\"127.0.0.1:HOST:CONTAINER\")")
+    return f"{count} host ports, all bound to 127.0.0.1", problems
+
+
+def check_cluster(p: Project):
+    """The `cluster` profile: more RabbitMQ nodes that join the default one, which runs alone
+    without the profile; and a fleet pointed at every node."""
+    services = p.services
+    nodes = rabbitmq_nodes(services)
+    default = nodes.get(DEFAULT_RABBITMQ)
+    if default is None:
+        return "RabbitMQ cluster profile", [f"there is no `{DEFAULT_RABBITMQ}` service running RabbitMQ (the default node)"]
+    problems = []
+    extra = {n: s for n, s in nodes.items() if n != DEFAULT_RABBITMQ}
+    if default.get("profiles"):
+        problems.append(f"service {DEFAULT_RABBITMQ}: in profile(s) {default['profiles']}; the default node must start without a profile")
+    if not extra:
+        problems.append(f"no RabbitMQ node in profile {CLUSTER_PROFILE!r}: `--profile {CLUSTER_PROFILE}` would start no cluster")
+    elif len(nodes) % 2 == 0:
+        problems.append(f"{len(nodes)} RabbitMQ nodes with the {CLUSTER_PROFILE} profile: use an odd number (3), or a quorum queue stops when one node does")
+    # Node names (rabbit@<hostname>) and data volumes: one each, stable.
+    names: dict[str, str] = {}
+    volumes: dict[str, str] = {}
+    for name, node in nodes.items():
+        host = node.get("hostname")
+        if not host:
+            problems.append(f"service {name}: no hostname: its node name rabbit@<hostname> would change with every new container (and its data and cluster membership with it)")
+        elif f"rabbit@{host}" in names:
+            problems.append(f"service {name}: hostname {host!r} is {names['rabbit@' + host]}'s too; every node needs its own name")
+        else:
+            names[f"rabbit@{host}"] = name
+        data = [v for v, target in named_volumes(node) if target.rstrip("/") == RABBITMQ_DATA]
+        if not data:
+            problems.append(f"service {name}: no named volume at {RABBITMQ_DATA}: the node would lose its data and cluster membership with its container")
+        for volume in data:
+            if volume in volumes:
+                problems.append(f"service {name}: shares volume {volume} with {volumes[volume]}; every node needs its own data folder")
+            volumes.setdefault(volume, name)
+    # One Erlang cookie, from a file, for every node.
+    cookies = {}
+    for name, node in nodes.items():
+        if "RABBITMQ_ERLANG_COOKIE" in environment(node):
+            problems.append(f"service {name}: RABBITMQ_ERLANG_COOKIE is deprecated; install the cookie file the other nodes use (a secret)")
+        cookie = cookie_source(p, node)
+        if cookie is None:
+            problems.append(
+                f"service {name}: installs no shared Erlang cookie (a secret its entrypoint copies to {ERLANG_COOKIE}): "
+                "with a cookie of its own, no other node can cluster with it"
+            )
+        else:
+            cookies[name] = cookie
+    if len(set(cookies.values())) > 1:
+        problems.append(f"the RabbitMQ nodes use different Erlang cookies ({', '.join(f'{n}: {c}' for n, c in cookies.items())}): they cannot cluster")
+    # Peer discovery: the extra nodes list the default node and themselves; the default node has none.
+    seed = f"rabbit@{default.get('hostname') or DEFAULT_RABBITMQ}"
+    if any(key.startswith("cluster_formation.") for key in rabbitmq_config(p, default)):
+        problems.append(f"service {DEFAULT_RABBITMQ}: has cluster_formation settings (peer discovery); the default node must have none, to run alone without the {CLUSTER_PROFILE} profile")
+    for name, node in extra.items():
+        if node.get("image") != default.get("image"):
+            problems.append(f"service {name}: image {node.get('image')}, but {DEFAULT_RABBITMQ} runs {default.get('image')}: every node of a cluster runs the same RabbitMQ")
+        profiles = node.get("profiles") or []
+        if profiles != [CLUSTER_PROFILE]:
+            problems.append(f"service {name}: profiles {profiles or 'none'}; a cluster node starts with `--profile {CLUSTER_PROFILE}` and only then (profiles: [{CLUSTER_PROFILE}])")
+        deps = node.get("depends_on")
+        if not isinstance(deps, dict) or (deps.get(DEFAULT_RABBITMQ) or {}).get("condition") != "service_healthy":
+            problems.append(
+                f"service {name}: does not wait for {DEFAULT_RABBITMQ} to be healthy: on its first start, peer discovery "
+                "could find only the other new node and form a cluster of their own"
+            )
+        conf = rabbitmq_config(p, node)
+        backend = conf.get("cluster_formation.peer_discovery_backend")
+        listed = [v for k, v in sorted(conf.items()) if re.fullmatch(r"cluster_formation\.classic_config\.nodes\.\d+", k)]
+        if backend not in ("classic_config", "rabbit_peer_discovery_classic_config"):
+            problems.append(
+                f"service {name}: no classic config peer discovery (cluster_formation.peer_discovery_backend = classic_config "
+                f"in a mounted conf.d file): it would not join {DEFAULT_RABBITMQ}"
+            )
+            continue
+        if seed not in listed:
+            problems.append(f"service {name}: peer discovery lists {listed}, not the default node {seed}: it would not join it")
+        own = f"rabbit@{node.get('hostname')}"
+        if own not in listed:
+            problems.append(f"service {name}: peer discovery lists {listed}, not {own} itself: RabbitMQ (3.13 on) ignores a list without the booting node")
+        for listed_node in listed:
+            if listed_node not in names:
+                problems.append(f"service {name}: peer discovery lists {listed_node}, which is no RabbitMQ node of {COMPOSE}")
+    # Queues declared before the others joined grow onto them.
+    for name, node in nodes.items():
+        conf = rabbitmq_config(p, node)
+        key = "quorum_queue.continuous_membership_reconciliation"
+        if conf.get(f"{key}.enabled") != "true":
+            problems.append(
+                f"service {name}: continuous membership reconciliation is off ({key}.enabled = true in a mounted conf.d file): "
+                "a quorum queue declared before the other nodes joined keeps a single replica"
+            )
+        elif conf.get(f"{key}.target_group_size") != str(len(nodes)):
+            problems.append(f"service {name}: {key}.target_group_size is {conf.get(f'{key}.target_group_size')}, not {len(nodes)} (every node)")
+    # The fleet is pointed at every node; the names of the profile's nodes do not resolve without it.
+    pointed = 0
+    for name, service in services.items():
+        if not is_penstock(p, service):
+            continue
+        pointed += 1
+        missing = [n for n in nodes if n not in amqp_hosts(environment(service).get("PENSTOCK_AMQP_URL", ""))]
+        if missing:
+            problems.append(f"service {name}: PENSTOCK_AMQP_URL does not name {', '.join(missing)}: it would not fail over to every RabbitMQ node")
+    return (
+        f"{len(nodes)} RabbitMQ nodes: {', '.join(extra) or 'none'} in profile {CLUSTER_PROFILE} join {seed} "
+        f"(same image and cookie, own volumes); {pointed} penstock services name every node",
+        problems,
+    )
 
 
 CHECKS = [
@@ -856,6 +1107,9 @@ CHECKS = [
     ("health checks", check_healthchecks),
     ("images", check_images),
     ("readiness", check_readiness),
+    ("restart policies", check_restart),
+    ("host ports", check_host_ports),
+    ("RabbitMQ cluster", check_cluster),
     ("scaling", check_scaling),
     ("Dockerfile", check_dockerfile),
     ("Prometheus targets", check_prometheus),
@@ -991,6 +1245,25 @@ MUTATIONS = [
     ("rabbitmq-diagnostics ping", _svc("rabbitmq", lambda s: s["healthcheck"].update(test=["CMD", "rabbitmq-diagnostics", "-q", "ping"])), "readiness", "check_port_connectivity"),
     ("Grafana's whole provisioning folder mounted", _svc("grafana", lambda s: s["volumes"].append("./grafana/provisioning:/etc/grafana/provisioning:ro")), "readiness", "hides the image's own folders"),
     ("the scanner consuming another queue than the events go to", _set_env("scanner", "PENSTOCK_S3_EVENTS_QUEUE", "penstock.events"), "S3 and AMQP wiring", "penstock.events"),
+    ("a cluster node's health check that is a ping", _svc("rabbitmq-3", lambda s: s["healthcheck"].update(test=["CMD", "rabbitmq-diagnostics", "-q", "ping"])), "readiness", "service rabbitmq-3"),
+    ("migrate not retrying a failed run", _svc("migrate", lambda s: s.update(restart="no")), "restart policies", "service migrate"),
+    ("migrate retrying without bound", _svc("migrate", lambda s: s.update(restart="on-failure")), "restart policies", "without bound"),
+    ("a one-shot restarted after it succeeds", _svc("minio-init", lambda s: s.update(restart="always")), "restart policies", "never sees it complete"),
+    ("a long-running role without a restart policy", _svc("chunker", lambda s: s.pop("restart")), "restart policies", "service chunker"),
+    ("a host port on every interface", _svc("rabbitmq-2", lambda s: s.update(ports=["15673:15672"])), "host ports", "every interface"),
+    ("a cluster node on another image", _svc("rabbitmq-2", lambda s: s.update(image="rabbitmq:4.0-management")), "RabbitMQ cluster", "the same RabbitMQ"),
+    ("a cluster node outside the cluster profile", _svc("rabbitmq-3", lambda s: s.pop("profiles")), "RabbitMQ cluster", "--profile cluster"),
+    ("a cluster node without a hostname", _svc("rabbitmq-3", lambda s: s.pop("hostname")), "RabbitMQ cluster", "no hostname"),
+    ("two nodes on one data volume", _svc("rabbitmq-3", lambda s: s.update(volumes=[v.replace("rabbitmq-3-data", "rabbitmq-2-data") for v in s["volumes"]])), "RabbitMQ cluster", "shares volume rabbitmq-2-data"),
+    ("a cluster node not waiting for the default node", _svc("rabbitmq-2", lambda s: s.pop("depends_on")), "RabbitMQ cluster", "to be healthy"),
+    ("a cluster node without the shared cookie", _svc("rabbitmq-2", lambda s: s.pop("secrets")), "RabbitMQ cluster", "no shared Erlang cookie"),
+    ("a cluster node with another cookie file", lambda p: (p.compose["secrets"].update({"other-cookie": {"file": "./rabbitmq/penstock.conf"}}), p.compose["services"]["rabbitmq-3"].update(secrets=[{"source": "other-cookie", "target": "erlang-cookie"}])), "RabbitMQ cluster", "different Erlang cookies"),
+    ("the cookie in the deprecated variable", _set_env("rabbitmq-3", "RABBITMQ_ERLANG_COOKIE", "penstock-local-demo-erlang-cookie"), "RabbitMQ cluster", "RABBITMQ_ERLANG_COOKIE"),
+    ("peer discovery without the default node", _replace_text(f"{RABBITMQ_CONF_DIR}/cluster.conf", "nodes.1 = rabbit@rabbitmq\n", "nodes.1 = rabbit@rabbit\n"), "RabbitMQ cluster", "not the default node rabbit@rabbitmq"),
+    ("peer discovery on the default node", _svc("rabbitmq", lambda s: s["volumes"].append("./rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/40-cluster.conf:ro")), "RabbitMQ cluster", "to run alone"),
+    ("an even number of RabbitMQ nodes", lambda p: p.compose["services"].pop("rabbitmq-3"), "RabbitMQ cluster", "odd number"),
+    ("quorum queues not grown onto joining nodes", _replace_text(f"{RABBITMQ_CONF_DIR}/quorum.conf", "enabled = true", "enabled = false"), "RabbitMQ cluster", "reconciliation is off"),
+    ("a role not pointed at every RabbitMQ node", _set_env("scanner", "PENSTOCK_AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f,amqp://guest:guest@rabbitmq-2:5672/%2f"), "RabbitMQ cluster", "does not name rabbitmq-3"),
 ]
 
 
