@@ -33,9 +33,9 @@ test: services
 up:
     docker compose -f docker/compose.yml up -d --build
 
-# Stop the containers of `just up` and delete their volumes (database, queues, bucket, metrics).
+# Stop the containers of `just up` (the cluster profile's nodes too) and delete their volumes (database, queues, bucket, metrics).
 down:
-    docker compose -f docker/compose.yml down -v
+    docker compose -f docker/compose.yml --profile cluster down -v
 
 # Make sure PostgreSQL and RabbitMQ answer on localhost (starts them if this machine has them stopped).
 services:
