@@ -208,11 +208,17 @@ impl TestEnv {
 
     /// The eGRID table as key → (net generation as text, source file, source line).
     pub async fn egrid_table(&self) -> egrid::Table {
+        self.egrid_table_named("egrid_generators").await
+    }
+
+    /// An eGRID-shaped table of another name (a test's own copy of `egrid_generators`).
+    pub async fn egrid_table_named(&self, table: &'static str) -> egrid::Table {
         type Loaded = (i32, String, String, String, Option<String>, i64, i64);
-        let rows: Vec<Loaded> = sqlx::query_as(
+        // The name is a test's own constant.
+        let rows: Vec<Loaded> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT year, state, plant_name, generator_id, net_generation_mwh::text, source_file_id, source_line
-             FROM egrid_generators",
-        )
+             FROM {table}"
+        )))
         .fetch_all(&self.pool)
         .await
         .unwrap();

@@ -29,6 +29,13 @@ pub struct DatasetSpec {
     /// is rejected before any row loads. Unset: no limit.
     #[serde(default)]
     pub max_bad_rows: Option<f64>,
+    /// The column the table is partitioned by (`PARTITION BY LIST` or `RANGE` on it), for a
+    /// table too large to keep in one piece: it must be in the conflict key, as PostgreSQL
+    /// requires of a partitioned table's unique constraint. Loading is the same (`ON
+    /// CONFLICT` reaches the partition that holds the key); the start-up check confirms the
+    /// table is partitioned so.
+    #[serde(default)]
+    pub partition_by: Option<String>,
     /// Removed: refreshing a materialized view when a file finished cost every file the
     /// whole table. Kept only to refuse it with a message that says what to do instead.
     #[serde(default)]
@@ -327,6 +334,15 @@ impl DatasetSpec {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(column) = &self.partition_by
+            && !self.conflict_key.contains(column)
+        {
+            return Err(format!(
+                "partition_by = {column:?} is not in the conflict_key ({}): PostgreSQL's unique constraint on a \
+                 partitioned table must include the partition column; partition by a key column (a year, a region)",
+                self.conflict_key.join(", ")
+            ));
         }
         Ok(())
     }

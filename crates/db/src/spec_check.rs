@@ -99,14 +99,77 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>
             spec.conflict_key.join(", ")
         ));
     }
-    Ok(spec
+    let mut warnings: Vec<String> = spec
         .columns
         .iter()
         .filter_map(|column| {
             let live = live.iter().find(|c| c.name == column.name)?;
             narrower(table, column, live)
         })
-        .collect())
+        .collect();
+    let partitioning = sqlx::query!(
+        r#"SELECT pg_get_partkeydef(c.oid) AS partition_key,
+                  EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                          WHERE i.inhparent = c.oid AND p.relpartbound IS NOT NULL
+                            AND pg_get_expr(p.relpartbound, p.oid) = 'DEFAULT') AS "has_default!"
+             FROM pg_class c
+            WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace"#,
+        table
+    )
+    .fetch_one(pool)
+    .await?;
+    match partitioning_problem(
+        table,
+        spec.partition_by.as_deref(),
+        partitioning.partition_key.as_deref(),
+        partitioning.has_default,
+    ) {
+        Some(Problem::Fatal(message)) => return fail(message),
+        Some(Problem::Warning(message)) => warnings.push(message),
+        None => {}
+    }
+    Ok(warnings)
+}
+
+enum Problem {
+    Fatal(String),
+    Warning(String),
+}
+
+/// Whether the table's partitioning (`partition_key` as `pg_get_partkeydef` gives it, e.g.
+/// `LIST (year)`; none for a plain table) agrees with the spec's `partition_by`.
+fn partitioning_problem(
+    table: &str,
+    declared: Option<&str>,
+    partition_key: Option<&str>,
+    has_default: bool,
+) -> Option<Problem> {
+    let live_column = partition_key.map(|def| {
+        let inside = def.split_once('(').map_or(def, |(_, rest)| rest.trim_end_matches(')'));
+        inside.trim().trim_matches('"').to_string()
+    });
+    match (declared, live_column) {
+        (None, None) => None,
+        (Some(column), None) => Some(Problem::Fatal(format!(
+            "the spec declares partition_by = {column:?}, but table {table:?} is not partitioned; create it with \
+             PARTITION BY LIST ({column}) (or RANGE) in a migration, or remove partition_by"
+        ))),
+        (None, Some(_)) => Some(Problem::Warning(format!(
+            "table {table:?} is partitioned ({}); declare it in the spec (partition_by) so the start-up check \
+             keeps it so",
+            partition_key.unwrap_or_default()
+        ))),
+        (Some(column), Some(live)) if live != column => Some(Problem::Fatal(format!(
+            "the spec declares partition_by = {column:?}, but table {table:?} is partitioned by {}; make them agree",
+            partition_key.unwrap_or_default()
+        ))),
+        (Some(column), Some(_)) if !has_default => Some(Problem::Warning(format!(
+            "table {table:?} has no DEFAULT partition: a row whose {column} no partition holds is refused, and \
+             quarantined with PostgreSQL's reason; add one (CREATE TABLE {table}_default PARTITION OF {table} \
+             DEFAULT) or a partition for each new value before its files arrive"
+        ))),
+        (Some(_), Some(_)) => None,
+    }
 }
 
 /// What the live column refuses that the spec lets through, if anything.
@@ -206,6 +269,32 @@ mod tests {
         let warning = narrower("t", &spec_column(ColumnType::Numeric, true), &numeric).unwrap();
         assert!(warning.contains("more than 4 digits before the point"), "{warning}");
         assert!(warning.contains("rounded"), "{warning}");
+    }
+
+    fn problem(declared: Option<&str>, key: Option<&str>, has_default: bool) -> Option<(bool, String)> {
+        partitioning_problem("t", declared, key, has_default).map(|p| match p {
+            Problem::Fatal(m) => (true, m),
+            Problem::Warning(m) => (false, m),
+        })
+    }
+
+    #[test]
+    fn a_partitioned_table_must_be_partitioned_by_the_declared_column() {
+        assert!(problem(None, None, false).is_none());
+        assert!(problem(Some("year"), Some("LIST (year)"), true).is_none());
+        assert!(problem(Some("year"), Some("RANGE (\"year\")"), true).is_none());
+        let (fatal, message) = problem(Some("year"), None, false).unwrap();
+        assert!(fatal && message.contains("PARTITION BY LIST (year)"), "{message}");
+        let (fatal, message) = problem(Some("year"), Some("LIST (state)"), true).unwrap();
+        assert!(fatal && message.contains("partitioned by LIST (state)"), "{message}");
+    }
+
+    #[test]
+    fn a_partitioned_table_without_a_default_partition_or_declaration_is_warned_about() {
+        let (fatal, message) = problem(Some("year"), Some("LIST (year)"), false).unwrap();
+        assert!(!fatal && message.contains("no DEFAULT partition"), "{message}");
+        let (fatal, message) = problem(None, Some("LIST (year)"), true).unwrap();
+        assert!(!fatal && message.contains("partition_by"), "{message}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         source: args.file.display().to_string(),
         max_records: args.sample_rows,
         version: version.clone(),
+        file_bytes: std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0),
     };
     let inferred = infer(&bytes, &options).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     // The spec must load exactly as penstock will read it.

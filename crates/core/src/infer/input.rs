@@ -14,7 +14,14 @@ pub struct InferOptions {
     pub max_records: usize,
     /// The migration's version (e.g. a UTC timestamp `YYYYMMDDHHMMSS`).
     pub version: String,
+    /// The whole file's size: a file of [`PARTITION_PROPOSAL_BYTES`] or more gets a
+    /// partitioned table proposed (by the key column that is constant in the sample).
+    pub file_bytes: u64,
 }
+
+/// From this size on, `penstock infer` proposes a partitioned table (1 GiB: a few million
+/// rows, where keeping each year apart keeps its indexes and vacuums small).
+pub const PARTITION_PROPOSAL_BYTES: u64 = 1 << 30;
 
 /// How the file is laid out, with the evidence for each finding.
 pub(super) struct Layout {

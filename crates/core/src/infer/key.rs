@@ -13,6 +13,9 @@ const KEY_CANDIDATES: usize = 12;
 pub(super) struct Key {
     pub(super) columns: Vec<String>,
     pub(super) evidence: Vec<String>,
+    /// Key columns with one value in the whole sample (a year, a region): what a large
+    /// table is partitioned by.
+    pub(super) constant: Vec<String>,
 }
 
 pub(super) fn conflict_key(columns: &mut [Column], data: &[&Record], width: usize) -> Key {
@@ -121,6 +124,7 @@ pub(super) fn conflict_key(columns: &mut [Column], data: &[&Record], width: usiz
     Key {
         columns: key.iter().map(|&i| columns[i].name.clone()).collect(),
         evidence,
+        constant: constant.iter().map(|&i| columns[i].name.clone()).collect(),
     }
 }
 

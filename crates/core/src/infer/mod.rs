@@ -22,7 +22,7 @@ mod write;
 use std::collections::{HashMap, HashSet};
 
 use column::{Column, numberish};
-pub use input::InferOptions;
+pub use input::{InferOptions, PARTITION_PROPOSAL_BYTES};
 use input::{Layout, Record};
 
 /// The proposed spec (TOML) and migration (up and down SQL).
@@ -37,6 +37,35 @@ pub struct Inferred {
 
 const DELIMITERS: [(char, &str); 4] = [(',', "comma"), (';', "semicolon"), ('\t', "tab"), ('|', "pipe")];
 const MAX_HEADER_ROWS: usize = 5;
+
+/// A partitioned table proposed for a large file: by which key column, and the one value
+/// the sample holds.
+pub(crate) struct Partition {
+    pub(crate) column: String,
+    pub(crate) value: String,
+    /// Whether the column is an integer (the value is written bare, not quoted).
+    pub(crate) integer: bool,
+}
+
+/// A large file whose key has a column constant in the sample (a year) gets a table
+/// partitioned by it: the first such column, integers (a year) before text (a region).
+fn partition_proposal(options: &InferOptions, columns: &[Column], key: &key::Key) -> Option<Partition> {
+    if options.file_bytes < PARTITION_PROPOSAL_BYTES {
+        return None;
+    }
+    let constant: Vec<&Column> = key
+        .constant
+        .iter()
+        .filter_map(|name| columns.iter().find(|c| &c.name == name))
+        .collect();
+    let integer = |c: &Column| matches!(c.ty, crate::spec::ColumnType::Integer | crate::spec::ColumnType::Bigint);
+    let chosen = constant.iter().find(|c| integer(c)).or_else(|| constant.first())?;
+    Some(Partition {
+        column: chosen.name.clone(),
+        value: chosen.examples.first()?.trim().to_string(),
+        integer: integer(chosen),
+    })
+}
 
 /// Infers a spec and a migration from the first bytes of a file.
 pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
@@ -107,6 +136,15 @@ pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
         ));
     }
     summary.push(format!("conflict key: {}", key.columns.join(", ")));
+    let partition = partition_proposal(options, &columns, &key);
+    if let Some(p) = &partition {
+        summary.push(format!(
+            "partitioned by {} (LIST; the file is {} MiB): a partition for {}, and a DEFAULT one",
+            p.column,
+            options.file_bytes >> 20,
+            p.value
+        ));
+    }
 
     let layout = Layout {
         delimiter,
@@ -118,8 +156,8 @@ pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
         ragged,
         width,
     };
-    let spec_toml = write::spec_toml(options, &layout, &columns, &key);
-    let (up_sql, down_sql) = write::migration(options, &columns, &key);
+    let spec_toml = write::spec_toml(options, &layout, &columns, &key, partition.as_ref());
+    let (up_sql, down_sql) = write::migration(options, &columns, &key, partition.as_ref());
     Ok(Inferred {
         spec_toml,
         up_sql,

@@ -8,6 +8,7 @@ fn options() -> InferOptions {
         source: "test.csv".into(),
         max_records: 100_000,
         version: "20261130000000".into(),
+        file_bytes: 1 << 20,
     }
 }
 
@@ -116,4 +117,45 @@ fn a_file_without_a_header_or_not_in_utf8_is_refused_with_the_fix() {
     assert!(err.contains("add a header row"), "{err}");
     let err = infer(b"name,city\nJos\xe9,Paris\n", &options()).unwrap_err();
     assert!(err.contains("iconv"), "{err}");
+}
+
+#[test]
+fn a_large_file_gets_a_table_partitioned_by_its_constant_key_column() {
+    let mut csv = String::from("year,station,reading\n");
+    for i in 0..50 {
+        csv.push_str(&format!("2023,S{i},{}.5\n", i * 3));
+    }
+    let small = infer(csv.as_bytes(), &options()).unwrap();
+    assert!(!small.spec_toml.contains("partition_by"), "{}", small.spec_toml);
+    assert!(!small.up_sql.contains("PARTITION"), "{}", small.up_sql);
+
+    let large = InferOptions {
+        file_bytes: 3 << 30,
+        ..options()
+    };
+    let inferred = infer(csv.as_bytes(), &large).unwrap();
+    let spec = DatasetSpec::from_toml("readings.toml", &inferred.spec_toml).unwrap();
+    assert_eq!(spec.partition_by.as_deref(), Some("year"));
+    assert!(
+        inferred.up_sql.contains(") PARTITION BY LIST (year);"),
+        "{}",
+        inferred.up_sql
+    );
+    assert!(
+        inferred
+            .up_sql
+            .contains("CREATE TABLE readings_2023 PARTITION OF readings FOR VALUES IN (2023) WITH (fillfactor = 50);"),
+        "{}",
+        inferred.up_sql
+    );
+    assert!(
+        inferred.up_sql.contains("PARTITION OF readings DEFAULT"),
+        "{}",
+        inferred.up_sql
+    );
+    assert!(
+        inferred.summary.iter().any(|l| l.starts_with("partitioned by year")),
+        "{:?}",
+        inferred.summary
+    );
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::Partition;
 use super::column::Column;
 use super::input::{InferOptions, Layout};
 use super::key::Key;
@@ -27,7 +28,13 @@ fn comment(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
-pub(super) fn spec_toml(options: &InferOptions, layout: &Layout, columns: &[Column], key: &Key) -> String {
+pub(super) fn spec_toml(
+    options: &InferOptions,
+    layout: &Layout,
+    columns: &[Column],
+    key: &Key,
+    partition: Option<&Partition>,
+) -> String {
     let Layout {
         delimiter,
         ref delimiter_evidence,
@@ -69,6 +76,17 @@ pub(super) fn spec_toml(options: &InferOptions, layout: &Layout, columns: &[Colu
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(p) = partition {
+        let _ = writeln!(
+            t,
+            "# the file is {} MiB: the table is partitioned by {} (a key column with one value in the sample), so \
+             each {} keeps its own indexes and vacuums (see the migration)",
+            options.file_bytes >> 20,
+            p.column,
+            p.column
+        );
+        let _ = writeln!(t, "partition_by = {}", toml_string(&p.column));
+    }
     let _ = writeln!(t, "null_tokens = [\"\"]");
     let _ = writeln!(t);
     let _ = writeln!(t, "[csv]");
@@ -116,7 +134,12 @@ pub(super) fn spec_toml(options: &InferOptions, layout: &Layout, columns: &[Colu
     t
 }
 
-pub(super) fn migration(options: &InferOptions, columns: &[Column], key: &Key) -> (String, String) {
+pub(super) fn migration(
+    options: &InferOptions,
+    columns: &[Column],
+    key: &Key,
+    partition: Option<&Partition>,
+) -> (String, String) {
     let table = quote_ident(&options.name);
     let mut up = String::new();
     let _ = writeln!(
@@ -155,9 +178,46 @@ pub(super) fn migration(options: &InferOptions, columns: &[Column], key: &Key) -
     // Only the key is indexed: every index costs each loaded row a write. Half of each page
     // stays free so a re-load's lineage updates are HOT: no key index write (see README,
     // "Benchmarks").
-    let _ = writeln!(up, ") WITH (fillfactor = 50);");
-    let down = format!("DROP TABLE IF EXISTS {table};\n");
-    (up, down)
+    let Some(p) = partition else {
+        let _ = writeln!(up, ") WITH (fillfactor = 50);");
+        return (up, format!("DROP TABLE IF EXISTS {table};\n"));
+    };
+    // A partitioned table holds no rows itself: each partition gets the fill factor.
+    let _ = writeln!(up, ") PARTITION BY LIST ({});", quote_ident(&p.column));
+    let _ = writeln!(
+        up,
+        "-- One partition per {}: this file's, and a DEFAULT one for any other until it has its own\n\
+         -- (add one before its files arrive, or move its rows out of DEFAULT with DETACH / ATTACH).",
+        p.column
+    );
+    let literal = if p.integer {
+        p.value.clone()
+    } else {
+        format!("'{}'", p.value.replace('\'', "''"))
+    };
+    // After the table's name, so it may start with a digit (a year).
+    let suffix: String = p
+        .value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        up,
+        "CREATE TABLE {} PARTITION OF {table} FOR VALUES IN ({literal}) WITH (fillfactor = 50);",
+        quote_ident(&constraint_name(&options.name, &suffix))
+    );
+    let _ = writeln!(
+        up,
+        "CREATE TABLE {} PARTITION OF {table} DEFAULT WITH (fillfactor = 50);",
+        quote_ident(&constraint_name(&options.name, "default"))
+    );
+    (up, format!("DROP TABLE IF EXISTS {table};\n"))
 }
 
 fn constraint_name(table: &str, suffix: &str) -> String {

@@ -90,3 +90,22 @@ fn lineage_column_names_are_reserved() {
     let err = DatasetSpec::from_toml("t.toml", &text).unwrap_err().to_string();
     assert!(err.contains("reserved"), "{err}");
 }
+
+#[test]
+fn a_partition_column_must_be_in_the_conflict_key() {
+    let partitioned = GOOD.replace(
+        r#"conflict_key = ["id"]"#,
+        "conflict_key = [\"id\"]\npartition_by = \"id\"",
+    );
+    let spec = DatasetSpec::from_toml("t.toml", &partitioned).unwrap();
+    assert_eq!(spec.partition_by.as_deref(), Some("id"));
+    let outside = GOOD.replace(
+        r#"conflict_key = ["id"]"#,
+        "conflict_key = [\"id\"]\npartition_by = \"label\"",
+    );
+    let err = DatasetSpec::from_toml("t.toml", &outside).unwrap_err().to_string();
+    assert!(
+        err.contains("partition_by = \"label\" is not in the conflict_key (id)"),
+        "{err}"
+    );
+}
