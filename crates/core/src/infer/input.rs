@@ -41,3 +41,12 @@ pub(super) struct Record {
     pub(super) line: u64,
     pub(super) fields: Vec<String>,
 }
+
+/// A partitioned table proposed for a large file: by which key column, and the one value
+/// the sample holds.
+pub(super) struct Partition {
+    pub(super) column: String,
+    pub(super) value: String,
+    /// Whether the column is an integer (the value is written bare, not quoted).
+    pub(super) integer: bool,
+}

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use column::{Column, numberish};
 pub use input::{InferOptions, PARTITION_PROPOSAL_BYTES};
-use input::{Layout, Record};
+use input::{Layout, Partition, Record};
 
 /// The proposed spec (TOML) and migration (up and down SQL).
 #[derive(Debug, Clone)]
@@ -37,15 +37,6 @@ pub struct Inferred {
 
 const DELIMITERS: [(char, &str); 4] = [(',', "comma"), (';', "semicolon"), ('\t', "tab"), ('|', "pipe")];
 const MAX_HEADER_ROWS: usize = 5;
-
-/// A partitioned table proposed for a large file: by which key column, and the one value
-/// the sample holds.
-pub(crate) struct Partition {
-    pub(crate) column: String,
-    pub(crate) value: String,
-    /// Whether the column is an integer (the value is written bare, not quoted).
-    pub(crate) integer: bool,
-}
 
 /// A large file whose key has a column constant in the sample (a year) gets a table
 /// partitioned by it: the first such column, integers (a year) before text (a region).
