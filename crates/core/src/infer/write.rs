@@ -2,9 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::Partition;
 use super::column::Column;
-use super::input::{InferOptions, Layout};
+use super::input::{InferOptions, Layout, Partition};
 use super::key::Key;
 
 fn toml_string(s: &str) -> String {
