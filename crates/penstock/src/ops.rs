@@ -113,6 +113,46 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(url) = &config.api_database_url {
+        let shown = penstock_core::redact::password(url);
+        let replica = async {
+            let pool = penstock_db::connect(url, 1).await?;
+            let status = penstock_db::replica_status(&pool).await;
+            pool.close().await;
+            status
+        };
+        match tokio::time::timeout(timeout, replica).await {
+            Ok(Ok(Some(status))) => report(
+                status.lag_seconds <= config.api_replica_max_lag.as_secs_f64(),
+                "api reads",
+                format!(
+                    "{shown}: a hot standby, {}, {:.1} s behind (api_replica_max_lag {} s)",
+                    if status.streaming { "streaming" } else { "not streaming" },
+                    status.lag_seconds,
+                    config.api_replica_max_lag.as_secs()
+                ),
+                "the standby is too far behind: check its replication (pg_stat_wal_receiver) and the primary",
+            ),
+            Ok(Ok(None)) => report(
+                true,
+                "api reads",
+                format!("{shown}: a primary (the API hears changes by LISTEN)"),
+                "",
+            ),
+            Ok(Err(e)) => report(
+                false,
+                "api reads",
+                format!("{shown}: {e}"),
+                "fix PENSTOCK_API_DATABASE_URL or start the standby",
+            ),
+            Err(_) => report(
+                false,
+                "api reads",
+                format!("{shown}: no answer in 5 s"),
+                "check the host and port in PENSTOCK_API_DATABASE_URL",
+            ),
+        }
+    }
     // A probe, not a worker's connection: checking declares no queues. Every endpoint is
     // probed; the broker is usable while one answers (a cluster with a node down).
     let mut answered = 0;

@@ -50,6 +50,25 @@ async fn check_passes_on_a_good_setup_and_gives_advice_for_each_problem() {
     assert!(said.contains("\"plant_name\" is not in table"), "{said}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_whether_the_api_reads_from_a_streaming_standby_and_how_far_behind_it_is() {
+    let env = TestEnv::new().await;
+    let pg = tokio::task::spawn_blocking(penstock_tests::replica::Replicated::start)
+        .await
+        .unwrap();
+    let standby = pg.standby_url("postgres");
+    let out = run(&env.env(&[("PENSTOCK_API_DATABASE_URL", &standby)]), &["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("ok    api reads") && said.contains("a hot standby, streaming, 0.0 s behind"),
+        "{said}"
+    );
+    let primary = pg.primary_url("postgres");
+    let said = text(&run(&env.env(&[("PENSTOCK_API_DATABASE_URL", &primary)]), &["check"]));
+    assert!(said.contains("a primary"), "{said}");
+}
+
 #[tokio::test]
 async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     let env = TestEnv::new().await;
