@@ -61,6 +61,10 @@ bench: services
 bench-matrix: services
     bash scripts/bench-matrix.sh
 
+# Database consumers as processes (1, 2, 4 of `penstock run database`, the other roles in one more): first load vs \copy, rows/s, PostgreSQL CPU.
+bench-scale: services
+    bash scripts/bench-scale.sh
+
 # Read API under load (oha, loopback, real eGRID file): /plants/top and /plants/search at 1,000 req/s, p50/p99, req/s, RSS.
 bench-api: services
     bash scripts/bench-api.sh

@@ -100,19 +100,20 @@ settle() {
 
 # CPU counters, in clock ticks. Processes named postgres: their own time plus that of their
 # reaped children (the postmaster's cutime holds the backends that exited, e.g. \copy's).
-pg_ticks() { awk '$2 == "(postgres)" { s += $14 + $15 + $16 + $17 } END { print s + 0 }' /proc/[0-9]*/stat 2>/dev/null || true; }
+# (cat, not awk on the files: a process that exits between the glob and the read is skipped.)
+pg_ticks() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { s += $14 + $15 + $16 + $17 } END { print s + 0 }'; }
 # pids_ticks PID...: user + system time of those processes (all their threads).
 pids_ticks() {
     local f=() pid
     for pid in "$@"; do f+=("/proc/$pid/stat"); done
-    awk '{ s += $14 + $15 } END { print s + 0 }' "${f[@]}" 2>/dev/null || true
+    { cat "${f[@]}" 2>/dev/null || true; } | awk '{ s += $14 + $15 } END { print s + 0 }'
 }
 # "busy total" ticks of the whole machine (busy: all but idle and iowait).
 machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 HAVE_LOCAL_PG=$(($(pg_ticks) > 0))
 # cpu_pct TICKS SECONDS: CPU time as top shows it (100 = one core for the whole interval).
-cpu_pct() { awk "BEGIN { printf \"%.0f\", 100 * $1 / $HZ / $2 }"; }
+cpu_pct() { awk "BEGIN { printf \"%.0f\", 100 * ($1) / $HZ / ($2) }"; }
 
 # ---------------------------------------------------------------------------------------
 log "1/5 building the release binary"
