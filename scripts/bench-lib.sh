@@ -14,6 +14,54 @@ strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
 # pg DB ARGS...: psql against database DB, quiet, stopping at the first error.
 pg() { local db=$1; shift; PGOPTIONS='-c client_min_messages=warning' psql "$PG/$db" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
+now() { date +%s.%N; }
+# calc EXPR: floating-point arithmetic with awk (bash has integers only).
+calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+
+# fresh_db DB: a fresh database DB with penstock's migrations ($BIN), output shown only on failure.
+fresh_db() {
+    pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
+    PENSTOCK_DATABASE_URL=$PG/$1 "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
+        { cat "$WORK/migrate.log" >&2; die "penstock migrate failed for $1"; }
+}
+DUMP="COPY (SELECT year, state, plant_name, generator_id, net_generation_mwh, source_line
+            FROM egrid_generators ORDER BY 1, 2, 3, 4) TO STDOUT"
+table_md5() { pg "$1" -Atc "$DUMP" | md5sum | cut -d' ' -f1; }
+rows_of() { pg "$1" -Atc "SELECT count(*) FROM egrid_generators"; }
+
+# The build leaves gigabytes of dirty pages and, for a while, a busy machine: measured at
+# once, whichever of \copy and penstock runs first pays for the writeback (one run after a
+# build measured (a) at 0.60x, the runs around it 0.87-0.92x). Flush, then wait (at most
+# 60 s) until the 1-minute load average is under 1.0 on these 2 cores.
+settle() {
+    sync
+    local waited=0
+    while ((waited < 60)) && awk '{ exit !($1 >= 1.0) }' /proc/loadavg; do
+        sleep 2
+        waited=$((waited + 2))
+    done
+    log "settled after ${waited}s (load average $(cut -d' ' -f1 /proc/loadavg))"
+}
+
+# generate_data: the ~$RECORDS-record eGRID-shaped file from $SAMPLE as $WORK/raw.csv (RAW)
+# and its cleaned, deduplicated rows as $WORK/clean.csv (CLEAN); D_<key> from the generator's
+# key=value lines (reps, records, unique_rows, superseded, raw_bytes, ...), GEN_S its time.
+generate_data() {
+    RAW=$WORK/raw.csv
+    CLEAN=$WORK/clean.csv
+    local t
+    t=$(now)
+    python3 scripts/bench_data.py --sample "$SAMPLE" --raw "$RAW" --clean "$CLEAN" \
+        --records "$RECORDS" --source-file-id 1 >"$WORK/data.env"
+    GEN_S=$(calc "$(now) - $t")
+    while IFS='=' read -r k v; do
+        [[ $k =~ ^[a-z_]+$ && $v =~ ^[0-9]+$ ]] && printf -v "D_$k" '%s' "$v"
+    done <"$WORK/data.env"
+    # shellcheck disable=SC2154 # D_* are set from data.env above
+    log "generated in ${GEN_S}s: ${D_records} records (${D_reps} x ${D_sample_records}), $D_unique_rows unique keys" \
+        "($D_superseded superseded), $D_raw_bytes bytes"
+}
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$WORK_TEMPLATE")
 WORKER_LOG=$WORK/penstock.log
 PEN_PID=

@@ -59,9 +59,6 @@ export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/
 CONCURRENCY=${PENSTOCK_DATABASE_CONCURRENCY:-$(awk -F' *= *' '$1 == "database_concurrency" { print $2 }' "$PENSTOCK_CONFIG")}
 CHUNK_BYTES=${PENSTOCK_CHUNK_BYTES:-$(awk -F' *= *' '$1 == "chunk_bytes" { print $2 }' "$PENSTOCK_CONFIG")}
 
-now() { date +%s.%N; }
-# calc EXPR: floating-point arithmetic with awk (bash has integers only).
-calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 BENCH_NAME=bench-scale
 BENCH_DBS=("$PEN_DB" "$COPY_DB")
 WORK_TEMPLATE=penstock-bench-scale.XXXXXX
@@ -75,28 +72,6 @@ for n in "${COUNTS[@]}"; do
     [[ $n =~ ^[1-9][0-9]?$ ]] || die "BENCH_SCALE_PROCESSES: '$n' is not a number of processes (1-99)"
 done
 
-# The helpers below are bench.sh's, so the two measure the same way.
-# fresh_db DB: a fresh database DB with penstock's migrations, output shown only on failure.
-fresh_db() {
-    pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
-    PENSTOCK_DATABASE_URL=$PG/$1 "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
-        { cat "$WORK/migrate.log" >&2; die "penstock migrate failed for $1"; }
-}
-DUMP="COPY (SELECT year, state, plant_name, generator_id, net_generation_mwh, source_line
-            FROM egrid_generators ORDER BY 1, 2, 3, 4) TO STDOUT"
-table_md5() { pg "$1" -Atc "$DUMP" | md5sum | cut -d' ' -f1; }
-rows_of() { pg "$1" -Atc "SELECT count(*) FROM egrid_generators"; }
-# Flush the page cache's dirty pages, then wait (at most 60 s) until the 1-minute load
-# average is under 1.0 (see bench.sh: whoever runs first otherwise pays for the writeback).
-settle() {
-    sync
-    local waited=0
-    while ((waited < 60)) && awk '{ exit !($1 >= 1.0) }' /proc/loadavg; do
-        sleep 2
-        waited=$((waited + 2))
-    done
-    log "settled after ${waited}s (load average $(cut -d' ' -f1 /proc/loadavg))"
-}
 
 # CPU counters, in clock ticks. Processes named postgres: their own time plus that of their
 # reaped children (the postmaster's cutime holds the backends that exited, e.g. \copy's).
@@ -125,18 +100,7 @@ log "build took ${BUILD_S}s"
 
 # ---------------------------------------------------------------------------------------
 log "2/5 generating ~$RECORDS records from $SAMPLE"
-RAW=$WORK/raw.csv
-CLEAN=$WORK/clean.csv
-t=$(now)
-python3 scripts/bench_data.py --sample "$SAMPLE" --raw "$RAW" --clean "$CLEAN" \
-    --records "$RECORDS" --source-file-id 1 >"$WORK/data.env"
-GEN_S=$(calc "$(now) - $t")
-while IFS='=' read -r k v; do
-    [[ $k =~ ^[a-z_]+$ && $v =~ ^[0-9]+$ ]] && printf -v "D_$k" '%s' "$v"
-done <"$WORK/data.env"
-# shellcheck disable=SC2154 # D_* are set from data.env above
-log "generated in ${GEN_S}s: ${D_records} records (${D_reps} x ${D_sample_records}), $D_unique_rows unique keys" \
-    "($D_superseded superseded), $D_raw_bytes bytes"
+generate_data
 
 # ---------------------------------------------------------------------------------------
 # copy_load: \copy of the cleaned rows into a fresh COPY_DB; sets COPY_S and COPY_PG_CPU.

@@ -56,24 +56,11 @@ SAMPLE=$ROOT/data/egrid/egrid2023_gen.csv
 export PENSTOCK_CONFIG=$ROOT/config/penstock.toml
 export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 
-now() { date +%s.%N; }
-# calc EXPR: floating-point arithmetic with awk (bash has integers only).
-calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 BENCH_NAME=bench
 BENCH_DBS=("$PEN_DB" "$COPY_DB" "$ELT_DB" "$RSS_DB")
 WORK_TEMPLATE=penstock-bench.XXXXXX
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
-# migrate DB: a fresh database DB with penstock's migrations, output shown only on failure.
-fresh_db() {
-    pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
-    PENSTOCK_DATABASE_URL=$PG/$1 "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
-        { cat "$WORK/migrate.log" >&2; die "penstock migrate failed for $1"; }
-}
-DUMP="COPY (SELECT year, state, plant_name, generator_id, net_generation_mwh, source_line
-            FROM egrid_generators ORDER BY 1, 2, 3, 4) TO STDOUT"
-table_md5() { pg "$1" -Atc "$DUMP" | md5sum | cut -d' ' -f1; }
-rows_of() { pg "$1" -Atc "SELECT count(*) FROM egrid_generators"; }
 
 # start_penstock DB: `penstock run all` on database DB and a fresh inbox, in the background.
 start_penstock() {
@@ -140,34 +127,10 @@ BUILD_S=$(calc "$(now) - $t")
 [[ -x $BIN ]] || die "no binary at $BIN after the build"
 log "build took ${BUILD_S}s"
 
-# The build leaves gigabytes of dirty pages and, for a while, a busy machine: measured at
-# once, whichever of \copy and penstock runs first pays for the writeback (one run after a
-# build measured (a) at 0.60x, the runs around it 0.87-0.92x). Flush, then wait (at most
-# 60 s) until the 1-minute load average is under 1.0 on these 2 cores.
-settle() {
-    sync
-    local waited=0
-    while (( waited < 60 )) && awk '{ exit !($1 >= 1.0) }' /proc/loadavg; do
-        sleep 2
-        waited=$((waited + 2))
-    done
-    log "settled after ${waited}s (load average $(cut -d' ' -f1 /proc/loadavg))"
-}
 
 # ---------------------------------------------------------------------------------------
 log "2/7 generating ~$RECORDS records from $SAMPLE"
-RAW=$WORK/raw.csv
-CLEAN=$WORK/clean.csv
-t=$(now)
-python3 scripts/bench_data.py --sample "$SAMPLE" --raw "$RAW" --clean "$CLEAN" \
-    --records "$RECORDS" --source-file-id 1 >"$WORK/data.env"
-GEN_S=$(calc "$(now) - $t")
-# key=value lines: reps, records, unique_rows, superseded, raw_bytes, ...
-while IFS='=' read -r k v; do
-    [[ $k =~ ^[a-z_]+$ && $v =~ ^[0-9]+$ ]] && printf -v "D_$k" '%s' "$v"
-done <"$WORK/data.env"
-log "generated in ${GEN_S}s: ${D_records} records (${D_reps} x ${D_sample_records}), $D_unique_rows unique keys" \
-    "($D_superseded superseded), $D_raw_bytes bytes"
+generate_data
 
 # ---------------------------------------------------------------------------------------
 settle

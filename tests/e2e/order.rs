@@ -125,25 +125,7 @@ async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_load
     // Both files are chunked before any chunk loads; then the chunk items are loaded newest
     // first. (Two object keys: a local folder keeps only the latest bytes of one key, so an
     // overwritten version cannot be loaded late — it fails as "changed after discovery".)
-    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
-    env.drop_file("egrid/generators/first.csv", &v1);
-    wait_until_loading(&env, 1).await;
-    env.drop_file("egrid/generators/second.csv", &v2);
-    wait_until_loading(&env, 2).await;
-    front.stop().await;
-    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
-    let mut bodies = drain(&broker, &broker.queues().chunks, 7).await;
-    bodies.reverse();
-    for (i, body) in bodies.iter().enumerate() {
-        broker
-            .publish(&broker.queues().chunks, body, &Meta::new(format!("r-{i}")))
-            .await
-            .unwrap();
-    }
-    broker.close().await;
-    let fleet = env.start(config, &[Role::Database]).await;
-    let files = env.wait_for_files(2, WAIT).await;
-    fleet.stop().await;
+    let files = load_newest_chunks_first(&env, config, &[("first.csv", &v1), ("second.csv", &v2)], 7).await;
     let table = env.egrid_table().await;
     assert!(files.iter().all(|f| f.status == "done"), "{files:#?}");
     assert_eq!(table.len(), 2, "{table:#?}");
@@ -159,6 +141,38 @@ async fn the_later_line_and_the_later_version_win_whatever_order_chunks_are_load
         (Some("5"), files[0].id, 7),
         "the first file's last Beta line wins"
     );
+}
+
+/// Drops `files` (under `egrid/generators/`) with only the scanner and chunker running, so
+/// each is chunked before any chunk loads; then publishes their `chunks` chunk items again
+/// in reverse order (newest first), loads them with a database consumer, and returns the
+/// finished file versions.
+pub(crate) async fn load_newest_chunks_first(
+    env: &TestEnv,
+    config: penstock_config::Config,
+    files: &[(&str, &[u8])],
+    chunks: usize,
+) -> Vec<penstock_db::FileStatus> {
+    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
+    for (n, (name, bytes)) in files.iter().enumerate() {
+        env.drop_file(&format!("egrid/generators/{name}"), bytes);
+        wait_until_loading(env, n + 1).await;
+    }
+    front.stop().await;
+    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
+    let mut bodies = drain(&broker, &broker.queues().chunks, chunks).await;
+    bodies.reverse();
+    for (i, body) in bodies.iter().enumerate() {
+        broker
+            .publish(&broker.queues().chunks, body, &Meta::new(format!("r-{i}")))
+            .await
+            .unwrap();
+    }
+    broker.close().await;
+    let fleet = env.start(config, &[Role::Database]).await;
+    let finished = env.wait_for_files(files.len(), WAIT).await;
+    fleet.stop().await;
+    finished
 }
 
 async fn wait_until_loading(env: &TestEnv, count: usize) {

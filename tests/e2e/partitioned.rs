@@ -2,14 +2,10 @@
 //! partition per year and a DEFAULT one. `ON CONFLICT` reaches the partition that holds each
 //! key, so loading, the lineage rule and exactly-once are the same as on a plain table.
 
-use std::time::Duration;
-
-use penstock_broker::{Meta, RabbitMq, WorkQueue};
-use penstock_fleet::Role;
 use penstock_tests::egrid::{self, STANDARD_ORDER};
-use penstock_tests::{TestEnv, amqp_url, config_with_egrid_spec};
+use penstock_tests::{TestEnv, config_with_egrid_spec};
 
-use crate::order::drain;
+use crate::order::load_newest_chunks_first;
 
 const BY_YEAR: &str = "
 CREATE TABLE egrid_by_year (
@@ -61,25 +57,7 @@ async fn a_table_partitioned_by_year_loads_each_row_into_its_partition_with_the_
         "\r\n",
     );
     // Both files are chunked before any chunk loads, then loaded newest first.
-    let front = env.start(config.clone(), &[Role::Scanner, Role::Chunker]).await;
-    env.drop_file("egrid/generators/first.csv", &v1);
-    wait_for_chunked(&env, 1).await;
-    env.drop_file("egrid/generators/second.csv", &v2);
-    wait_for_chunked(&env, 2).await;
-    front.stop().await;
-    let broker = RabbitMq::connect(&amqp_url(), &env.prefix).await.unwrap();
-    let mut bodies = drain(&broker, &broker.queues().chunks, 7).await;
-    bodies.reverse();
-    for (i, body) in bodies.iter().enumerate() {
-        broker
-            .publish(&broker.queues().chunks, body, &Meta::new(format!("r-{i}")))
-            .await
-            .unwrap();
-    }
-    broker.close().await;
-    let fleet = env.start(config, &[Role::Database]).await;
-    let files = env.wait_for_files(2, Duration::from_secs(120)).await;
-    fleet.stop().await;
+    let files = load_newest_chunks_first(&env, config, &[("first.csv", &v1), ("second.csv", &v2)], 7).await;
     assert!(files.iter().all(|f| f.status == "done"), "{files:#?}");
     let (first, second) = (files[0].id, files[1].id);
 
@@ -116,17 +94,6 @@ async fn a_table_partitioned_by_year_loads_each_row_into_its_partition_with_the_
     );
     let records: i64 = env.scalar("SELECT sum(records)::bigint FROM ingest_chunks").await;
     assert_eq!(records, 7, "each chunk recorded once");
-}
-
-async fn wait_for_chunked(env: &TestEnv, count: usize) {
-    for _ in 0..600 {
-        let files = env.files().await;
-        if files.len() >= count && files.iter().all(|f| f.status == "loading") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("files never reached loading: {:#?}", env.files().await);
 }
 
 #[tokio::test]

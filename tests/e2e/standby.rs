@@ -37,7 +37,10 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
 
     let ready = until(&api, "/ready", |r| r.status == 200).await.json();
     assert_eq!(ready["replica"]["streaming"], true, "{ready}");
-    assert_eq!(ready["replica"]["lag_seconds"], 0.0, "{ready}");
+    assert!(
+        ready["replica"]["lag_seconds"].as_f64().is_some_and(|lag| lag <= 3.0),
+        "{ready}"
+    );
 
     // One small file, then an aggregate kept in the cache.
     let small = egrid::file(&[(2023, "TX", "Alpha", "G1", "100")], &STANDARD_ORDER, "\n");

@@ -207,6 +207,31 @@ impl TestEnv {
     }
 
     /// The eGRID table as key → (net generation as text, source file, source line).
+    /// Checks that every one of `files` (versions of eGRID files of `records` records each)
+    /// loaded completely and exactly once: each `done` with every record counted and every
+    /// chunk loaded, the table equal to an independent parse of `latest` (the bytes of the
+    /// newest of them) with its lineage, each chunk recorded once, and no item dead-lettered.
+    pub async fn assert_loaded_exactly_once(&self, files: &[FileStatus], records: i64, latest: &[u8]) {
+        for file in files {
+            assert_eq!(file.status, "done", "{files:#?}");
+            assert_eq!(file.records_total, Some(records), "{file:#?}");
+            assert_eq!(file.rows_loaded + file.rows_superseded, records, "{file:#?}");
+            assert_eq!(Some(file.chunks_done), file.chunks_total, "{file:#?}");
+        }
+        let newest = files.iter().map(|f| f.id).max().expect("some files");
+        assert_eq!(
+            self.egrid_table().await,
+            egrid::expected(latest, newest),
+            "every row once, from the newest file"
+        );
+        let chunk_records: i64 = self.scalar("SELECT sum(records)::bigint FROM ingest_chunks").await;
+        assert_eq!(chunk_records, files.len() as i64 * records, "each chunk recorded once");
+        let dead: i64 = self
+            .scalar("SELECT count(*) FROM ingest_errors WHERE kind = 'dead_item'")
+            .await;
+        assert_eq!(dead, 0, "no work item was given up");
+    }
+
     pub async fn egrid_table(&self) -> egrid::Table {
         self.egrid_table_named("egrid_generators").await
     }

@@ -1,6 +1,7 @@
 //! A PostgreSQL primary and a streaming hot standby of the test's own, started from the
 //! machine's PostgreSQL 15 binaries (initdb, pg_basebackup) on spare ports, in a folder the
-//! test owns and run as the `postgres` user (PostgreSQL refuses to run as root). The
+//! test owns, run as the `postgres` user when the test runs as root (PostgreSQL refuses to
+//! run as root). The
 //! machine's own server is left alone. Dropping it stops both servers; the folder goes too.
 
 use std::net::TcpListener;
@@ -16,12 +17,28 @@ pub struct Replicated {
     dir: tempfile::TempDir,
     pub primary_port: u16,
     pub standby_port: u16,
-    uid: u32,
-    gid: u32,
+    /// Set when the test runs as root: PostgreSQL's programs run as this user instead.
+    user: Option<(u32, u32)>,
 }
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Whether this process runs as root (PostgreSQL's programs then run as `postgres`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
+/// Who runs PostgreSQL's programs: `postgres` when the test runs as root (PostgreSQL refuses
+/// root), otherwise the test's own user.
+fn server_user() -> Option<(u32, u32)> {
+    is_root().then(postgres_user)
 }
 
 /// The uid and gid of the `postgres` user.
@@ -43,15 +60,16 @@ impl Replicated {
             Path::new(BIN).join("initdb").exists(),
             "the replica tests run PostgreSQL from {BIN} (the machine's PostgreSQL 15 package)"
         );
-        let (uid, gid) = postgres_user();
+        let user = server_user();
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        }
         let replicated = Replicated {
             dir,
             primary_port: free_port(),
             standby_port: free_port(),
-            uid,
-            gid,
+            user,
         };
         let primary = replicated.data("primary");
         replicated.run(
@@ -104,6 +122,13 @@ impl Replicated {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.standby_port)
     }
 
+    fn as_server_user(&self, mut command: Command) -> Command {
+        if let Some((uid, gid)) = self.user {
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+
     fn data(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
@@ -114,10 +139,9 @@ impl Replicated {
 
     /// Runs one of PostgreSQL's programs as the postgres user; panics with its output on failure.
     fn run(&self, program: &str, args: &[&str]) -> Output {
-        let out = Command::new(Path::new(BIN).join(program))
+        let out = self
+            .as_server_user(Command::new(Path::new(BIN).join(program)))
             .args(args)
-            .uid(self.uid)
-            .gid(self.gid)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .stdin(Stdio::null())
@@ -182,10 +206,9 @@ impl Replicated {
 impl Drop for Replicated {
     fn drop(&mut self) {
         for name in ["standby", "primary"] {
-            let _ = Command::new(Path::new(BIN).join("pg_ctl"))
+            let _ = self
+                .as_server_user(Command::new(Path::new(BIN).join("pg_ctl")))
                 .args(["-D", &self.data(name), "-m", "immediate", "stop"])
-                .uid(self.uid)
-                .gid(self.gid)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

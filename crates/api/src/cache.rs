@@ -100,17 +100,16 @@ enum Stopped {
 pub async fn watch(pool: PgPool, cache: std::sync::Arc<Cache>, shutdown: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     loop {
-        let server = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            s = penstock_db::replica_status(&pool) => s,
+        // Raced with shutdown throughout: a server that stops answering must not hold it up.
+        let watched = async {
+            match penstock_db::replica_status(&pool).await? {
+                Some(standby) => follow_replay(&pool, &cache, standby, &shutdown).await,
+                None => hear_notifications(DataChanges::listen(&pool).await?, &cache, &shutdown).await,
+            }
         };
-        let stopped = match server {
-            Ok(Some(standby)) => follow_replay(&pool, &cache, standby, &shutdown).await,
-            Ok(None) => match DataChanges::listen(&pool).await {
-                Ok(changes) => hear_notifications(changes, &cache, &shutdown).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        let stopped = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            stopped = watched => stopped,
         };
         match stopped {
             Ok(Stopped::Shutdown) => return,
@@ -160,7 +159,9 @@ async fn follow_replay(
 ) -> Result<Stopped, penstock_db::DbError> {
     tracing::info!("the API reads from a hot standby; watching its replay position for data changes");
     let lag = ::metrics::gauge!(crate::metrics::REPLICA_LAG);
-    lag.set(first.lag_seconds);
+    // Unknown (not streaming, nothing replayed) shows as NaN rather than a stale value.
+    let shown = |status: &ReplicaStatus| status.lag_seconds.unwrap_or(f64::NAN);
+    lag.set(shown(&first));
     let mut replayed = first.replay_lsn;
     cache.set_listening(true);
     loop {
@@ -170,7 +171,7 @@ async fn follow_replay(
         }
         match penstock_db::replica_status(pool).await {
             Ok(Some(status)) => {
-                lag.set(status.lag_seconds);
+                lag.set(shown(&status));
                 if status.replay_lsn != replayed {
                     cache.invalidate();
                     replayed = status.replay_lsn;
@@ -178,10 +179,12 @@ async fn follow_replay(
             }
             Ok(None) => {
                 tracing::warn!("the standby the API reads from was promoted; listening for changes instead");
+                lag.set(0.0);
                 cache.set_listening(false);
                 return Ok(Stopped::Lost);
             }
             Err(e) => {
+                lag.set(f64::NAN);
                 cache.set_listening(false);
                 return Err(e);
             }

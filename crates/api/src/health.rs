@@ -62,8 +62,9 @@ pub struct Replica {
     /// Receiving WAL from the primary right now.
     pub streaming: bool,
     /// How far behind the primary its data may be: 0 while streaming with everything
-    /// received replayed, else the age of the last transaction replayed.
-    pub lag_seconds: f64,
+    /// received replayed, else the age of the last transaction replayed; null when that
+    /// cannot be told (not streaming, nothing replayed since the standby started): unready.
+    pub lag_seconds: Option<f64>,
     /// The most it may be behind for the API to be ready (`api_replica_max_lag`).
     pub max_lag_seconds: f64,
 }
@@ -145,7 +146,9 @@ fn rule(database: bool, broker: BTreeMap<String, bool>, replica: Option<Replica>
     Readiness {
         ready: database
             && broker.values().all(|up| *up)
-            && replica.as_ref().is_none_or(|r| r.lag_seconds <= r.max_lag_seconds),
+            && replica
+                .as_ref()
+                .is_none_or(|r| r.lag_seconds.is_some_and(|lag| lag <= r.max_lag_seconds)),
         database,
         broker,
         replica,
@@ -214,7 +217,7 @@ mod tests {
     fn standby(lag_seconds: f64) -> Option<Replica> {
         Some(Replica {
             streaming: true,
-            lag_seconds,
+            lag_seconds: Some(lag_seconds),
             max_lag_seconds: 30.0,
         })
     }
@@ -226,5 +229,14 @@ mod tests {
         let behind = rule(true, BTreeMap::new(), standby(30.5));
         assert!(!behind.ready);
         assert!(behind.database, "the standby answers; it is only behind");
+        let unknown = Some(Replica {
+            streaming: false,
+            lag_seconds: None,
+            max_lag_seconds: 30.0,
+        });
+        assert!(
+            !rule(true, BTreeMap::new(), unknown).ready,
+            "a lag that cannot be told is not ready"
+        );
     }
 }

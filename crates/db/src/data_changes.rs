@@ -35,30 +35,37 @@ pub struct ReplicaStatus {
     /// so a reader of the standby hears data changes by watching it (NOTIFY does not reach a
     /// standby).
     pub replay_lsn: String,
-    /// Whether the standby is receiving WAL from its primary right now.
+    /// Whether the standby's WAL receiver runs (it streams from its primary, or is
+    /// connecting). Read from `pg_stat_wal_receiver`'s pid, which every user may see (its
+    /// other columns need `pg_read_all_stats`).
     pub streaming: bool,
     /// How far behind the primary the data read here may be, in seconds: 0 while streaming
-    /// with everything received replayed; otherwise the age of the last transaction replayed.
-    pub lag_seconds: f64,
+    /// with everything received replayed, otherwise the age of the last transaction
+    /// replayed; `None` when that cannot be told (not streaming, and nothing replayed since
+    /// the standby started).
+    pub lag_seconds: Option<f64>,
 }
 
 /// The standby status of the server `pool` reads from, or `None` when it is a primary.
 pub async fn replica_status(pool: &PgPool) -> Result<Option<ReplicaStatus>, DbError> {
     let row = sqlx::query!(
-        r#"SELECT pg_is_in_recovery() AS "standby!",
+        r#"WITH receiver AS (SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE pid IS NOT NULL) AS streaming)
+           SELECT pg_is_in_recovery() AS "standby!",
                   coalesce(pg_last_wal_replay_lsn()::text, '') AS "replay_lsn!",
-                  EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS "streaming!",
-                  coalesce(CASE
-                      WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
-                           AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                  receiver.streaming AS "streaming!",
+                  (CASE
+                      WHEN receiver.streaming AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                      WHEN receiver.streaming
+                          THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
                       ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
-                  END, 0)::float8 AS "lag_seconds!""#
+                  END)::float8 AS lag_seconds
+             FROM receiver"#
     )
     .fetch_one(pool)
     .await?;
     Ok(row.standby.then_some(ReplicaStatus {
         replay_lsn: row.replay_lsn,
         streaming: row.streaming,
-        lag_seconds: row.lag_seconds.max(0.0),
+        lag_seconds: row.lag_seconds.map(|lag| lag.max(0.0)),
     }))
 }

@@ -123,15 +123,20 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         };
         match tokio::time::timeout(timeout, replica).await {
             Ok(Ok(Some(status))) => report(
-                status.lag_seconds <= config.api_replica_max_lag.as_secs_f64(),
+                status
+                    .lag_seconds
+                    .is_some_and(|lag| lag <= config.api_replica_max_lag.as_secs_f64()),
                 "api reads",
                 format!(
-                    "{shown}: a hot standby, {}, {:.1} s behind (api_replica_max_lag {} s)",
+                    "{shown}: a hot standby, {}, {} (api_replica_max_lag {} s)",
                     if status.streaming { "streaming" } else { "not streaming" },
-                    status.lag_seconds,
+                    match status.lag_seconds {
+                        Some(lag) => format!("{lag:.1} s behind"),
+                        None => "lag unknown (nothing replayed since it started)".to_string(),
+                    },
                     config.api_replica_max_lag.as_secs()
                 ),
-                "the standby is too far behind: check its replication (pg_stat_wal_receiver) and the primary",
+                "the standby is too far behind or not streaming: check its replication and the primary",
             ),
             Ok(Ok(None)) => report(
                 true,

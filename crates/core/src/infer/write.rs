@@ -194,8 +194,9 @@ pub(super) fn migration(
     } else {
         format!("'{}'", p.value.replace('\'', "''"))
     };
-    // After the table's name, so it may start with a digit (a year).
-    let suffix: String = p
+    // After the table's name, so it may start with a digit (a year); never the name of the
+    // key's index or of the DEFAULT partition.
+    let mut suffix: String = p
         .value
         .chars()
         .map(|c| {
@@ -206,6 +207,10 @@ pub(super) fn migration(
             }
         })
         .collect();
+    suffix.truncate(30);
+    if suffix == "key" || suffix == "default" {
+        suffix = format!("v_{suffix}");
+    }
     let _ = writeln!(
         up,
         "CREATE TABLE {} PARTITION OF {table} FOR VALUES IN ({literal}) WITH (fillfactor = 50);",
@@ -221,7 +226,7 @@ pub(super) fn migration(
 
 fn constraint_name(table: &str, suffix: &str) -> String {
     let mut base = table.to_string();
-    base.truncate(62 - suffix.len());
+    base.truncate(62usize.saturating_sub(suffix.len()));
     format!("{base}_{suffix}")
 }
 
