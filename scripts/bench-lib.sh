@@ -43,6 +43,16 @@ settle() {
     log "settled after ${waited}s (load average $(cut -d' ' -f1 /proc/loadavg))"
 }
 
+# build_release: the release binary ($BIN), BUILD_S its build time.
+build_release() {
+    local t
+    t=$(now)
+    cargo build --release -p penstock
+    BUILD_S=$(calc "$(now) - $t")
+    [[ -x $BIN ]] || die "no binary at $BIN after the build"
+    log "build took ${BUILD_S}s"
+}
+
 # generate_data: the ~$RECORDS-record eGRID-shaped file from $SAMPLE as $WORK/raw.csv (RAW)
 # and its cleaned, deduplicated rows as $WORK/clean.csv (CLEAN); D_<key> from the generator's
 # key=value lines (reps, records, unique_rows, superseded, raw_bytes, ...), GEN_S its time.

@@ -92,11 +92,7 @@ cpu_pct() { awk "BEGIN { printf \"%.0f\", 100 * ($1) / $HZ / ($2) }"; }
 
 # ---------------------------------------------------------------------------------------
 log "1/5 building the release binary"
-t=$(now)
-cargo build --release -p penstock
-BUILD_S=$(calc "$(now) - $t")
-[[ -x $BIN ]] || die "no binary at $BIN after the build"
-log "build took ${BUILD_S}s"
+build_release
 
 # ---------------------------------------------------------------------------------------
 log "2/5 generating ~$RECORDS records from $SAMPLE"

@@ -121,12 +121,7 @@ peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$PEN_PID/st
 
 # ---------------------------------------------------------------------------------------
 log "1/7 building the release binary"
-t=$(now)
-cargo build --release -p penstock
-BUILD_S=$(calc "$(now) - $t")
-[[ -x $BIN ]] || die "no binary at $BIN after the build"
-log "build took ${BUILD_S}s"
-
+build_release
 
 # ---------------------------------------------------------------------------------------
 log "2/7 generating ~$RECORDS records from $SAMPLE"
