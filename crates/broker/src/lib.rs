@@ -8,9 +8,11 @@ mod memory;
 mod queue;
 mod queues;
 mod rabbit;
+mod topology;
 
 pub use error::BrokerError;
 pub use memory::MemoryQueue;
 pub use queue::{Delivery, Meta, SharedQueue, Subscription, WorkQueue};
 pub use queues::Queues;
-pub use rabbit::{DELIVERY_LIMIT, RabbitMq, Topology};
+pub use rabbit::{DELIVERY_LIMIT, RabbitMq};
+pub use topology::Topology;

@@ -24,6 +24,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use crate::error::BrokerError;
 use crate::queue::{Delivery, Meta, Settle, Subscription, WorkQueue};
 use crate::queues::Queues;
+use crate::topology::Topology;
 
 const ATTEMPT: &str = "x-penstock-attempt";
 const REASON: &str = "x-penstock-reason";
@@ -91,38 +92,6 @@ fn with_small_frames(url: &str) -> String {
     }
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}frame_max={FRAME_MAX}")
-}
-
-/// What the fleet declares on RabbitMQ: its queues, named from the prefix, and how many
-/// nodes of a cluster hold each new quorum queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
-    pub queues: Queues,
-    /// Replicas a quorum queue gets when it is first declared (`x-quorum-initial-group-size`):
-    /// `None` leaves it to the broker (every node of the cluster unless the broker's own
-    /// configuration caps it). Odd sizes tolerate the most failures for their cost: 3 keeps
-    /// a queue available with one node down, 5 with two.
-    pub quorum_group_size: Option<u32>,
-}
-
-impl Topology {
-    /// The queues of `prefix`, with the broker's default group size.
-    pub fn new(prefix: &str) -> Topology {
-        Topology {
-            queues: Queues::new(prefix),
-            quorum_group_size: None,
-        }
-    }
-
-    /// The arguments every quorum queue of the fleet is declared with.
-    fn quorum(&self) -> FieldTable {
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        if let Some(size) = self.quorum_group_size {
-            args.insert("x-quorum-initial-group-size".into(), AMQPValue::LongInt(size as i32));
-        }
-        args
-    }
 }
 
 /// One RabbitMQ connection with a confirm-mode channel for publishing.

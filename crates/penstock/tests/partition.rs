@@ -22,6 +22,8 @@ use sqlx::PgPool;
 
 const RECORDS: i64 = 26_601;
 const VICTIM: &str = "penstock-partition-victim";
+const FIRST: &str = "egrid/generators/first.csv";
+const SECOND: &str = "egrid/generators/second.csv";
 
 struct Procs {
     env: HashMap<String, String>,
@@ -122,23 +124,45 @@ async fn file_by_key(env: &TestEnv, key: &str) -> Option<FileStatus> {
     env.files().await.into_iter().find(|f| f.key == key)
 }
 
-async fn wait_done(env: &TestEnv, key: &str, procs: &mut Procs) -> FileStatus {
-    let deadline = Instant::now() + Duration::from_secs(180);
+/// Polls the version of `key` until `done` holds for it, at most `within`; fails early when a
+/// process exited by itself, and with `what` (and the ledger) when time runs out.
+async fn wait_for(
+    env: &TestEnv,
+    procs: &mut Procs,
+    key: &str,
+    within: Duration,
+    what: &str,
+    done: impl AsyncFn(&FileStatus) -> bool,
+) -> FileStatus {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(file) = file_by_key(env, key).await
-            && file.is_terminal()
+            && done(&file).await
         {
             return file;
         }
         let exited = procs.exited();
         assert!(exited.is_empty(), "{exited:#?}");
-        assert!(
-            Instant::now() < deadline,
-            "{key} did not finish: {:#?}",
-            env.files().await
-        );
+        assert!(Instant::now() < deadline, "{key}: {what}: {:#?}", env.files().await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// All chunks but (at most) one loaded.
+fn all_but_one(file: &FileStatus) -> bool {
+    file.chunks_total.is_some_and(|t| file.chunks_done >= t - 1)
+}
+
+/// Backends of this test's database, other than the victim's, waiting on a lock.
+async fn others_waiting_on_locks(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND application_name <> $1 AND datname = current_database()",
+    )
+    .bind(VICTIM)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,35 +199,33 @@ async fn a_database_consumer_partitioned_mid_transaction_hands_its_chunk_to_the_
 
     // 1. The victim, alone, loads the first file; partitioned mid-chunk, its chunk goes to
     //    two other consumers; then the partition heals and its late COMMIT arrives.
-    env.drop_file("egrid/generators/first.csv", &bytes);
+    env.drop_file(FIRST, &bytes);
     partition_mid_transaction(&env, &pg, &amqp).await;
     procs.spawn("others-1", "database", &[]);
     procs.spawn("others-2", "database", &[]);
     // The others load the rest of the file; the victim's chunk is theirs once RabbitMQ drops
     // the victim (they may wait on the victim's open transaction's row locks for it).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let file = file_by_key(&env, "egrid/generators/first.csv").await.unwrap();
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-              WHERE wait_event_type = 'Lock' AND application_name <> $1 AND datname = current_database()",
-        )
-        .bind(VICTIM)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-        if file.is_terminal() || (file.chunks_total.is_some_and(|t| file.chunks_done >= t - 1) && waiting > 0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the others did not take over: {file:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let took_over = async |file: &FileStatus| {
+        file.is_terminal() || (all_but_one(file) && others_waiting_on_locks(&env.pool).await > 0)
+    };
+    let within = Duration::from_secs(120);
+    wait_for(
+        &env,
+        &mut procs,
+        FIRST,
+        within,
+        "the others did not take over",
+        took_over,
+    )
+    .await;
     assert!(
         victim_mid_transaction(&env.pool).await,
         "the victim's transaction is still open"
     );
     pg.stall(false); // the victim's COMMIT (and whatever it was sending) arrives late
-    let first = wait_done(&env, "egrid/generators/first.csv", &mut procs).await;
+    let finished = async |file: &FileStatus| file.is_terminal();
+    let done_within = Duration::from_secs(180);
+    let first = wait_for(&env, &mut procs, FIRST, done_within, "did not finish", finished).await;
     amqp.stall(false);
 
     // 2. Alone again (the others crash), the victim is partitioned mid-chunk of the second
@@ -212,21 +234,22 @@ async fn a_database_consumer_partitioned_mid_transaction_hands_its_chunk_to_the_
     procs.kill("others");
     let mut second_bytes = bytes.clone();
     second_bytes.extend_from_slice(b"\r\n"); // other bytes, the same rows: a new version
-    env.drop_file("egrid/generators/second.csv", &second_bytes);
+    env.drop_file(SECOND, &second_bytes);
     partition_mid_transaction(&env, &pg, &amqp).await;
     procs.spawn("others-3", "database", &[]);
     procs.spawn("others-4", "database", &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let file = file_by_key(&env, "egrid/generators/second.csv").await.unwrap();
-        if file.chunks_total.is_some_and(|t| file.chunks_done >= t - 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the others did not take over: {file:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let took_over = async |file: &FileStatus| all_but_one(file);
+    wait_for(
+        &env,
+        &mut procs,
+        SECOND,
+        within,
+        "the others did not take over",
+        took_over,
+    )
+    .await;
     pg.cut(); // the victim's connection is reset: its transaction rolls back
-    let second = wait_done(&env, "egrid/generators/second.csv", &mut procs).await;
+    let second = wait_for(&env, &mut procs, SECOND, done_within, "did not finish", finished).await;
     assert!(
         !victim_mid_transaction(&env.pool).await,
         "the victim's transaction ended"
