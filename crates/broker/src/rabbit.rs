@@ -172,8 +172,11 @@ impl RabbitMq {
     async fn declare(&self) -> Result<(), BrokerError> {
         let queues = &self.topology.queues;
         let quorum = self.topology.quorum();
+        // One channel for every declaration, opened again only after a refusal closed it.
+        let mut channel = None;
         for queue in [&queues.errors, &queues.parked] {
-            self.declare_keeping_existing(queue, &quorum, None).await?;
+            self.declare_keeping_existing(&mut channel, queue, &quorum, None)
+                .await?;
         }
         // Work queues: a message delivered DELIVERY_LIMIT times without being settled (its
         // consumer crashed each time) goes to the errors queue with why, instead of looping.
@@ -185,7 +188,7 @@ impl RabbitMq {
             AMQPValue::LongString(queues.errors.as_str().into()),
         );
         for queue in queues.work() {
-            self.declare_keeping_existing(queue, &work, Some(NO_DELIVERY_LIMIT))
+            self.declare_keeping_existing(&mut channel, queue, &work, Some(NO_DELIVERY_LIMIT))
                 .await?;
         }
         // Retry queues: message TTL, then dead-lettering back to the work queue. Quorum too:
@@ -198,33 +201,40 @@ impl RabbitMq {
                 retry.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
                 retry.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(work.into()));
                 let name = Queues::retry(work, delay);
-                self.declare_keeping_existing(&name, &retry, Some(CLASSIC_RETRY))
+                self.declare_keeping_existing(&mut channel, &name, &retry, Some(CLASSIC_RETRY))
                     .await?;
             }
+        }
+        if let Some(channel) = channel {
+            let _ = channel.close(200, "declared".into()).await;
         }
         Ok(())
     }
 
-    /// Declares a queue with `args` on a channel of its own: a queue declared before with
-    /// other arguments refuses the new ones (PRECONDITION_FAILED, which closes the channel).
-    /// It is then used as it is, with a warning naming what may differ (`earlier`: what an
-    /// earlier penstock declared it without) and how to redeclare it (README, "Upgrading").
+    /// Declares a queue with `args` on `channel` (the declaring channel, opened when there
+    /// is none; the publisher's stays clear of refusals): a queue declared before with other
+    /// arguments refuses the new ones (PRECONDITION_FAILED, which closes the channel, so it
+    /// is dropped here). It is then used as it is, with a warning naming what may differ
+    /// (`earlier`: what an earlier penstock declared it without) and how to redeclare it
+    /// (README, "Upgrading").
     async fn declare_keeping_existing(
         &self,
+        channel: &mut Option<Channel>,
         queue: &str,
         args: &FieldTable,
         earlier: Option<&str>,
     ) -> Result<(), BrokerError> {
-        let channel = self.connection.create_channel().await?;
-        match channel
+        if channel.is_none() {
+            *channel = Some(self.connection.create_channel().await?);
+        }
+        let declaring = channel.as_ref().expect("opened above");
+        match declaring
             .queue_declare(queue.into(), QueueDeclareOptions::durable(), args.clone())
             .await
         {
-            Ok(_) => {
-                let _ = channel.close(200, "declared".into()).await;
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) if is_precondition_failed(&e) => {
+                *channel = None;
                 let why = match earlier {
                     Some(earlier) => format!("{earlier}, or {OTHER_GROUP_SIZE}"),
                     None => OTHER_GROUP_SIZE.to_string(),
