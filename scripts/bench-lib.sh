@@ -158,6 +158,8 @@ cleanup() {
     for db in "${BENCH_DBS[@]}"; do
         pg postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
     done
+    # A script's own cleanup (bench-scale.sh stops its second PostgreSQL instance).
+    declare -F bench_cleanup >/dev/null && bench_cleanup
     rm -rf "$WORK"
     exit "$rc"
 }

@@ -20,6 +20,15 @@
 # PostgreSQL saturates. CPU is in top's unit: 100 % = one core busy for the whole load.
 # Without a local PostgreSQL (BENCH_PG on another machine) its CPU column shows "-".
 #
+# Then two datasets at once (BENCH_SCALE_SECOND=0 skips it): the same file dropped for the
+# eGRID dataset and for a second dataset with the same columns (`egrid_second`, its own
+# table) at the same moment, loaded by two `penstock run database` processes and one with the
+# other roles; first with both datasets in the one PostgreSQL, then with the second dataset's
+# database_url on a second PostgreSQL instance this script starts on this machine (initdb
+# and pg_ctl from the machine's PostgreSQL, a spare port, the main server's memory, WAL and
+# autovacuum settings; as the postgres user when run as root). Timed from the renames until
+# the later of the two files is done; both tables are checked against \copy's.
+#
 # \copy runs once before the loads (the ratios use it) and once after them (a drift check:
 # if the two differ much, the machine was not quiet). Before \copy and before each load the
 # machine settles (sync, then up to 60 s until the 1-minute load average is under 1.0).
@@ -59,6 +68,9 @@ export PENSTOCK_AMQP_URL=${PENSTOCK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/
 CONCURRENCY=${PENSTOCK_DATABASE_CONCURRENCY:-$(awk -F' *= *' '$1 == "database_concurrency" { print $2 }' "$PENSTOCK_CONFIG")}
 CHUNK_BYTES=${PENSTOCK_CHUNK_BYTES:-$(awk -F' *= *' '$1 == "chunk_bytes" { print $2 }' "$PENSTOCK_CONFIG")}
 
+SECOND=${BENCH_SCALE_SECOND:-1}
+PG_BINDIR=${BENCH_PG_BINDIR:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
+
 BENCH_NAME=bench-scale
 BENCH_DBS=("$PEN_DB" "$COPY_DB")
 WORK_TEMPLATE=penstock-bench-scale.XXXXXX
@@ -91,11 +103,11 @@ HAVE_LOCAL_PG=$(($(pg_ticks) > 0))
 cpu_pct() { awk "BEGIN { printf \"%.0f\", 100 * ($1) / $HZ / ($2) }"; }
 
 # ---------------------------------------------------------------------------------------
-log "1/5 building the release binary"
+log "1/6 building the release binary"
 build_release
 
 # ---------------------------------------------------------------------------------------
-log "2/5 generating ~$RECORDS records from $SAMPLE"
+log "2/6 generating ~$RECORDS records from $SAMPLE"
 generate_data
 
 # ---------------------------------------------------------------------------------------
@@ -113,7 +125,7 @@ copy_load() {
     return 0
 }
 settle
-log "3/5 the limit: psql \\copy of the cleaned rows into $COPY_DB"
+log "3/6 the limit: psql \\copy of the cleaned rows into $COPY_DB"
 copy_load
 COPY_ROWS=$(rows_of "$COPY_DB")
 ((COPY_ROWS == D_unique_rows)) || die "\\copy loaded $COPY_ROWS rows, expected $D_unique_rows"
@@ -254,7 +266,7 @@ load_file() {
 }
 
 # ---------------------------------------------------------------------------------------
-log "4/5 penstock with 1..N database processes: ${COUNTS[*]}"
+log "4/6 penstock with 1..N database processes: ${COUNTS[*]}"
 R_S=() R_PG=() R_PEN=() R_BUSY=() R_WAITS=() R_SPLIT=()
 CHUNKS=
 for n in "${COUNTS[@]}"; do
@@ -285,10 +297,145 @@ for n in "${COUNTS[@]}"; do
     log "MATCH with $n database process(es): $got rows, md5 $COPY_MD5; chunks per process $split"
     R_S+=("$DROP_S") R_PG+=("$PG_CPU") R_PEN+=("$PEN_CPU") R_BUSY+=("$BUSY") R_WAITS+=("$WAITS") R_SPLIT+=("$split")
 done
-pg postgres -c "DROP DATABASE $PEN_DB WITH (FORCE)" >/dev/null
+
+# ---------------------------------------------------------------------------------------
+# Two datasets at once, in one PostgreSQL and then on two.
+PG2=
+PG2_DIR=
+as_postgres() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+bench_cleanup() {
+    if [[ -n $PG2_DIR && -d $PG2_DIR ]]; then
+        as_postgres "$PG_BINDIR/pg_ctl" -D "$PG2_DIR/data" -m immediate stop >/dev/null 2>&1
+        rm -rf "$PG2_DIR"
+    fi
+}
+# start_second_instance: a PostgreSQL of its own on a spare port with the main server's
+# memory, WAL and autovacuum settings; sets PG2 (its URL without a database).
+start_second_instance() {
+    [[ -x $PG_BINDIR/initdb ]] || die "no initdb in $PG_BINDIR (set BENCH_PG_BINDIR, or BENCH_SCALE_SECOND=0 to skip)"
+    PG2_DIR=$(mktemp -d "${TMPDIR:-/tmp}/penstock-bench-pg2.XXXXXX")
+    if ((EUID == 0)); then chown postgres "$PG2_DIR"; fi
+    as_postgres "$PG_BINDIR/initdb" -D "$PG2_DIR/data" -U postgres --auth=trust -E UTF8 >"$WORK/initdb.log" 2>&1 ||
+        { cat "$WORK/initdb.log" >&2; die "initdb of the second instance failed"; }
+    local port opts=() name value
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    for name in shared_buffers max_wal_size min_wal_size autovacuum fsync synchronous_commit full_page_writes \
+        wal_buffers checkpoint_timeout work_mem maintenance_work_mem; do
+        value=$(pg postgres -Atc "SHOW $name")
+        opts+=("-c $name=$value")
+    done
+    as_postgres "$PG_BINDIR/pg_ctl" -D "$PG2_DIR/data" -l "$PG2_DIR/server.log" -w -t 60 \
+        -o "-p $port -k $PG2_DIR -c listen_addresses=127.0.0.1 ${opts[*]}" start >/dev/null ||
+        { cat "$PG2_DIR/server.log" >&2; die "the second PostgreSQL instance did not start"; }
+    PG2=postgres://postgres@127.0.0.1:$port
+    log "second PostgreSQL instance on port $port ($PG2_DIR; ${opts[*]})"
+}
+SECOND_TABLE_SQL="CREATE TABLE egrid_second (
+    year integer NOT NULL, state text NOT NULL, plant_name text NOT NULL, generator_id text NOT NULL,
+    net_generation_mwh numeric, source_file_id bigint NOT NULL, source_line bigint NOT NULL,
+    loaded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT egrid_second_key UNIQUE (year, state, plant_name, generator_id)) WITH (fillfactor = 50);
+CREATE INDEX egrid_second_source_idx ON egrid_second (source_file_id);"
+# second_specs [URL]: a datasets folder with the eGRID spec and egrid_second (in the database
+# at URL if given); prints the folder.
+second_specs() {
+    local dir=$WORK/datasets-second${1:+-own}
+    mkdir -p "$dir"
+    cp "$ROOT/config/datasets/egrid_generators.toml" "$dir/"
+    sed -e 's/^name = "egrid_generators"/name = "egrid_second"/' \
+        -e 's/^table = "egrid_generators"/table = "egrid_second"/' \
+        -e 's|^key_prefix = "egrid/generators/"|key_prefix = "second/"|' \
+        "$ROOT/config/datasets/egrid_generators.toml" >"$dir/egrid_second.toml"
+    if [[ -n ${1:-} ]]; then sed -i "/^name = /a database_url = \"$1\"" "$dir/egrid_second.toml"; fi
+    grep -q '^key_prefix = "second/"' "$dir/egrid_second.toml" || die "could not write the second spec"
+    echo "$dir"
+}
+# load_two LABEL SECOND_URL: a fresh PEN_DB (and the second dataset's database at SECOND_URL
+# when that is elsewhere) with the table egrid_second, two database processes and one with
+# the other roles; drops the file for both datasets at once and waits for both; sets TWO_S
+# (renames → the later file's last chunk commit) and the CPU shares over it.
+load_two() {
+    local label=$1 second_url=$2 specs own=
+    [[ $second_url != "$PG/$PEN_DB" ]] && own=$second_url
+    fresh_db "$PEN_DB"
+    if [[ -n $own ]]; then
+        psql "$PG2/postgres" -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $PEN_DB WITH (FORCE)" >/dev/null
+        PENSTOCK_DATABASE_URL=$own "$BIN" migrate >"$WORK/migrate2.log" 2>&1 ||
+            { cat "$WORK/migrate2.log" >&2; die "penstock migrate failed for the second instance"; }
+    fi
+    PGOPTIONS='-c client_min_messages=warning' psql "$second_url" -X -q -v ON_ERROR_STOP=1 -c "$SECOND_TABLE_SQL"
+    specs=$(second_specs "$own")
+    export PENSTOCK_DATASETS_DIR=$specs
+    # Gives the second database its shard (the range of its file ids), as a deploy would.
+    PENSTOCK_DATABASE_URL=$PG/$PEN_DB "$BIN" migrate >"$WORK/migrate.log" 2>&1 ||
+        { cat "$WORK/migrate.log" >&2; die "penstock migrate (both databases) failed"; }
+    start_fleet 2
+    local second_inbox=$PENSTOCK_STORAGE_URL/second
+    mkdir -p "$second_inbox"
+    cp "$RAW" "$INBOX/.a.part"
+    cp "$RAW" "$second_inbox/.b.part"
+    sync
+    local p0 q0 t0 p1 q1 t1 a b
+    p0=$(pg_ticks)
+    q0=$(pids_ticks "${PEN_PIDS[@]}")
+    t0=$(now)
+    mv "$INBOX/.a.part" "$INBOX/two.csv"
+    mv "$second_inbox/.b.part" "$second_inbox/two.csv"
+    while :; do
+        a=$(pg "$PEN_DB" -Atc "SELECT status FROM ingest_files WHERE key = 'egrid/generators/two.csv'")
+        b=$(psql "$second_url" -X -Atc "SELECT status FROM ingest_files WHERE key = 'second/two.csv'")
+        t1=$(now)
+        [[ $a == done* && $b == done* ]] && break
+        [[ $a == rejected || $a == failed || $b == rejected || $b == failed ]] && die "$label: the files ended $a / $b"
+        (($(awk "BEGIN { print ($t1 - $t0 < $TIMEOUT) }"))) || die "$label: timed out (${a:-none} / ${b:-none})"
+        sleep "$POLL_S"
+    done
+    p1=$(pg_ticks)
+    q1=$(pids_ticks "${PEN_PIDS[@]}")
+    TWO_S=$(calc "$t1 - $t0")
+    local last_ts last_epoch
+    last_ts=$(cat "${DB_LOGS[@]}" | strip_ansi | { grep -E "chunk committed.*status=done" || true; } |
+        cut -d' ' -f1 | sort | tail -n1)
+    if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
+        TWO_S=$(calc "$last_epoch - $t0")
+    fi
+    TWO_PG=-
+    ((HAVE_LOCAL_PG)) && TWO_PG=$(cpu_pct "$p1 - $p0" "$TWO_S")
+    TWO_PEN=$(cpu_pct "$q1 - $q0" "$TWO_S")
+    [[ $(table_md5 "$PEN_DB") == "$COPY_MD5" ]] || die "MISMATCH ($label): egrid_generators differs from \\copy's"
+    [[ $(psql "$second_url" -X -Atc "${DUMP//egrid_generators/egrid_second}" | md5sum | cut -d' ' -f1) == "$COPY_MD5" ]] ||
+        die "MISMATCH ($label): egrid_second differs from \\copy's"
+    local rc=0 f
+    stop_penstocks || rc=$?
+    ((rc == 0)) || die "a penstock process exited with status $rc after SIGTERM ($label)"
+    if [[ -n ${BENCH_LOG:-} ]]; then
+        for f in "${PEN_LOGS[@]}"; do cp "$f" "$BENCH_LOG.$label-$(basename "$f")"; done
+    fi
+    delete_queues "$PREFIX"
+    STARTED_PENSTOCK=
+    rm -rf "$PENSTOCK_STORAGE_URL"
+    unset PENSTOCK_DATASETS_DIR
+    log "MATCH ($label): both tables equal \\copy's; both files done after ${TWO_S}s (PostgreSQL CPU $TWO_PG %, penstock $TWO_PEN %)"
+}
+TWO_LABELS=() TWO_RS=() TWO_RPG=() TWO_RPEN=()
+if ((SECOND)); then
+    log "5/6 two datasets at once: in one PostgreSQL, then the second on an instance of its own"
+    start_second_instance
+    PREFIX=$BASE_PREFIX-one
+    settle
+    load_two one "$PG/$PEN_DB"
+    TWO_LABELS+=("both in one PostgreSQL") TWO_RS+=("$TWO_S") TWO_RPG+=("$TWO_PG") TWO_RPEN+=("$TWO_PEN")
+    PREFIX=$BASE_PREFIX-two
+    settle
+    load_two two "$PG2/$PEN_DB"
+    TWO_LABELS+=("the second on a second instance") TWO_RS+=("$TWO_S") TWO_RPG+=("$TWO_PG") TWO_RPEN+=("$TWO_PEN")
+    bench_cleanup
+    PG2_DIR=
+fi
+pg postgres -c "DROP DATABASE IF EXISTS $PEN_DB WITH (FORCE)" >/dev/null
 
 settle
-log "5/5 \\copy again (drift check)"
+log "6/6 \\copy again (drift check)"
 copy_load
 COPY_LAST_S=$COPY_S
 COPY_S=$COPY_FIRST_S
@@ -311,6 +458,20 @@ for i in "${!COUNTS[@]}"; do
     printf '| %s | %s | %.0f | %s× | %s | %s | %s |\n' "${COUNTS[$i]}" "$s" "$(calc "$COPY_ROWS / $s")" \
         "$(calc "$COPY_S / $s")" "$(pct "${R_PG[$i]}")" "$(pct "${R_PEN[$i]}")" "$(pct "${R_BUSY[$i]}")"
 done
+if ((${#TWO_LABELS[@]})); then
+    cat <<EOF
+
+Two datasets at once ($((2 * COPY_ROWS)) rows: the file for each), two database processes and one with the other roles:
+
+| where the datasets are | seconds | rows/s | × \\copy's rows/s | PostgreSQL CPU | penstock CPU |
+|---|---|---|---|---|---|
+EOF
+    for i in "${!TWO_LABELS[@]}"; do
+        s=${TWO_RS[$i]}
+        printf '| %s | %s | %.0f | %s× | %s | %s |\n' "${TWO_LABELS[$i]}" "$s" "$(calc "2 * $COPY_ROWS / $s")" \
+            "$(calc "2 * $COPY_S / $s")" "$(pct "${TWO_RPG[$i]}")" "$(pct "${TWO_RPEN[$i]}")"
+    done
+fi
 cat <<EOF
 
 CPU over each load (rename → done): 100 % = one core (this machine: $(nproc) cores = $(($(nproc) * 100)) %); PostgreSQL = every

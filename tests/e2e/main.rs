@@ -16,6 +16,7 @@ mod metrics;
 mod order;
 mod outages;
 mod outbox;
+mod own_database;
 mod partitioned;
 mod plan;
 mod poison;

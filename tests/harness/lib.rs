@@ -150,6 +150,20 @@ impl TestEnv {
         drop_into(self.inbox.path(), key, bytes);
     }
 
+    /// A second migrated database on the test server (dropped with this one), for a dataset
+    /// of its own: its URL and a pool.
+    pub async fn second_database(&self) -> (String, PgPool) {
+        let url = format!("{}_b", self.database_url);
+        penstock_db::ensure_database(&url)
+            .await
+            .expect("create the second database");
+        let pool = penstock_db::connect(&url, 3)
+            .await
+            .expect("connect the second database");
+        penstock_db::migrate(&pool).await.expect("migrate the second database");
+        (url, pool)
+    }
+
     pub async fn files(&self) -> Vec<FileStatus> {
         let mut files = penstock_db::all_files(&self.pool).await.unwrap();
         files.reverse();
@@ -272,8 +286,11 @@ impl Drop for TestEnv {
                     penstock_broker::WorkQueue::close(&broker).await;
                 }
                 if let Ok(admin) = penstock_db::connect(&format!("{}/postgres", pg_server()), 1).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    // With the one a test may have made beside it (`second_database`).
+                    for name in [name.clone(), format!("{name}_b")] {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    }
                     admin.close().await;
                 }
             });

@@ -48,7 +48,8 @@ pub async fn alerts(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> Api
     let severity = p.choice("severity", &SEVERITIES)?;
     let status = p.choice("status", &ALERT_STATUSES)?;
     let page = p.page()?;
-    let (alerts, total) = penstock_db::alerts_page(&api.pool, severity, status, page.per_page, page.offset()).await?;
+    let (alerts, total) =
+        penstock_db::alerts_page(api.dbs.home(), severity, status, page.per_page, page.offset()).await?;
     Ok(Json(AlertPage {
         data: alerts,
         total,

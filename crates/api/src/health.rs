@@ -2,7 +2,8 @@
 //! roles it runs. The api role serves it on `api_addr` (with the rest of the API); a fleet
 //! serves [`router`] on `health_addr` / `metrics_addr`.
 //!
-//! The readiness rule: ready when PostgreSQL answers a query and every role of this process
+//! The readiness rule: ready when every database of the process (`database_url` and the
+//! datasets' own) answers a query and every role of this process
 //! that needs the broker holds its connection (roles report through [`RoleHealth`]); for an
 //! API reading from a hot standby, also while the standby is at most `api_replica_max_lag`
 //! behind. The answer is reused for 2 s, so a busy prober does not load the database.
@@ -16,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use penstock_db::PgPool;
+use penstock_db::{Databases, PgPool};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -46,7 +47,8 @@ pub struct Alive {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
-    /// PostgreSQL answered a query.
+    /// PostgreSQL answered a query: every database of the process (`database_url` and the
+    /// datasets' own).
     pub database: bool,
     /// Each role of this process that needs the broker, and whether it holds its connection.
     pub broker: BTreeMap<String, bool>,
@@ -69,39 +71,45 @@ pub struct Replica {
     pub max_lag_seconds: f64,
 }
 
-/// What the health answers need: the pool, the roles' connections, the latest answer.
+/// What the health answers need: the databases, the roles' connections, the latest answer.
 pub struct Health {
-    pool: PgPool,
+    dbs: Databases,
     roles: Arc<RoleHealth>,
-    /// Set for the API's own answer: whether its pool is a standby is asked too.
-    replica_max_lag: Option<Duration>,
+    /// Set for the API's own answer: the pool whose standby status is asked too.
+    replica: Option<(PgPool, Duration)>,
     last: Mutex<Option<(Instant, Readiness)>>,
 }
 
 impl Health {
-    pub fn new(pool: PgPool, roles: Arc<RoleHealth>) -> Health {
+    pub fn new(dbs: Databases, roles: Arc<RoleHealth>) -> Health {
         Health {
-            pool,
+            dbs,
             roles,
-            replica_max_lag: None,
+            replica: None,
             last: Mutex::new(None),
         }
     }
 
     /// Readiness also asks whether `pool` is a hot standby, and how far behind it is.
-    pub fn with_replica_max_lag(self, max_lag: Duration) -> Health {
+    pub fn with_replica(self, pool: PgPool, max_lag: Duration) -> Health {
         Health {
-            replica_max_lag: Some(max_lag),
+            replica: Some((pool, max_lag)),
             ..self
         }
     }
 
-    /// Whether the database answers, and its standby status when that is asked for.
+    /// Whether every database answers, and the standby status when that is asked for.
     async fn database(&self) -> (bool, Option<Replica>) {
-        let Some(max_lag) = self.replica_max_lag else {
-            return (penstock_db::ping(&self.pool).await.is_ok(), None);
+        for pool in self.dbs.pools() {
+            if penstock_db::ping(pool).await.is_err() {
+                return (false, None);
+            }
+        }
+        let Some((pool, max_lag)) = &self.replica else {
+            return (true, None);
         };
-        match penstock_db::replica_status(&self.pool).await {
+        let max_lag = *max_lag;
+        match penstock_db::replica_status(pool).await {
             Ok(status) => (
                 true,
                 status.map(|s| Replica {

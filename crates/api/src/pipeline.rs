@@ -132,7 +132,7 @@ pub async fn files(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiR
     let dataset = p.choice("dataset", &names)?;
     let page = p.page()?;
     let (files, total) =
-        penstock_db::read::files_page(&api.pool, status, dataset, page.per_page, page.offset()).await?;
+        penstock_db::read::everywhere::files_page(&api.dbs, status, dataset, page.per_page, page.offset()).await?;
     Ok(Json(FilePage {
         data: files,
         total,
@@ -156,7 +156,7 @@ pub async fn file(State(api): State<Arc<Api>>, Segment(id): Segment, RawQuery(ra
 }
 
 async fn find_file(api: &Api, id: i64) -> ApiResult<File> {
-    penstock_db::read::file_row(&api.pool, id)
+    penstock_db::read::everywhere::file_row(&api.dbs, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no file has id {id}; GET /files lists them")))
 }
@@ -178,7 +178,8 @@ pub async fn file_errors(
     let id = parse_id(&id, "file id", ID_MAX)?;
     let page = p.page()?;
     let file = find_file(&api, id).await?;
-    let (rows, total) = penstock_db::read::quarantined_page(&api.pool, id, page.per_page, page.offset()).await?;
+    let (rows, total) =
+        penstock_db::read::everywhere::quarantined_page(&api.dbs, id, page.per_page, page.offset()).await?;
     Ok(Json(QuarantinePage {
         file_id: file.id,
         data: rows,
@@ -196,7 +197,7 @@ pub async fn file_errors(
     ))]
 pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> ApiResult<Json<DatasetList>> {
     Params::parse(raw.as_deref(), &[])?;
-    let counts: Vec<DatasetFiles> = penstock_db::read::dataset_files(&api.pool).await?;
+    let counts: Vec<DatasetFiles> = penstock_db::read::everywhere::dataset_files(&api.dbs).await?;
     let data = api
         .datasets
         .iter()

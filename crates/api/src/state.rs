@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
-use penstock_db::PgPool;
+use penstock_db::{Databases, PgPool};
 use serde::Serialize;
 
 use crate::cache::Cache;
@@ -18,10 +18,18 @@ use crate::health::{Health, RoleHealth};
 use crate::params::Params;
 use crate::plant_index::{PlantIndex, Snapshot};
 
+/// The dataset the read model's tables (`egrid_generators`, the `egrid_plants` view) load:
+/// the API reads plants from its database.
+pub const READ_MODEL_DATASET: &str = "egrid_generators";
+
 /// What every handler shares.
 pub struct Api {
-    /// What the API reads from: its own pool on `database_url`, or on `api_database_url`.
+    /// What the read model (eGRID plants) is read from: the API's own pool on the database of
+    /// [`READ_MODEL_DATASET`] (`database_url`, or `api_database_url`, or the dataset's own).
     pub(crate) pool: PgPool,
+    /// The API's own pools on every database: home (`database_url`, or `api_database_url`)
+    /// for alerts, and each dataset's for its files.
+    pub(crate) dbs: Databases,
     /// Where its few writes (alert actions) go: the primary, `database_url` (the same pool
     /// as `pool` unless the API reads from elsewhere).
     pub(crate) writes: PgPool,
@@ -36,12 +44,14 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API reading from `pool` (its own, apart from the loaders') and writing alert
+    /// The API reading from `dbs` (its own pools, apart from the loaders') and writing alert
     /// actions to `writes`; `roles` are the broker-using roles of the same process, whose
     /// connections its readiness includes (none when the api runs alone).
-    pub fn new(config: &Config, pool: PgPool, writes: PgPool, roles: Arc<RoleHealth>) -> Api {
+    pub fn new(config: &Config, dbs: Databases, writes: PgPool, roles: Arc<RoleHealth>) -> Api {
+        let pool = dbs.for_dataset(READ_MODEL_DATASET).clone();
         Api {
-            health: Arc::new(Health::new(pool.clone(), roles).with_replica_max_lag(config.api_replica_max_lag)),
+            health: Arc::new(Health::new(dbs.clone(), roles).with_replica(pool.clone(), config.api_replica_max_lag)),
+            dbs,
             pool,
             writes,
             datasets: config.datasets.clone(),

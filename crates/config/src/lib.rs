@@ -129,6 +129,26 @@ pub struct Config {
 
 impl Config {
     /// The dataset an object key belongs to (longest matching prefix wins).
+    /// Every database penstock writes to, each URL once: `database_url` first, then the
+    /// datasets' own, with what names each in messages.
+    pub fn database_urls(&self) -> Vec<(String, &str)> {
+        let mut urls = vec![("database_url".to_string(), self.database_url.as_str())];
+        for (dataset, url) in self.dataset_databases() {
+            if !urls.iter().any(|(_, known)| *known == url) {
+                urls.push((format!("database_url of dataset {dataset}"), url));
+            }
+        }
+        urls
+    }
+
+    /// The datasets that name their own database, with its URL (in configuration order).
+    pub fn dataset_databases(&self) -> Vec<(&str, &str)> {
+        self.datasets
+            .iter()
+            .filter_map(|d| Some((d.name.as_str(), d.database_url.as_deref()?)))
+            .collect()
+    }
+
     pub fn dataset_for(&self, key: &str) -> Option<&DatasetSpec> {
         self.datasets
             .iter()
@@ -326,6 +346,26 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
             return Err(settings.error("datasets_dir", format!("two specs declare the dataset {:?}", b.name)));
         }
     }
+    let mut datasets = datasets;
+    for spec in &mut datasets {
+        let variable = dataset_database_variable(&spec.name);
+        if let Some(url) = env.get(&variable) {
+            spec.database_url = Some(url.trim().to_string()).filter(|u| !u.is_empty());
+        }
+        if let Some(url) = &spec.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(settings.error(
+                "datasets_dir",
+                format!(
+                    "dataset {:?} has database_url {:?} (or {variable}); use a postgres:// URL, or leave it out to \
+                     keep the dataset in database_url",
+                    spec.name,
+                    penstock_core::redact::password(url)
+                ),
+            ));
+        }
+    }
     Ok(Config {
         database_url,
         amqp_urls,
@@ -358,6 +398,22 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         migrations_path,
         source,
     })
+}
+
+/// The variable that overrides a dataset's `database_url`: `PENSTOCK_DATABASE_URL_` and
+/// the name upper-cased, every character other than a letter or digit as `_`.
+pub fn dataset_database_variable(dataset: &str) -> String {
+    let name: String = dataset
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("PENSTOCK_DATABASE_URL_{name}")
 }
 
 fn load_datasets(dir: &Path) -> Result<Vec<DatasetSpec>, String> {

@@ -228,3 +228,32 @@ fn the_api_reads_from_the_database_unless_a_replica_url_is_given() {
     let err = load_from(&env(&[("PENSTOCK_API_DATABASE_URL", "mysql://replica")])).unwrap_err();
     assert!(err.to_string().contains("api_database_url"), "{err}");
 }
+
+#[test]
+fn a_dataset_keeps_to_database_url_unless_its_own_database_is_named() {
+    let config = load_from(&env(&[])).unwrap();
+    assert!(config.dataset_databases().is_empty());
+    assert_eq!(
+        dataset_database_variable("egrid_generators"),
+        "PENSTOCK_DATABASE_URL_EGRID_GENERATORS"
+    );
+    let own = load_from(&env(&[(
+        "PENSTOCK_DATABASE_URL_EGRID_GENERATORS",
+        "postgres://u:secret@power:5432/egrid",
+    )]))
+    .unwrap();
+    assert_eq!(
+        own.dataset_databases(),
+        vec![("egrid_generators", "postgres://u:secret@power:5432/egrid")]
+    );
+    let err = load_from(&env(&[(
+        "PENSTOCK_DATABASE_URL_EGRID_GENERATORS",
+        "mysql://u:secret@power/egrid",
+    )]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("egrid_generators") && err.contains("postgres://") && !err.contains("secret"),
+        "{err}"
+    );
+}

@@ -36,6 +36,12 @@ pub struct DatasetSpec {
     /// table is partitioned so.
     #[serde(default)]
     pub partition_by: Option<String>,
+    /// The PostgreSQL database that holds this dataset's table, its file versions, ledger
+    /// and quarantine, when not `database_url`: so independent datasets scale on separate
+    /// PostgreSQL clusters. `PENSTOCK_DATABASE_URL_<NAME>` (the name upper-cased, `-` as
+    /// `_`) overrides it, to keep a password out of the spec.
+    #[serde(default)]
+    pub database_url: Option<String>,
     /// Removed: refreshing a materialized view when a file finished cost every file the
     /// whole table. Kept only to refuse it with a message that says what to do instead.
     #[serde(default)]

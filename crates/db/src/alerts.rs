@@ -7,6 +7,7 @@ use penstock_core::event::Event;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::databases::Databases;
 use crate::error::DbError;
 
 /// Raises or bumps the alert for an event; returns the alert's id and whether it is new.
@@ -39,6 +40,41 @@ pub(crate) async fn raise_alert_in(conn: &mut sqlx::PgConnection, event: &Event)
     .fetch_one(&mut *conn)
     .await?;
     Ok((raised.id, raised.inserted))
+}
+
+/// Raises (or bumps) the alert of outbox event `id` unless it was raised before; returns
+/// the alert's id and whether it is new, or None for an event already alerted (a second
+/// publish of the same event, after a relay stopped between its publish and its commit).
+/// An id the outbox does not hold (pruned) raises as usual.
+///
+/// Alerts live in the home database. For an event of the home outbox, marking it alerted
+/// and raising its alert are one transaction. For an event of a dataset's own database the
+/// outbox row stays locked while the alert commits at home, then is marked: only a process
+/// that stops between those two commits lets a second publish bump the alert's count again
+/// (the same open alert, never a second one).
+pub async fn raise_alert_once(dbs: &Databases, id: i64, event: &Event) -> Result<Option<(i64, bool)>, DbError> {
+    let outbox = dbs.for_file(id);
+    let mut tx = outbox.begin().await?;
+    let claimed = sqlx::query_scalar!(
+        r#"SELECT alerted_at IS NULL AS "unalerted!" FROM outbox WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed == Some(false) {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    sqlx::query!("UPDATE outbox SET alerted_at = now() WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    let raised = if dbs.is_home(id) {
+        raise_alert_in(&mut tx, event).await?
+    } else {
+        raise_alert(dbs.home(), event).await?
+    };
+    tx.commit().await?;
+    Ok(Some(raised))
 }
 
 /// Records the outcome of delivering an alert to a webhook.

@@ -13,6 +13,7 @@
 mod alerts;
 mod copy;
 mod data_changes;
+mod databases;
 mod dead;
 mod error;
 mod file_state;
@@ -27,17 +28,19 @@ mod setup;
 mod spec_check;
 
 pub use alerts::{
-    ALERT_STATUSES, AlertAction, AlertRow, SEVERITIES, alert, alerts_page, change_alert, raise_alert, record_delivery,
+    ALERT_STATUSES, AlertAction, AlertRow, SEVERITIES, alert, alerts_page, change_alert, raise_alert, raise_alert_once,
+    record_delivery,
 };
 #[cfg(feature = "utoipa")]
 pub use alerts::{AlertStatusName, SeverityName};
 pub use data_changes::{DataChanges, ReplicaStatus, replica_status};
+pub use databases::{Database, Databases, SHARD_BITS, shard_of};
 pub use dead::{DeadItem, record_dead_items};
 pub use error::DbError;
 pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, Finished, LoadPath, MergeSql, load_chunk};
-pub use outbox::{Unsent, enqueue_event, prune_outbox, raise_alert_once};
+pub use outbox::{Unsent, enqueue_event, prune_outbox};
 pub use plan::{ChunkInPlan, PlannedRange, StoredPlan, chunk_in_plan, store_plan, stored_plan};
 pub use reconcile::{Reconciliation, Stalled, StalledPlan, touch};
 pub use setup::{

@@ -2,7 +2,7 @@
 //! no event is announced for work that did not commit and none is lost after a commit. The
 //! relay claims unsent events ([`Unsent`]), publishes them and marks them sent in one
 //! transaction; the notification consumer raises each event's alert at most once
-//! ([`raise_alert_once`]).
+//! ([`crate::raise_alert_once`]).
 
 use penstock_core::event::Event;
 use sqlx::{PgConnection, PgPool};
@@ -67,30 +67,6 @@ impl Unsent {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// Raises (or bumps) the alert of outbox event `id` unless it was raised before; returns
-/// the alert's id and whether it is new, or None for an event already alerted (a second
-/// publish of the same event, after a relay stopped between its publish and its commit).
-/// An id the outbox does not hold (pruned) raises as usual.
-pub async fn raise_alert_once(pool: &PgPool, id: i64, event: &Event) -> Result<Option<(i64, bool)>, DbError> {
-    let mut tx = pool.begin().await?;
-    let claimed = sqlx::query_scalar!(
-        r#"SELECT alerted_at IS NULL AS "unalerted!" FROM outbox WHERE id = $1 FOR UPDATE"#,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    if claimed == Some(false) {
-        tx.rollback().await?;
-        return Ok(None);
-    }
-    sqlx::query!("UPDATE outbox SET alerted_at = now() WHERE id = $1", id)
-        .execute(&mut *tx)
-        .await?;
-    let raised = crate::alerts::raise_alert_in(&mut tx, event).await?;
-    tx.commit().await?;
-    Ok(Some(raised))
 }
 
 /// Deletes events sent more than `days` days ago (their alerts keep what they said);

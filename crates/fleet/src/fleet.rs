@@ -7,7 +7,7 @@ use std::time::Duration;
 use penstock_api::{Health, RoleHealth};
 use penstock_broker::{BrokerError, RabbitMq, WorkQueue};
 use penstock_config::Config;
-use penstock_db::{DbError, PgPool};
+use penstock_db::DbError;
 use penstock_workers::context::{Context, connect_broker};
 use penstock_workers::outcome::RunError;
 use penstock_workers::startup::waiting_for;
@@ -21,7 +21,7 @@ use crate::supervise::supervise;
 pub struct Fleet {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
-    pool: PgPool,
+    ctx: Arc<Context>,
     api_addr: Option<std::net::SocketAddr>,
 }
 
@@ -33,9 +33,9 @@ impl Fleet {
         penstock_api::prometheus();
         penstock_workers::metrics::describe();
         let ctx = Context::open(config).await?;
-        let pool = ctx.pool.clone();
+        let pool = ctx.home().clone();
         let roles_health = Arc::new(RoleHealth::default());
-        let health = Arc::new(Health::new(pool.clone(), roles_health.clone()));
+        let health = Arc::new(Health::new(ctx.dbs.clone(), roles_health.clone()));
         // A broker still starting is waited for (startup_wait); one that refuses, or stays
         // unreachable, stops the start with the error (later failures reconnect).
         waiting_for(
@@ -88,11 +88,18 @@ impl Fleet {
                     Some(url) => (url.as_str(), "api_database_url"),
                     None => (ctx.config.database_url.as_str(), "database_url"),
                 };
-                let api_pool = waiting_for(
+                let api_dbs = waiting_for(
                     "PostgreSQL",
                     ctx.config.startup_wait,
                     DbError::is_transient,
-                    async || penstock_db::connect(read_url, ctx.config.api_database_connections).await,
+                    async || {
+                        penstock_db::Databases::connect(
+                            read_url,
+                            &ctx.config.dataset_databases(),
+                            ctx.config.api_database_connections,
+                        )
+                        .await
+                    },
                 )
                 .await
                 .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL at {key}: {e}")))?;
@@ -100,11 +107,11 @@ impl Fleet {
                 let writes = if ctx.config.api_database_url.is_some() {
                     pool.clone()
                 } else {
-                    api_pool.clone()
+                    api_dbs.home().clone()
                 };
                 let api = Arc::new(penstock_api::Api::new(
                     &ctx.config,
-                    api_pool,
+                    api_dbs,
                     writes,
                     roles_health.clone(),
                 ));
@@ -119,7 +126,7 @@ impl Fleet {
         Ok(Fleet {
             shutdown,
             tasks,
-            pool,
+            ctx,
             api_addr,
         })
     }
@@ -134,10 +141,10 @@ impl Fleet {
         self.shutdown.clone()
     }
 
-    /// Waits until every role has stopped, then closes the pool.
+    /// Waits until every role has stopped, then closes the pools.
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
-        self.pool.close().await;
+        self.ctx.dbs.close().await;
     }
 
     /// Stops the fleet and waits for it.

@@ -134,7 +134,7 @@ async fn raise_reconnect_loop(ctx: &Context, role: Role, failures: u32, error: &
         format!("{} has failed {failures} times in a row: {error}", role.name()),
         serde_json::json!({ "error": error.to_string() }),
     );
-    if let Err(alert_error) = penstock_db::raise_alert(&ctx.pool, &event).await {
+    if let Err(alert_error) = penstock_db::raise_alert(ctx.home(), &event).await {
         tracing::warn!(error = %alert_error, "cannot record the reconnect-loop alert");
     }
 }

@@ -117,18 +117,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill { prefix, since } => ops::backfill(config, prefix, since).await,
         Command::Migrate { action: None } => {
             // Run beside a database that is still starting (compose, a deploy): wait for it.
-            let (url, wait) = (&config.database_url, config.startup_wait);
+            let wait = config.startup_wait;
             let is_transient = penstock_db::DbError::is_transient;
-            waiting_for("PostgreSQL", wait, is_transient, async || {
-                penstock_db::ensure_database(url).await
-            })
-            .await
-            .context("creating the database named by database_url")?;
-            let pool = waiting_for("PostgreSQL", wait, is_transient, async || {
-                penstock_db::connect(url, 2).await
-            })
-            .await?;
-            penstock_db::migrate_with(&pool, config.migrations_path.as_deref()).await?;
+            let urls = config.database_urls();
+            for (label, url) in &urls {
+                waiting_for("PostgreSQL", wait, is_transient, async || {
+                    penstock_db::ensure_database(url).await
+                })
+                .await
+                .with_context(|| format!("creating the database named by {label}"))?;
+                let pool = waiting_for("PostgreSQL", wait, is_transient, async || {
+                    penstock_db::connect(url, 2).await
+                })
+                .await
+                .with_context(|| format!("connecting to {label}"))?;
+                penstock_db::migrate_with(&pool, config.migrations_path.as_deref())
+                    .await
+                    .with_context(|| format!("migrating {label}"))?;
+                pool.close().await;
+            }
+            // Gives each dataset's own database its shard (the range of its file ids).
+            let dbs = ops::connect_databases(&config).await?;
+            if urls.len() > 1 {
+                for db in dbs.all() {
+                    println!("{}: shard {}", db.label, db.shard);
+                }
+            }
+            dbs.close().await;
             println!("migrations applied");
             Ok(())
         }
@@ -158,11 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             interval,
             until_idle,
         } => {
-            let pool = penstock_db::connect(&config.database_url, 2).await?;
+            let dbs = ops::connect_databases(&config).await?;
             if watch {
-                watch::run(&pool, &config, interval, until_idle).await
+                watch::run(&dbs, &config, interval, until_idle).await
             } else {
-                status::print(&pool, json).await
+                status::print(&dbs, json).await
             }
         }
     }

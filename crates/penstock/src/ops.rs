@@ -38,44 +38,50 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         "",
     );
     let timeout = Duration::from_secs(5);
-    let pool = match tokio::time::timeout(timeout, penstock_db::connect(&config.database_url, 2)).await {
-        Ok(Ok(pool)) => {
-            let version = penstock_db::server_version(&pool).await?;
-            report(
-                true,
-                "database",
-                format!(
-                    "{} (PostgreSQL {version})",
-                    penstock_core::redact::password(&config.database_url)
-                ),
-                "",
-            );
-            Some(pool)
-        }
-        Ok(Err(e)) => {
-            report(
-                false,
-                "database",
-                format!("{}: {e}", penstock_core::redact::password(&config.database_url)),
-                "start PostgreSQL or fix PENSTOCK_DATABASE_URL; `penstock migrate` creates a missing database",
-            );
-            None
-        }
-        Err(_) => {
-            report(
-                false,
-                "database",
-                format!(
-                    "{}: no answer in 5 s",
-                    penstock_core::redact::password(&config.database_url)
-                ),
-                "check the host and port in PENSTOCK_DATABASE_URL and that PostgreSQL accepts connections",
-            );
-            None
-        }
-    };
-    if let Some(pool) = &pool {
-        let states = penstock_db::migration_status(pool, config.migrations_path.as_deref()).await?;
+    let urls = config.database_urls();
+    for (label, url) in &urls {
+        // `database` for database_url alone (as before datasets could have their own).
+        let what = if urls.len() == 1 {
+            "database".to_string()
+        } else {
+            label.replace("database_url of dataset ", "database of ")
+        };
+        let (variable, shown) = match label.strip_prefix("database_url of dataset ") {
+            Some(dataset) => (
+                penstock_config::dataset_database_variable(dataset),
+                penstock_core::redact::password(url),
+            ),
+            None => (
+                "PENSTOCK_DATABASE_URL".to_string(),
+                penstock_core::redact::password(url),
+            ),
+        };
+        let pool = match tokio::time::timeout(timeout, penstock_db::connect(url, 2)).await {
+            Ok(Ok(pool)) => {
+                let version = penstock_db::server_version(&pool).await?;
+                report(true, &what, format!("{shown} (PostgreSQL {version})"), "");
+                pool
+            }
+            Ok(Err(e)) => {
+                report(
+                    false,
+                    &what,
+                    format!("{shown}: {e}"),
+                    &format!("start PostgreSQL or fix {variable}; `penstock migrate` creates a missing database"),
+                );
+                continue;
+            }
+            Err(_) => {
+                report(
+                    false,
+                    &what,
+                    format!("{shown}: no answer in 5 s"),
+                    &format!("check the host and port in {variable} and that PostgreSQL accepts connections"),
+                );
+                continue;
+            }
+        };
+        let states = penstock_db::migration_status(&pool, config.migrations_path.as_deref()).await?;
         let pending: Vec<String> = states
             .iter()
             .filter(|m| m.applied_on.is_none())
@@ -83,7 +89,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             .collect();
         report(
             pending.is_empty(),
-            "migrations",
+            if urls.len() == 1 { "migrations" } else { "  migrations" },
             if pending.is_empty() {
                 format!("{} applied, none pending", states.len())
             } else {
@@ -91,8 +97,12 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             },
             "run `penstock migrate`",
         );
-        for spec in &config.datasets {
-            match penstock_db::check_spec(pool, spec).await {
+        let here = config
+            .datasets
+            .iter()
+            .filter(|d| d.database_url.as_deref().unwrap_or(&config.database_url) == *url);
+        for spec in here {
+            match penstock_db::check_spec(&pool, spec).await {
                 Ok(warnings) => {
                     report(
                         true,
@@ -112,6 +122,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
                 ),
             }
         }
+        pool.close().await;
     }
     if let Some(url) = &config.api_database_url {
         let shown = penstock_core::redact::password(url);
@@ -235,13 +246,19 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connects to `database_url` and every dataset's own database (few connections: for the
+/// commands, not the fleet).
+pub async fn connect_databases(config: &Config) -> anyhow::Result<penstock_db::Databases> {
+    Ok(penstock_db::Databases::connect(&config.database_url, &config.dataset_databases(), 2).await?)
+}
+
 /// `penstock replay <id>… | --failed`: re-runs file versions from their stored objects.
 pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Result<()> {
-    let pool = penstock_db::connect(&config.database_url, 2).await?;
+    let dbs = connect_databases(config).await?;
     let mut ids = ids;
     if failed {
         ids.extend(
-            penstock_db::all_files(&pool)
+            dbs.all_files()
                 .await?
                 .into_iter()
                 .filter(|f| f.status == FileState::Failed)
@@ -263,9 +280,10 @@ pub async fn replay(config: &Config, ids: Vec<i64>, failed: bool) -> anyhow::Res
         .await
         .context("connecting to RabbitMQ (amqp_url)")?;
     for id in ids {
-        let before = penstock_db::file(&pool, id).await?;
-        let file = penstock_db::reset_for_replay(&pool, id).await?;
-        penstock_workers::scanner::publish_file(&pool, &broker, &file).await?;
+        let pool = dbs.for_file(id);
+        let before = penstock_db::file(pool, id).await?;
+        let file = penstock_db::reset_for_replay(pool, id).await?;
+        penstock_workers::scanner::publish_file(pool, &broker, &file).await?;
         let was = before
             .map(|b| match b.reason {
                 Some(r) => format!("{}: {r}", b.status),
@@ -333,36 +351,58 @@ fn parse_since(s: &str) -> anyhow::Result<SystemTime> {
     }
 }
 
-/// `penstock migrate status`.
+/// `penstock migrate status`: per database when datasets have their own.
 pub async fn migrate_status(config: &Config) -> anyhow::Result<()> {
-    let pool = penstock_db::connect(&config.database_url, 2).await?;
-    let states = penstock_db::migration_status(&pool, config.migrations_path.as_deref()).await?;
-    println!("{:>16}  {:<26} {:<30} source", "version", "applied", "description");
-    for m in &states {
-        println!(
-            "{:>16}  {:<26} {:<30} {}{}",
-            m.version,
-            m.applied_on
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                .unwrap_or_else(|| "pending".into()),
-            m.description,
-            m.source,
-            if m.reversible { "" } else { " (no down)" }
-        );
+    let urls = config.database_urls();
+    let mut pending = 0;
+    for (label, url) in &urls {
+        let pool = penstock_db::connect(url, 2)
+            .await
+            .with_context(|| format!("connecting to {label}"))?;
+        let states = penstock_db::migration_status(&pool, config.migrations_path.as_deref()).await?;
+        pool.close().await;
+        if urls.len() > 1 {
+            println!("{label} ({})", penstock_core::redact::password(url));
+        }
+        println!("{:>16}  {:<26} {:<30} source", "version", "applied", "description");
+        for m in &states {
+            println!(
+                "{:>16}  {:<26} {:<30} {}{}",
+                m.version,
+                m.applied_on
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "pending".into()),
+                m.description,
+                m.source,
+                if m.reversible { "" } else { " (no down)" }
+            );
+        }
+        pending += states.iter().filter(|m| m.applied_on.is_none()).count();
     }
-    let pending = states.iter().filter(|m| m.applied_on.is_none()).count();
     if pending > 0 {
         println!("\n{pending} pending: run `penstock migrate`");
     }
     Ok(())
 }
 
-/// `penstock migrate revert`: undoes the latest applied migration.
+/// `penstock migrate revert`: undoes the latest applied migration, in every database (they
+/// keep one schema).
 pub async fn migrate_revert(config: &Config) -> anyhow::Result<()> {
-    let pool = penstock_db::connect(&config.database_url, 2).await?;
-    match penstock_db::revert_latest(&pool, config.migrations_path.as_deref()).await? {
-        Some(m) => println!("reverted {} {} ({})", m.version, m.description, m.source),
-        None => println!("no migration is applied"),
+    for (label, url) in config.database_urls() {
+        let pool = penstock_db::connect(url, 2)
+            .await
+            .with_context(|| format!("connecting to {label}"))?;
+        let reverted = penstock_db::revert_latest(&pool, config.migrations_path.as_deref()).await?;
+        pool.close().await;
+        let place = if config.database_urls().len() > 1 {
+            format!(" in {label}")
+        } else {
+            String::new()
+        };
+        match reverted {
+            Some(m) => println!("reverted {} {} ({}){place}", m.version, m.description, m.source),
+            None => println!("no migration is applied{place}"),
+        }
     }
     Ok(())
 }

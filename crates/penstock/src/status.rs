@@ -5,11 +5,11 @@
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{CellAlignment, Table, presets};
-use penstock_db::{FileStatus, PgPool};
+use penstock_db::{Databases, FileStatus};
 
-pub async fn print(pool: &PgPool, json: bool) -> anyhow::Result<()> {
-    let files = penstock_db::all_files(pool).await?;
-    let ignored = penstock_db::ignored_objects(pool).await?;
+pub async fn print(dbs: &Databases, json: bool) -> anyhow::Result<()> {
+    let files = dbs.all_files().await?;
+    let ignored = penstock_db::ignored_objects(dbs.home()).await?;
     let terminal = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     let written = if json {

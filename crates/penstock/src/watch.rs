@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use penstock_broker::WorkQueue;
-use penstock_db::{FileStatus, PgPool};
+use penstock_db::{Databases, FileStatus};
 
 use crate::status::{Reasons, files_table};
 
@@ -19,7 +19,7 @@ const BARS: usize = 20;
 const FINISHED: usize = 10;
 
 pub async fn run(
-    pool: &PgPool,
+    dbs: &Databases,
     config: &penstock_config::Config,
     every: Duration,
     until_idle: bool,
@@ -31,7 +31,7 @@ pub async fn run(
     let mut last: Option<(Instant, i64)> = None;
     let mut last_plain = String::new();
     loop {
-        let files = penstock_db::all_files(pool).await?;
+        let files = dbs.all_files().await?;
         let loaded: i64 = files
             .iter()
             .map(|f| f.rows_loaded + f.rows_quarantined + f.rows_superseded)

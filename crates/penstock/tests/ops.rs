@@ -82,12 +82,12 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration adds the outbox; reverting it drops the table, and migrating
-    // again brings it back.
-    let column = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outbox'";
+    // The latest migration adds database_identity; reverting it drops the table, and
+    // migrating again brings it back.
+    let column = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'database_identity'";
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reverted 12 outbox"), "{}", text(&out));
+    assert!(text(&out).contains("reverted 13 database identity"), "{}", text(&out));
     assert_eq!(env.scalar::<i64>(column).await, 0, "the table is gone");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
@@ -244,4 +244,74 @@ async fn migrate_waits_for_a_database_that_does_not_answer_yet_then_applies_the_
         said.contains("PostgreSQL does not answer yet; trying again"),
         "each wait is logged: {said}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_check_status_and_replay_reach_a_dataset_on_its_own_database() {
+    let env = TestEnv::new().await;
+    let (url, other) = env.second_database().await;
+    let own = [("PENSTOCK_DATABASE_URL_EGRID_GENERATORS", url.as_str())];
+    let out = run(&env.env(&own), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("database_url: shard 0")
+            && said.contains("database_url of dataset egrid_generators: shard 1")
+            && said.contains("migrations applied"),
+        "{said}"
+    );
+
+    let out = run(&env.env(&own), &["check"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for line in [
+        "ok    database_url",
+        "ok    database of egrid_generators",
+        "ok    dataset egrid_generators",
+    ] {
+        assert!(said.contains(line), "{line:?} missing:\n{said}");
+    }
+
+    let fleet = env.start(env.config(&own), &Role::ALL).await;
+    env.drop_file(KEY, &real_egrid_file());
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let file = loop {
+        let files = penstock_db::all_files(&other).await.unwrap();
+        if let Some(f) = files.first().filter(|f| f.is_terminal()) {
+            break f.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{files:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((file.status.as_str(), file.rows_loaded), ("done", 26_599));
+    assert!(file.id >> penstock_db::SHARD_BITS == 1, "{file:?}");
+    assert!(env.files().await.is_empty(), "nothing of the dataset is at home");
+
+    let out = run(&env.env(&own), &["status", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["files"][0]["id"], file.id, "{listed}");
+
+    sqlx::query("UPDATE ingest_files SET status = 'failed', reason = 'disk full' WHERE id = $1")
+        .bind(file.id)
+        .execute(&other)
+        .await
+        .unwrap();
+    let out = run(&env.env(&own), &["replay", "--failed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("file {} {KEY}: replaying (was failed: disk full)", file.id)),
+        "{}",
+        text(&out)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let again = penstock_db::file(&other, file.id).await.unwrap().unwrap();
+        if again.status == "done" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{again:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fleet.stop().await;
+    other.close().await;
 }

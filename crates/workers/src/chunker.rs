@@ -86,7 +86,7 @@ impl Stage for Chunker {
 }
 
 async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, item: &FileItem) -> Result<(), Step> {
-    let file = retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) }).await?;
+    let file = retrying(|| async { Ok(penstock_db::file(ctx.file_db(item.file_id), item.file_id).await?) }).await?;
     let Some(file) = file else {
         return Err(Step::Permanent(format!(
             "file version {} is not in the ledger",
@@ -111,7 +111,10 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
     }
     // Loading without a stored plan: planned before migration 0010 stored plans; plan again.
     let replan = file.status == FileState::Loading;
-    if !replan && !retrying(|| async { Ok(penstock_db::start_chunking(&ctx.pool, item.file_id).await?) }).await? {
+    if !replan
+        && !retrying(|| async { Ok(penstock_db::start_chunking(ctx.file_db(item.file_id), item.file_id).await?) })
+            .await?
+    {
         return Ok(());
     }
     tracing::info!(file_id = item.file_id, key = %item.key, "chunking");
@@ -142,8 +145,10 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
             .collect(),
     };
     if !replan {
-        let stored =
-            retrying(|| async { Ok(penstock_db::store_plan(&ctx.pool, item.file_id, &plan, records).await?) }).await?;
+        let stored = retrying(|| async {
+            Ok(penstock_db::store_plan(ctx.file_db(item.file_id), item.file_id, &plan, records).await?)
+        })
+        .await?;
         if !stored {
             // Another chunker stored its plan first (or an earlier attempt committed and its
             // answer was lost), or the file ended: publish what is stored, if anything.
@@ -169,7 +174,7 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
 async fn with_heartbeat<T>(ctx: &Context, file_id: i64, work: impl std::future::Future<Output = T>) -> T {
     let every = (ctx.config.reconcile_after / 3).min(std::time::Duration::from_secs(60));
     let stop = tokio_util::sync::CancellationToken::new();
-    let (pool, beating) = (ctx.pool.clone(), stop.clone());
+    let (pool, beating) = (ctx.file_db(file_id).clone(), stop.clone());
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -187,7 +192,7 @@ async fn with_heartbeat<T>(ctx: &Context, file_id: i64, work: impl std::future::
 }
 
 async fn stored_plan(ctx: &Context, file_id: i64) -> Result<Option<StoredPlan>, Step> {
-    retrying(|| async { Ok(penstock_db::stored_plan(&ctx.pool, file_id).await?) }).await
+    retrying(|| async { Ok(penstock_db::stored_plan(ctx.file_db(file_id), file_id).await?) }).await
 }
 
 /// Publishes one chunk item per planned range, each confirmed by the broker.
@@ -243,7 +248,14 @@ pub(crate) fn chunk_items(item: &FileItem, plan: &PlanHeader<'_>, ranges: &[Plan
 async fn reject(ctx: &Context, item: &FileItem, reason: &str) -> Result<(), Step> {
     let event = Event::file_rejected(item.file_id, &item.key, reason);
     let recorded = retrying(|| async {
-        Ok(penstock_db::finish_with(&ctx.pool, item.file_id, FileState::Rejected, reason, &event).await?)
+        Ok(penstock_db::finish_with(
+            ctx.file_db(item.file_id),
+            item.file_id,
+            FileState::Rejected,
+            reason,
+            &event,
+        )
+        .await?)
     })
     .await?;
     if recorded {

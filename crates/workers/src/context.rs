@@ -1,4 +1,4 @@
-//! What every role shares: configuration, the pool, the store, the datasets, and failing
+//! What every role shares: configuration, the databases, the store, the datasets, and failing
 //! a file.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use penstock_broker::{BrokerError, RabbitMq, Topology};
 use penstock_config::Config;
 use penstock_core::DatasetSpec;
 use penstock_core::event::Event;
-use penstock_db::{DbError, FileState, MergeSql, PgPool};
+use penstock_db::{Databases, DbError, FileState, MergeSql, PgPool};
 use penstock_storage::ObjectStore;
 
 use crate::metrics::Occurrence;
@@ -25,15 +25,26 @@ pub async fn connect_broker(config: &Config) -> Result<RabbitMq, BrokerError> {
     RabbitMq::connect_any(&config.amqp_urls, &topology).await
 }
 
-/// What every role shares: configuration, the pool, the store, the datasets.
+/// What every role shares: configuration, the databases, the store, the datasets.
 pub struct Context {
     pub config: Config,
-    pub pool: PgPool,
+    /// `database_url` and every dataset's own database.
+    pub dbs: Databases,
     pub store: Arc<dyn ObjectStore>,
     datasets: HashMap<String, (DatasetSpec, MergeSql)>,
 }
 
 impl Context {
+    /// The home database (`database_url`): ignored objects, dead items, alerts.
+    pub fn home(&self) -> &PgPool {
+        self.dbs.home()
+    }
+
+    /// The database that holds a file version (and its chunks, quarantine and events).
+    pub fn file_db(&self, file_id: i64) -> &PgPool {
+        self.dbs.for_file(file_id)
+    }
+
     /// A dataset's spec and merge statements.
     pub fn dataset(&self, name: &str) -> Option<(&DatasetSpec, &MergeSql)> {
         self.datasets.get(name).map(|(s, m)| (s, m))
@@ -51,7 +62,7 @@ impl Context {
     /// transaction, for the notification consumer) and dead-letters its item.
     pub async fn fail_file(&self, file_id: i64, key: &str, reason: &str) -> Disposition {
         let event = Event::file_failed(file_id, key, reason, "worker");
-        match penstock_db::finish_with(&self.pool, file_id, FileState::Failed, reason, &event).await {
+        match penstock_db::finish_with(self.file_db(file_id), file_id, FileState::Failed, reason, &event).await {
             Ok(changed) => {
                 if changed {
                     let dataset = self
@@ -84,19 +95,21 @@ impl Context {
     pub async fn open(config: Config) -> Result<Arc<Context>, RunError> {
         let connections = (config.database_concurrency as u32 + 4).max(5);
         let wait = config.startup_wait;
-        let pool = waiting_for("PostgreSQL", wait, DbError::is_transient, async || {
-            penstock_db::connect(&config.database_url, connections).await
+        let dbs = waiting_for("PostgreSQL", wait, DbError::is_transient, async || {
+            Databases::connect(&config.database_url, &config.dataset_databases(), connections).await
         })
         .await
-        .map_err(|e| {
-            RunError::Startup(format!(
-                "cannot connect to PostgreSQL at database_url: {e}; check PENSTOCK_DATABASE_URL and run `penstock migrate`"
-            ))
+        .map_err(|e| match e {
+            DbError::Invalid(message) => RunError::Startup(message),
+            e => RunError::Startup(format!(
+                "cannot connect to PostgreSQL at database_url (or a dataset's database_url): {e}; check \
+                 PENSTOCK_DATABASE_URL and run `penstock migrate`"
+            )),
         })?;
         let mut datasets = HashMap::new();
         for spec in &config.datasets {
             let warnings = waiting_for("PostgreSQL", wait, DbError::is_transient, async || {
-                penstock_db::check_spec(&pool, spec).await
+                penstock_db::check_spec(dbs.for_dataset(&spec.name), spec).await
             })
             .await
             .map_err(|e| RunError::Startup(e.to_string()))?;
@@ -108,7 +121,7 @@ impl Context {
         let store = penstock_storage::open(&config).await;
         Ok(Arc::new(Context {
             config,
-            pool,
+            dbs,
             store,
             datasets,
         }))
@@ -138,7 +151,7 @@ impl Context {
         let store = penstock_storage::open(&config).await;
         Arc::new(Context {
             config,
-            pool,
+            dbs: Databases::single(pool),
             store,
             datasets,
         })

@@ -62,7 +62,7 @@ impl Stage for DeadLetters {
     async fn handle_all(&self, items: Vec<DeadItem>) -> Vec<Disposition> {
         let ctx = &self.ctx;
         match retrying(|| async {
-            penstock_db::record_dead_items(&ctx.pool, &items)
+            penstock_db::record_dead_items(ctx.home(), &items)
                 .await
                 .map_err(Step::from)
         })
@@ -98,7 +98,7 @@ impl Stage for DeadLetters {
 impl DeadLetters {
     async fn record_one(&self, item: &DeadItem) -> Disposition {
         let ctx = &self.ctx;
-        match penstock_db::record_dead_items(&ctx.pool, std::slice::from_ref(item)).await {
+        match penstock_db::record_dead_items(ctx.home(), std::slice::from_ref(item)).await {
             Ok(_) => {
                 log_recorded(item);
                 Disposition::Ack
@@ -122,14 +122,20 @@ impl DeadLetters {
                 // that much; else the alert alone.
                 let ended = match item.file_id {
                     Some(file_id) => {
-                        penstock_db::finish_with(&ctx.pool, file_id, penstock_db::FileState::Failed, &reason, &event)
-                            .await
+                        penstock_db::finish_with(
+                            ctx.file_db(file_id),
+                            file_id,
+                            penstock_db::FileState::Failed,
+                            &reason,
+                            &event,
+                        )
+                        .await
                     }
                     None => Ok(false),
                 };
                 let announced = match ended {
                     Ok(true) => Ok(()),
-                    Ok(false) => penstock_db::enqueue_event(&ctx.pool, &event).await.map(|_| ()),
+                    Ok(false) => penstock_db::enqueue_event(ctx.home(), &event).await.map(|_| ()),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = announced {

@@ -77,16 +77,17 @@ impl Loader {
         let ctx = &self.ctx;
         let (spec, merge) = ctx.dataset(&item.dataset).expect("checked by the caller");
         // A file that has already failed or been rejected loads nothing more.
-        let file = retrying(|| async { Ok(penstock_db::file(&ctx.pool, item.file_id).await?) }).await?;
+        let file = retrying(|| async { Ok(penstock_db::file(ctx.file_db(item.file_id), item.file_id).await?) }).await?;
         if let Some(file) = file
             && file.status.is_unsuccessful()
         {
             tracing::info!(file_id = item.file_id, chunk = item.chunk, status = %file.status, "file ended; chunk skipped");
             return Ok(());
         }
-        let in_plan =
-            retrying(|| async { Ok(penstock_db::chunk_in_plan(&ctx.pool, item.file_id, item.chunk as i32).await?) })
-                .await?;
+        let in_plan = retrying(|| async {
+            Ok(penstock_db::chunk_in_plan(ctx.file_db(item.file_id), item.file_id, item.chunk as i32).await?)
+        })
+        .await?;
         if let Some(reason) = disagreement(item, &in_plan).or_else(|| oversized(item, spec)) {
             return Err(Step::Permanent(reason));
         }
@@ -123,9 +124,10 @@ impl Loader {
                 item.chunk, prepared.records, item.records
             )));
         }
-        let outcome =
-            retrying(|| async { Ok(penstock_db::load_chunk(&ctx.pool, merge, item, &prepared, &bytes).await?) })
-                .await?;
+        let outcome = retrying(|| async {
+            Ok(penstock_db::load_chunk(ctx.file_db(item.file_id), merge, item, &prepared, &bytes).await?)
+        })
+        .await?;
         match outcome {
             // A redelivery, or a retry after a commit whose answer was lost: nothing to do
             // (what the commit announced is in the outbox).

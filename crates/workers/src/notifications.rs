@@ -60,8 +60,8 @@ impl Stage for Notifications {
         let ctx = &self.ctx;
         let raised = retrying(|| async {
             match outbox_id {
-                Some(id) => penstock_db::raise_alert_once(&ctx.pool, id, &event).await,
-                None => penstock_db::raise_alert(&ctx.pool, &event).await.map(Some),
+                Some(id) => penstock_db::raise_alert_once(&ctx.dbs, id, &event).await,
+                None => penstock_db::raise_alert(ctx.home(), &event).await.map(Some),
             }
             .map_err(Step::from)
         })
@@ -111,7 +111,7 @@ async fn notify_webhooks(ctx: &Context, client: &reqwest::Client, alert_id: i64,
             tracing::warn!(alert = alert_id, %url, error = ?outcome.error, "webhook delivery failed");
         }
         let recorded = penstock_db::record_delivery(
-            &ctx.pool,
+            ctx.home(),
             alert_id,
             &hook.url,
             outcome.attempts,

@@ -52,12 +52,28 @@ pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationTo
     }
 }
 
-/// One pass; returns how many files it recovered or failed.
+/// One pass over every database; returns how many files it recovered or failed.
 pub async fn pass(ctx: &Context, queue: &dyn WorkQueue) -> Result<usize, RunError> {
     let queues = queue.queues();
     let files_waiting = holds_items(queue, &queues.files).await;
     let chunks_waiting = holds_items(queue, &queues.chunks).await;
-    let (mut reconciliation, stalled) = Reconciliation::begin(&ctx.pool, ctx.config.reconcile_after, BATCH).await?;
+    let mut done = 0;
+    for pool in ctx.dbs.pools() {
+        done += pass_on(ctx, queue, pool, files_waiting, chunks_waiting).await?;
+    }
+    Ok(done)
+}
+
+/// One pass over one database's files.
+async fn pass_on(
+    ctx: &Context,
+    queue: &dyn WorkQueue,
+    pool: &penstock_db::PgPool,
+    files_waiting: bool,
+    chunks_waiting: bool,
+) -> Result<usize, RunError> {
+    let queues = queue.queues();
+    let (mut reconciliation, stalled) = Reconciliation::begin(pool, ctx.config.reconcile_after, BATCH).await?;
     let mut recovered = Vec::new();
     let mut give_up = Vec::new();
     for file in stalled {

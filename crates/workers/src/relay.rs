@@ -44,7 +44,7 @@ pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationTo
         }
         match relay_once(&ctx, queue.as_ref()).await {
             // A full batch: more may be waiting.
-            Ok(sent) if sent as i64 == BATCH => continue,
+            Ok(sent) if sent as i64 >= BATCH => continue,
             Ok(_) => {}
             // The broker is what failed: reconnect (the supervisor does).
             Err(e @ RunError::Broker(_)) => return Err(e),
@@ -52,9 +52,11 @@ pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationTo
         }
         if pruned.elapsed() >= PRUNE_EVERY {
             pruned = Instant::now();
-            match penstock_db::prune_outbox(&ctx.pool, KEEP_DAYS).await {
-                Ok(deleted) => tracing::debug!(deleted, "outbox pruned"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
+            for pool in ctx.dbs.pools() {
+                match penstock_db::prune_outbox(pool, KEEP_DAYS).await {
+                    Ok(deleted) => tracing::debug!(deleted, "outbox pruned"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
+                }
             }
         }
         tokio::select! {
@@ -64,9 +66,18 @@ pub async fn run(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationTo
     }
 }
 
-/// Publishes one batch of unsent events; returns how many it took from the outbox.
+/// Publishes one batch of unsent events from each database's outbox; returns the most it
+/// took from one (a full batch: more may be waiting there).
 pub async fn relay_once(ctx: &Context, queue: &dyn WorkQueue) -> Result<usize, RunError> {
-    let batch = Unsent::claim(&ctx.pool, BATCH).await?;
+    let mut most = 0;
+    for pool in ctx.dbs.pools() {
+        most = most.max(relay_from(pool, queue).await?);
+    }
+    Ok(most)
+}
+
+async fn relay_from(pool: &penstock_db::PgPool, queue: &dyn WorkQueue) -> Result<usize, RunError> {
+    let batch = Unsent::claim(pool, BATCH).await?;
     let events = &queue.queues().events;
     for (id, event) in &batch.events {
         match event {

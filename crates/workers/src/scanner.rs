@@ -129,7 +129,7 @@ impl Stage for S3Events {
             };
             let Some(spec) = ctx.config.dataset_for(key) else {
                 s3_event(key, S3Outcome::NoDataset, None);
-                if let Err(e) = penstock_db::record_ignored(&ctx.pool, &store_id, key).await {
+                if let Err(e) = penstock_db::record_ignored(ctx.home(), &store_id, key).await {
                     tracing::warn!(key, error = %e, "cannot record an ignored object");
                 }
                 continue;
@@ -161,15 +161,21 @@ fn s3_event(key: &str, outcome: S3Outcome, error: Option<&str>) {
     Occurrence::S3Event { key, outcome, error }.record();
 }
 
+/// The latest known version of every key of the store, from every database.
+async fn latest_versions(ctx: &Context, store_id: &str) -> Result<HashMap<String, String>, RunError> {
+    let mut latest = HashMap::new();
+    for pool in ctx.dbs.pools() {
+        latest.extend(penstock_db::latest_versions(pool, store_id).await?);
+    }
+    Ok(latest)
+}
+
 /// Lists the store every scan interval until shutdown.
 async fn poll(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken) -> Result<(), RunError> {
     let store = ctx.store.clone();
     let store_id = store.id();
     let mut state = ScanState {
-        latest: penstock_db::latest_versions(&ctx.pool, &store_id)
-            .await?
-            .into_iter()
-            .collect(),
+        latest: latest_versions(&ctx, &store_id).await?,
         ..ScanState::default()
     };
     let mut watch = match &ctx.config.storage {
@@ -196,7 +202,9 @@ async fn poll(ctx: Arc<Context>, queue: SharedQueue, shutdown: CancellationToken
             _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {}
         }
         recheck = None;
-        republish_unpublished(&ctx.pool, queue.as_ref(), &store_id).await?;
+        for pool in ctx.dbs.pools() {
+            republish_unpublished(pool, queue.as_ref(), &store_id).await?;
+        }
         match store.list().await {
             Ok(objects) => {
                 let settling = scan_pass(
@@ -245,7 +253,7 @@ async fn scan_pass(
         seen_now.insert(meta.key.clone(), size_and_mtime);
         let Some(spec) = ctx.config.dataset_for(&meta.key) else {
             if state.ignored.insert(meta.key.clone())
-                && penstock_db::record_ignored(&ctx.pool, store_id, &meta.key).await?
+                && penstock_db::record_ignored(ctx.home(), store_id, &meta.key).await?
             {
                 tracing::info!(key = %meta.key, "object matches no dataset's key prefix; ignoring it");
             }
@@ -305,7 +313,16 @@ pub(crate) async fn record_and_publish(
     dataset: &str,
     version: &str,
 ) -> Result<Option<i64>, RunError> {
-    let Some(id) = penstock_db::discover(&ctx.pool, store_id, &meta.key, version, dataset, meta.size).await? else {
+    let Some(id) = penstock_db::discover(
+        ctx.dbs.for_dataset(dataset),
+        store_id,
+        &meta.key,
+        version,
+        dataset,
+        meta.size,
+    )
+    .await?
+    else {
         return Ok(None);
     };
     Occurrence::FileDiscovered {
@@ -323,7 +340,7 @@ pub(crate) async fn record_and_publish(
         version: version.to_string(),
         size: meta.size,
     };
-    publish_item(&ctx.pool, queue, &item).await?;
+    publish_item(ctx.file_db(id), queue, &item).await?;
     Ok(Some(id))
 }
 

@@ -3,6 +3,7 @@
 //! to its response types (which carry the OpenAPI annotations). The API's alert queries live
 //! with the rest of the `alerts` table's ([`crate::alerts_page`], [`crate::change_alert`]).
 
+pub mod everywhere;
 mod files;
 mod plants;
 mod summaries;

@@ -1,0 +1,251 @@
+//! Datasets on their own databases: [`Databases`] holds a pool per distinct database (the
+//! home one, `database_url`, first) and says which one holds a dataset and which one holds a
+//! file version.
+//!
+//! A dataset's table, its file versions (`ingest_files`), chunk ledger, quarantine and the
+//! events of its state changes (outbox) live in the dataset's database, so a chunk's load
+//! stays one local transaction. What belongs to no dataset stays home: ignored objects,
+//! dead items, alerts and webhook deliveries.
+//!
+//! Each database has a shard number (`database_identity`, 0 for home): its file and event
+//! ids start at `shard << 40`, so a file id names one file version across every database
+//! and [`Databases::for_file`] finds it without asking. The numbers are given out the first
+//! time a configuration that names the database connects (`penstock migrate` does it first),
+//! in the configuration's order, and never change.
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+
+use crate::error::DbError;
+use crate::ledger::{FileStatus, all_files};
+use crate::setup::connect;
+
+/// How many low bits of a file or event id count within its database.
+pub const SHARD_BITS: u32 = 40;
+
+/// The database (shard) a file id was given out by.
+pub fn shard_of(id: i64) -> i32 {
+    (id >> SHARD_BITS) as i32
+}
+
+/// The first id a database with this shard gives out.
+fn first_id(shard: i32) -> i64 {
+    (i64::from(shard) << SHARD_BITS).max(1)
+}
+
+/// One distinct database.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: PgPool,
+    pub shard: i32,
+    /// What names it in messages: `database_url`, or `database_url of dataset NAME`.
+    pub label: String,
+}
+
+/// Every database of a configuration, each once (two URLs of one database share a pool).
+#[derive(Clone)]
+pub struct Databases {
+    /// Home first.
+    all: Vec<Database>,
+    /// Datasets whose database is not home, to their index in `all`.
+    by_dataset: HashMap<String, usize>,
+}
+
+impl Databases {
+    /// Only the home database (shard 0), already connected: for a configuration whose
+    /// datasets all live there, and for tests.
+    pub fn single(pool: PgPool) -> Databases {
+        Databases {
+            all: vec![Database {
+                pool,
+                shard: 0,
+                label: "database_url".into(),
+            }],
+            by_dataset: HashMap::new(),
+        }
+    }
+
+    /// Connects to `home` and to every dataset's own database (`(dataset, url)`), each once,
+    /// and gives a database that has no shard number yet the next free one. Fails, naming
+    /// the database and the fix, when one is not migrated, or already holds file versions
+    /// numbered by another database, or shares a number with another.
+    pub async fn connect(home: &str, datasets: &[(&str, &str)], max_connections: u32) -> Result<Databases, DbError> {
+        let pool = connect(home, max_connections).await?;
+        let (id, shard) = claim(&pool, "database_url", 0).await?;
+        let mut identities = vec![id];
+        let mut databases = Databases::single(pool);
+        databases.all[0].shard = shard;
+        let mut urls: HashMap<&str, usize> = HashMap::from([(home, 0)]);
+        for (dataset, url) in datasets {
+            if let Some(&index) = urls.get(url) {
+                if index != 0 {
+                    databases.by_dataset.insert(dataset.to_string(), index);
+                }
+                continue;
+            }
+            let label = format!("database_url of dataset {dataset}");
+            let pool = connect(url, max_connections).await?;
+            let (id, _) = identity(&pool, &label).await?;
+            if let Some(index) = identities.iter().position(|known| *known == id) {
+                // Another URL of a database already connected.
+                pool.close().await;
+                urls.insert(url, index);
+                if index != 0 {
+                    databases.by_dataset.insert(dataset.to_string(), index);
+                }
+                continue;
+            }
+            let next = databases.all.iter().map(|d| d.shard).max().unwrap_or(0) + 1;
+            let (_, shard) = claim(&pool, &label, next).await?;
+            if let Some(other) = databases.all.iter().find(|d| d.shard == shard) {
+                return Err(DbError::Invalid(format!(
+                    "{label} and {} both have shard number {shard} (table database_identity): was one \
+                     database copied from the other? Give the copy an empty database and load its files again",
+                    other.label
+                )));
+            }
+            identities.push(id);
+            urls.insert(url, databases.all.len());
+            databases.by_dataset.insert(dataset.to_string(), databases.all.len());
+            databases.all.push(Database { pool, shard, label });
+        }
+        Ok(databases)
+    }
+
+    /// The home database (`database_url`): ignored objects, dead items, alerts.
+    pub fn home(&self) -> &PgPool {
+        &self.all[0].pool
+    }
+
+    /// The database that holds a dataset's table and ledger (home unless it has its own).
+    pub fn for_dataset(&self, dataset: &str) -> &PgPool {
+        &self.all[self.by_dataset.get(dataset).copied().unwrap_or(0)].pool
+    }
+
+    /// The database that gave out a file id, or an outbox event id (home for an id of no
+    /// known database, where looking it up then finds nothing).
+    pub fn for_file(&self, file_id: i64) -> &PgPool {
+        let shard = shard_of(file_id);
+        self.all
+            .iter()
+            .find(|d| d.shard == shard)
+            .map_or(self.home(), |d| &d.pool)
+    }
+
+    /// Whether a file or event id was given out by the home database.
+    pub fn is_home(&self, id: i64) -> bool {
+        shard_of(id) == self.all[0].shard
+    }
+
+    /// Every database, home first.
+    pub fn all(&self) -> &[Database] {
+        &self.all
+    }
+
+    /// Every pool, home first.
+    pub fn pools(&self) -> impl Iterator<Item = &PgPool> {
+        self.all.iter().map(|d| &d.pool)
+    }
+
+    /// Every file version of every database, newest first (by discovery; ids of different
+    /// databases are not in time order).
+    pub async fn all_files(&self) -> Result<Vec<FileStatus>, DbError> {
+        let mut files = Vec::new();
+        for pool in self.pools() {
+            files.extend(all_files(pool).await?);
+        }
+        newest_first(&mut files);
+        Ok(files)
+    }
+
+    /// Closes every pool.
+    pub async fn close(&self) {
+        for pool in self.pools() {
+            pool.close().await;
+        }
+    }
+}
+
+/// Sorts file versions newest first: by discovery time, then id.
+pub fn newest_first(files: &mut [FileStatus]) {
+    files.sort_by(|a, b| b.discovered_at.cmp(&a.discovered_at).then(b.id.cmp(&a.id)));
+}
+
+/// A database's identity and shard number (None until one is given).
+async fn identity(pool: &PgPool, label: &str) -> Result<(String, Option<i32>), DbError> {
+    let row = sqlx::query!(r#"SELECT id::text AS "id!", shard FROM database_identity"#)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => DbError::Invalid(format!(
+                "{label} is not migrated (it has no database_identity table); run `penstock migrate`"
+            )),
+            _ => DbError::from(e),
+        })?;
+    match row {
+        Some(row) => Ok((row.id, row.shard)),
+        None => Err(DbError::Invalid(format!(
+            "{label} has an empty database_identity table; run `penstock migrate` again"
+        ))),
+    }
+}
+
+/// The database's identity and shard, giving it `wanted` first if it has none: then its
+/// file and event ids start at that shard's range. Refused for a database that already
+/// holds file versions (their ids belong to the range of the database that numbered them).
+async fn claim(pool: &PgPool, label: &str, wanted: i32) -> Result<(String, i32), DbError> {
+    let (id, shard) = identity(pool, label).await?;
+    if let Some(shard) = shard {
+        return Ok((id, shard));
+    }
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query!("UPDATE database_identity SET shard = $1 WHERE shard IS NULL", wanted)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if claimed == 1 && wanted != 0 {
+        let files = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM ingest_files"#)
+            .fetch_one(&mut *tx)
+            .await?;
+        if files > 0 {
+            return Err(DbError::Invalid(format!(
+                "{label} already holds {files} file versions numbered as if it were the only database; \
+                 a dataset's own database must start without any (give it a new, migrated database)"
+            )));
+        }
+        let first = first_id(wanted);
+        sqlx::query!(
+            "SELECT setval(pg_get_serial_sequence('ingest_files', 'id'), $1, false) AS files, \
+                    setval(pg_get_serial_sequence('outbox', 'id'), $1, false) AS events",
+            first
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    // Another process of the same configuration may have given it a number meanwhile.
+    match identity(pool, label).await? {
+        (id, Some(shard)) => Ok((id, shard)),
+        (_, None) => Err(DbError::Invalid(format!("{label}: its shard number could not be set"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_id_names_the_database_that_gave_it_out() {
+        assert_eq!(shard_of(1), 0);
+        assert_eq!(shard_of((1 << SHARD_BITS) - 1), 0);
+        assert_eq!(shard_of(first_id(1)), 1);
+        assert_eq!(shard_of(first_id(3) + 12345), 3);
+    }
+
+    #[test]
+    fn the_home_database_numbers_from_one() {
+        assert_eq!(first_id(0), 1);
+        assert_eq!(first_id(2), 2 << SHARD_BITS);
+    }
+}
