@@ -346,7 +346,8 @@ second_specs() {
         -e 's/^table = "egrid_generators"/table = "egrid_second"/' \
         -e 's|^key_prefix = "egrid/generators/"|key_prefix = "second/"|' \
         "$ROOT/config/datasets/egrid_generators.toml" >"$dir/egrid_second.toml"
-    if [[ -n ${1:-} ]]; then sed -i "/^name = /a database_url = \"$1\"" "$dir/egrid_second.toml"; fi
+    # At the top: a top-level key, before any [table].
+    if [[ -n ${1:-} ]]; then sed -i "1i database_url = \"$1\"" "$dir/egrid_second.toml"; fi
     grep -q '^key_prefix = "second/"' "$dir/egrid_second.toml" || die "could not write the second spec"
     echo "$dir"
 }
@@ -359,7 +360,8 @@ load_two() {
     [[ $second_url != "$PG/$PEN_DB" ]] && own=$second_url
     fresh_db "$PEN_DB"
     if [[ -n $own ]]; then
-        psql "$PG2/postgres" -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $PEN_DB WITH (FORCE)" >/dev/null
+        PGOPTIONS='-c client_min_messages=warning' psql "$PG2/postgres" -X -q -v ON_ERROR_STOP=1 \
+            -c "DROP DATABASE IF EXISTS $PEN_DB WITH (FORCE)" >/dev/null
         PENSTOCK_DATABASE_URL=$own "$BIN" migrate >"$WORK/migrate2.log" 2>&1 ||
             { cat "$WORK/migrate2.log" >&2; die "penstock migrate failed for the second instance"; }
     fi

@@ -191,7 +191,7 @@ async fn a_dataset_with_its_own_database_loads_there_and_is_listed_with_the_othe
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dataset_database_that_already_holds_file_versions_is_refused_with_the_reason() {
+async fn a_dataset_database_that_already_holds_file_versions_is_refused_and_an_empty_one_is_numbered_anew() {
     let env = TestEnv::new().await;
     let (url, other) = env.second_database().await;
     sqlx::query(
@@ -209,6 +209,23 @@ async fn a_dataset_database_that_already_holds_file_versions_is_refused_with_the
         message.contains("database_url of dataset elsewhere") && message.contains("already holds 1 file versions"),
         "{message}"
     );
+    // Once empty, and after serving as a database_url of its own (shard 0), it is given the
+    // next shard, and its ids start in that range.
+    sqlx::query("DELETE FROM ingest_files").execute(&other).await.unwrap();
+    let alone = Databases::connect(&url, &[], 1).await.unwrap();
+    assert_eq!(alone.all()[0].shard, 0);
+    alone.close().await;
+    let both = Databases::connect(&env.database_url, &[("elsewhere", &url)], 2)
+        .await
+        .unwrap();
+    assert_eq!(both.all().iter().map(|d| d.shard).collect::<Vec<_>>(), vec![0, 1]);
+    both.close().await;
+    let next: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('ingest_files', 'id'))")
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert_eq!(next >> SHARD_BITS, 1, "{next}");
+
     // The same database under two names is one database, not two.
     let again = Databases::connect(
         &env.database_url,

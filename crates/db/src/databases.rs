@@ -72,7 +72,7 @@ impl Databases {
     /// numbered by another database, or shares a number with another.
     pub async fn connect(home: &str, datasets: &[(&str, &str)], max_connections: u32) -> Result<Databases, DbError> {
         let pool = connect(home, max_connections).await?;
-        let (id, shard) = claim(&pool, "database_url", 0).await?;
+        let (id, shard) = claim(&pool, "database_url", 0, &[]).await?;
         let mut identities = vec![id];
         let mut databases = Databases::single(pool);
         databases.all[0].shard = shard;
@@ -97,14 +97,7 @@ impl Databases {
                 continue;
             }
             let next = databases.all.iter().map(|d| d.shard).max().unwrap_or(0) + 1;
-            let (_, shard) = claim(&pool, &label, next).await?;
-            if let Some(other) = databases.all.iter().find(|d| d.shard == shard) {
-                return Err(DbError::Invalid(format!(
-                    "{label} and {} both have shard number {shard} (table database_identity): was one \
-                     database copied from the other? Give the copy an empty database and load its files again",
-                    other.label
-                )));
-            }
+            let (_, shard) = claim(&pool, &label, next, &databases.all).await?;
             identities.push(id);
             urls.insert(url, databases.all.len());
             databases.by_dataset.insert(dataset.to_string(), databases.all.len());
@@ -191,44 +184,86 @@ async fn identity(pool: &PgPool, label: &str) -> Result<(String, Option<i32>), D
     }
 }
 
-/// The database's identity and shard, giving it `wanted` first if it has none: then its
-/// file and event ids start at that shard's range. Refused for a database that already
-/// holds file versions (their ids belong to the range of the database that numbered them).
-async fn claim(pool: &PgPool, label: &str, wanted: i32) -> Result<(String, i32), DbError> {
+/// What a database's shard number becomes when a configuration connects to it.
+#[derive(Debug, PartialEq)]
+enum Choice {
+    Keep(i32),
+    /// Given (or given again): its ids then start in this shard's range.
+    Give(i32),
+    /// It already holds ids of a range another database of the configuration uses.
+    Copied(i32),
+    /// It holds ids numbered as if it were the only database.
+    Numbered,
+}
+
+/// The shard of a database that has `current` (None: not given yet) and holds `numbered`
+/// file versions and events, in a configuration whose other databases hold `taken`; `wanted`
+/// is the next free one (0 for `database_url`, which keeps the ids it gave out before).
+fn choose(current: Option<i32>, taken: &[i32], wanted: i32, numbered: i64) -> Choice {
+    match current {
+        Some(shard) if !taken.contains(&shard) => Choice::Keep(shard),
+        None if wanted == 0 => Choice::Give(0),
+        // Nothing numbered yet (e.g. migrated once as a database_url of its own): renumbered.
+        _ if numbered == 0 => Choice::Give(wanted),
+        Some(shard) => Choice::Copied(shard),
+        None => Choice::Numbered,
+    }
+}
+
+/// The database's identity and shard (see [`choose`]); a shard given sets where its file and
+/// event ids start. `known` are the configuration's databases connected so far.
+async fn claim(pool: &PgPool, label: &str, wanted: i32, known: &[Database]) -> Result<(String, i32), DbError> {
+    let taken: Vec<i32> = known.iter().map(|d| d.shard).collect();
     let (id, shard) = identity(pool, label).await?;
-    if let Some(shard) = shard {
+    if let Some(shard) = shard.filter(|s| !taken.contains(s)) {
         return Ok((id, shard));
     }
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query!("UPDATE database_identity SET shard = $1 WHERE shard IS NULL", wanted)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if claimed == 1 && wanted != 0 {
-        let files = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM ingest_files"#)
-            .fetch_one(&mut *tx)
-            .await?;
-        if files > 0 {
-            return Err(DbError::Invalid(format!(
-                "{label} already holds {files} file versions numbered as if it were the only database; \
-                 a dataset's own database must start without any (give it a new, migrated database)"
-            )));
-        }
-        let first = first_id(wanted);
-        sqlx::query!(
-            "SELECT setval(pg_get_serial_sequence('ingest_files', 'id'), $1, false) AS files, \
-                    setval(pg_get_serial_sequence('outbox', 'id'), $1, false) AS events",
-            first
-        )
+    // Locked: another process of the same configuration may be deciding too.
+    let current = sqlx::query_scalar!("SELECT shard FROM database_identity FOR UPDATE")
         .fetch_one(&mut *tx)
         .await?;
-    }
+    let numbered =
+        sqlx::query_scalar!(r#"SELECT (SELECT count(*) FROM ingest_files) + (SELECT count(*) FROM outbox) AS "n!""#)
+            .fetch_one(&mut *tx)
+            .await?;
+    let shard = match choose(current, &taken, wanted, numbered) {
+        Choice::Keep(shard) => shard,
+        Choice::Give(shard) => {
+            sqlx::query!("UPDATE database_identity SET shard = $1", shard)
+                .execute(&mut *tx)
+                .await?;
+            if shard != 0 {
+                sqlx::query!(
+                    "SELECT setval(pg_get_serial_sequence('ingest_files', 'id'), $1, false) AS files, \
+                            setval(pg_get_serial_sequence('outbox', 'id'), $1, false) AS events",
+                    first_id(shard)
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+            }
+            shard
+        }
+        Choice::Copied(shard) => {
+            let other = known
+                .iter()
+                .find(|d| d.shard == shard)
+                .map_or("another database", |d| d.label.as_str());
+            return Err(DbError::Invalid(format!(
+                "{label} and {other} both have shard number {shard} (table database_identity) and {label} holds \
+                 {numbered} file versions and events: was one database copied from the other? Give the dataset an \
+                 empty, migrated database and load its files again"
+            )));
+        }
+        Choice::Numbered => {
+            return Err(DbError::Invalid(format!(
+                "{label} already holds {numbered} file versions and events numbered as if it were the only \
+                 database; a dataset's own database must start without any (give it a new, migrated database)"
+            )));
+        }
+    };
     tx.commit().await?;
-    // Another process of the same configuration may have given it a number meanwhile.
-    match identity(pool, label).await? {
-        (id, Some(shard)) => Ok((id, shard)),
-        (_, None) => Err(DbError::Invalid(format!("{label}: its shard number could not be set"))),
-    }
+    Ok((id, shard))
 }
 
 #[cfg(test)]
@@ -241,6 +276,21 @@ mod tests {
         assert_eq!(shard_of((1 << SHARD_BITS) - 1), 0);
         assert_eq!(shard_of(first_id(1)), 1);
         assert_eq!(shard_of(first_id(3) + 12345), 3);
+    }
+
+    #[test]
+    fn a_database_keeps_its_shard_unless_another_of_the_configuration_has_it() {
+        assert_eq!(choose(Some(2), &[0, 1], 3, 10), Choice::Keep(2));
+        assert_eq!(choose(Some(0), &[], 0, 10), Choice::Keep(0), "home, as before");
+        assert_eq!(choose(None, &[], 0, 10), Choice::Give(0), "home upgraded: its ids stay");
+        assert_eq!(choose(None, &[0], 1, 0), Choice::Give(1));
+        assert_eq!(
+            choose(Some(0), &[0], 1, 0),
+            Choice::Give(1),
+            "migrated alone once, still empty"
+        );
+        assert_eq!(choose(Some(0), &[0], 1, 5), Choice::Copied(0));
+        assert_eq!(choose(None, &[0], 1, 5), Choice::Numbered);
     }
 
     #[test]
