@@ -185,6 +185,21 @@ start_fleet() {
     log "up: $n database process(es) and one with ${OTHER_ROLES[*]} (pids ${PEN_PIDS[*]}, queue prefix $PREFIX, $consumers consumers on $PREFIX.chunks)"
 }
 
+# stop_fleet WHAT TAG: SIGTERM to the fleet's processes (each must exit 0; WHAT names the run
+# in the error), their logs kept as BENCH_LOG.TAG<log> if asked, the prefix's queues and the
+# inbox removed.
+stop_fleet() {
+    local rc=0 f
+    stop_penstocks || rc=$?
+    ((rc == 0)) || die "a penstock process exited with status $rc after SIGTERM ($1)"
+    if [[ -n ${BENCH_LOG:-} ]]; then
+        for f in "${PEN_LOGS[@]}"; do cp "$f" "$BENCH_LOG.$2$(basename "$f")"; done
+    fi
+    delete_queues "$PREFIX"
+    STARTED_PENSTOCK=
+    rm -rf "$PENSTOCK_STORAGE_URL"
+}
+
 # A poll of the ledger, with the wait events of the database's other active backends.
 poll_sql() {
     cat <<EOF
@@ -285,15 +300,7 @@ for n in "${COUNTS[@]}"; do
         c=$(strip_ansi <"$f" | { grep -cE "chunk committed.*file_id=$FILE_ID " || true; })
         split+=${split:+/}$c
     done
-    rc=0
-    stop_penstocks || rc=$?
-    ((rc == 0)) || die "a penstock process exited with status $rc after SIGTERM ($n database processes)"
-    if [[ -n ${BENCH_LOG:-} ]]; then
-        for f in "${PEN_LOGS[@]}"; do cp "$f" "$BENCH_LOG.$(basename "$f")"; done
-    fi
-    delete_queues "$PREFIX"
-    STARTED_PENSTOCK=
-    rm -rf "$WORK/inbox-n$n"
+    stop_fleet "$n database processes" ""
     log "MATCH with $n database process(es): $got rows, md5 $COPY_MD5; chunks per process $split"
     R_S+=("$DROP_S") R_PG+=("$PG_CPU") R_PEN+=("$PEN_CPU") R_BUSY+=("$BUSY") R_WAITS+=("$WAITS") R_SPLIT+=("$split")
 done
@@ -407,15 +414,7 @@ load_two() {
     [[ $(table_md5 "$PEN_DB") == "$COPY_MD5" ]] || die "MISMATCH ($label): egrid_generators differs from \\copy's"
     [[ $(psql "$second_url" -X -Atc "${DUMP//egrid_generators/egrid_second}" | md5sum | cut -d' ' -f1) == "$COPY_MD5" ]] ||
         die "MISMATCH ($label): egrid_second differs from \\copy's"
-    local rc=0 f
-    stop_penstocks || rc=$?
-    ((rc == 0)) || die "a penstock process exited with status $rc after SIGTERM ($label)"
-    if [[ -n ${BENCH_LOG:-} ]]; then
-        for f in "${PEN_LOGS[@]}"; do cp "$f" "$BENCH_LOG.$label-$(basename "$f")"; done
-    fi
-    delete_queues "$PREFIX"
-    STARTED_PENSTOCK=
-    rm -rf "$PENSTOCK_STORAGE_URL"
+    stop_fleet "$label" "$label-"
     unset PENSTOCK_DATASETS_DIR
     log "MATCH ($label): both tables equal \\copy's; both files done after ${TWO_S}s (PostgreSQL CPU $TWO_PG %, penstock $TWO_PEN %)"
 }
