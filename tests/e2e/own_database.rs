@@ -181,6 +181,34 @@ async fn a_dataset_with_its_own_database_loads_there_and_is_listed_with_the_othe
         .await
         .unwrap();
     assert_eq!(dbs.all_files().await.unwrap().len(), 3);
+    // A dead item is recorded beside the file it names; one that names no file, at home.
+    let dead = |message_id: &str, file_id: Option<i64>| penstock_db::DeadItem {
+        message_id: message_id.into(),
+        source_queue: Some("chunks".into()),
+        reason: "test".into(),
+        attempts: 5,
+        file_id,
+        raw: "{}".into(),
+        item: None,
+    };
+    let recorded = dbs
+        .record_dead_items(&[dead("dead-there", Some(loaded.id)), dead("dead-nowhere", None)])
+        .await
+        .unwrap();
+    assert_eq!(recorded, 2);
+    let where_dead = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<i64>)>(
+                "SELECT message_id, file_id FROM ingest_errors WHERE kind = 'dead_item' ORDER BY message_id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(where_dead(&other).await, vec![("dead-there".into(), Some(loaded.id))]);
+    assert_eq!(where_dead(&env.pool).await, vec![("dead-nowhere".into(), None)]);
     let name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(dbs.for_file(loaded.id))
         .await

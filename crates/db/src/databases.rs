@@ -4,8 +4,9 @@
 //!
 //! A dataset's table, its file versions (`ingest_files`), chunk ledger, quarantine and the
 //! events of its state changes (outbox) live in the dataset's database, so a chunk's load
-//! stays one local transaction. What belongs to no dataset stays home: ignored objects,
-//! dead items, alerts and webhook deliveries.
+//! stays one local transaction; its dead items are recorded there too, with the failure of
+//! the file they name. What belongs to no dataset stays home: ignored objects, dead items that
+//! name no file, alerts and webhook deliveries.
 //!
 //! Each database has a shard number (`database_identity`, 0 for home): its file and event
 //! ids start at `shard << 40`, so a file id names one file version across every database
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 
 use sqlx::PgPool;
 
+use crate::dead::{DeadItem, record_dead_items};
 use crate::error::DbError;
 use crate::ledger::{FileStatus, all_files};
 use crate::setup::connect;
@@ -119,11 +121,7 @@ impl Databases {
     /// The database that gave out a file id, or an outbox event id (home for an id of no
     /// known database, where looking it up then finds nothing).
     pub fn for_file(&self, file_id: i64) -> &PgPool {
-        let shard = shard_of(file_id);
-        self.all
-            .iter()
-            .find(|d| d.shard == shard)
-            .map_or(self.home(), |d| &d.pool)
+        &self.all[self.index_of(file_id)].pool
     }
 
     /// Whether a file or event id was given out by the home database.
@@ -150,6 +148,32 @@ impl Databases {
         }
         newest_first(&mut files);
         Ok(files)
+    }
+
+    /// Records dead items where their files are: each database's in one transaction with
+    /// the failure of its files; items that name no file at home. Returns how many were new.
+    pub async fn record_dead_items(&self, items: &[DeadItem]) -> Result<u64, DbError> {
+        let mut recorded = 0;
+        for (index, db) in self.all.iter().enumerate() {
+            let here: Vec<DeadItem> = items
+                .iter()
+                .filter(|item| match item.file_id {
+                    Some(id) => self.index_of(id) == index,
+                    None => index == 0,
+                })
+                .cloned()
+                .collect();
+            if !here.is_empty() {
+                recorded += record_dead_items(&db.pool, &here).await?;
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Which of `all` gave out an id (home for an id of no known database).
+    fn index_of(&self, id: i64) -> usize {
+        let shard = shard_of(id);
+        self.all.iter().position(|d| d.shard == shard).unwrap_or(0)
     }
 
     /// Closes every pool.

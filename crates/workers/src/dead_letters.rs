@@ -61,13 +61,7 @@ impl Stage for DeadLetters {
 
     async fn handle_all(&self, items: Vec<DeadItem>) -> Vec<Disposition> {
         let ctx = &self.ctx;
-        match retrying(|| async {
-            penstock_db::record_dead_items(ctx.home(), &items)
-                .await
-                .map_err(Step::from)
-        })
-        .await
-        {
+        match retrying(|| async { ctx.dbs.record_dead_items(&items).await.map_err(Step::from) }).await {
             Ok(recorded) => {
                 tracing::info!(batch = items.len(), new = recorded, "dead items committed");
                 for item in &items {
@@ -98,7 +92,7 @@ impl Stage for DeadLetters {
 impl DeadLetters {
     async fn record_one(&self, item: &DeadItem) -> Disposition {
         let ctx = &self.ctx;
-        match penstock_db::record_dead_items(ctx.home(), std::slice::from_ref(item)).await {
+        match ctx.dbs.record_dead_items(std::slice::from_ref(item)).await {
             Ok(_) => {
                 log_recorded(item);
                 Disposition::Ack
