@@ -18,6 +18,18 @@ now() { date +%s.%N; }
 # calc EXPR: floating-point arithmetic with awk (bash has integers only).
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 
+# since_last_commit T0 FALLBACK PATTERN < LOG: seconds from T0 to the latest line of LOG
+# matching PATTERN (by its leading timestamp), or FALLBACK when no line matches.
+since_last_commit() {
+    local last epoch
+    last=$(strip_ansi | { grep -E "$3" || true; } | cut -d' ' -f1 | sort | tail -n1)
+    if [[ -n $last ]] && epoch=$(date -d "$last" +%s.%N 2>/dev/null); then
+        calc "$epoch - $1"
+    else
+        echo "$2"
+    fi
+}
+
 # fresh_db DB: a fresh database DB with penstock's migrations ($BIN), output shown only on failure.
 fresh_db() {
     pg postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null

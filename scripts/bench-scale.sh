@@ -270,13 +270,7 @@ load_file() {
         WAITS="$WAITS ($(calc "$active / $samples") active of $samples samples)"
     fi
     FILE_ID=$id
-    DROP_S=$wall
-    local last_ts last_epoch
-    last_ts=$(cat "${DB_LOGS[@]}" | strip_ansi |
-        { grep -E "chunk committed.*file_id=$FILE_ID .*status=done" || true; } | cut -d' ' -f1 | sort | tail -n1)
-    if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
-        DROP_S=$(calc "$last_epoch - $t0")
-    fi
+    DROP_S=$(cat "${DB_LOGS[@]}" | since_last_commit "$t0" "$wall" "chunk committed.*file_id=$FILE_ID .*status=done")
     log "$name: $status after ${DROP_S}s (file $FILE_ID; PostgreSQL CPU $PG_CPU %, penstock $PEN_CPU %, machine busy $BUSY %)"
 }
 
@@ -401,13 +395,7 @@ load_two() {
     done
     p1=$(pg_ticks)
     q1=$(pids_ticks "${PEN_PIDS[@]}")
-    TWO_S=$(calc "$t1 - $t0")
-    local last_ts last_epoch
-    last_ts=$(cat "${DB_LOGS[@]}" | strip_ansi | { grep -E "chunk committed.*status=done" || true; } |
-        cut -d' ' -f1 | sort | tail -n1)
-    if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
-        TWO_S=$(calc "$last_epoch - $t0")
-    fi
+    TWO_S=$(cat "${DB_LOGS[@]}" | since_last_commit "$t0" "$(calc "$t1 - $t0")" "chunk committed.*status=done")
     TWO_PG=-
     ((HAVE_LOCAL_PG)) && TWO_PG=$(cpu_pct "$p1 - $p0" "$TWO_S")
     TWO_PEN=$(cpu_pct "$q1 - $q0" "$TWO_S")

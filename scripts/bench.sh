@@ -108,13 +108,8 @@ drop_file() {
         sleep 0.05
     done
     FILE_ID=$(cut -d'|' -f2 <<<"$row")
-    DROP_S=$(calc "$t1 - $t0")
-    local last_ts last_epoch
-    last_ts=$(tail -n +"$((lines_before + 1))" "$WORKER_LOG" | strip_ansi |
-        { grep -E "chunk committed.*file_id=$FILE_ID.*status=done" || true; } | tail -n1 | cut -d' ' -f1)
-    if [[ -n $last_ts ]] && last_epoch=$(date -d "$last_ts" +%s.%N 2>/dev/null); then
-        DROP_S=$(calc "$last_epoch - $t0")
-    fi
+    DROP_S=$(tail -n +"$((lines_before + 1))" "$WORKER_LOG" |
+        since_last_commit "$t0" "$(calc "$t1 - $t0")" "chunk committed.*file_id=$FILE_ID.*status=done")
     log "$name: $status after ${DROP_S}s (file $FILE_ID)"
 }
 peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$PEN_PID/status"; }

@@ -84,18 +84,11 @@ impl TestEnv {
         }
         let name = format!("penstock_test_{}", uuid::Uuid::new_v4().simple());
         let database_url = format!("{}/{name}", pg_server());
-        penstock_db::ensure_database(&database_url)
-            .await
-            .expect("create test database");
-        // Migrate on a connection of its own and wait for its backend to exit: a backend
+        // Migrated on a connection of its own, then wait for its backend to exit: a backend
         // reports its table statistics when it exits (or, idle, up to seconds later), and a
         // test that reads PostgreSQL's counters must not see the migrations' index builds
         // and scans arrive in the middle of its measurement.
-        let migrator = penstock_db::connect(&database_url, 1)
-            .await
-            .expect("connect test database");
-        penstock_db::migrate(&migrator).await.expect("migrate test database");
-        migrator.close().await;
+        create_migrated(&database_url).await;
         let pool = penstock_db::connect(&database_url, 5)
             .await
             .expect("connect test database");
@@ -154,13 +147,10 @@ impl TestEnv {
     /// of its own: its URL and a pool.
     pub async fn second_database(&self) -> (String, PgPool) {
         let url = format!("{}_b", self.database_url);
-        penstock_db::ensure_database(&url)
-            .await
-            .expect("create the second database");
+        create_migrated(&url).await;
         let pool = penstock_db::connect(&url, 3)
             .await
             .expect("connect the second database");
-        penstock_db::migrate(&pool).await.expect("migrate the second database");
         (url, pool)
     }
 
@@ -297,6 +287,14 @@ impl Drop for TestEnv {
         })
         .join();
     }
+}
+
+/// Creates the database at `url` and applies the migrations, on a connection closed after.
+async fn create_migrated(url: &str) {
+    penstock_db::ensure_database(url).await.expect("create test database");
+    let migrator = penstock_db::connect(url, 1).await.expect("connect test database");
+    penstock_db::migrate(&migrator).await.expect("migrate test database");
+    migrator.close().await;
 }
 
 /// Waits until no backend but the caller's is connected to the pool's database (a closed

@@ -130,12 +130,18 @@ pub struct Config {
 impl Config {
     /// The dataset an object key belongs to (longest matching prefix wins).
     /// Every database penstock writes to, each URL once: `database_url` first, then the
-    /// datasets' own, with what names each in messages.
-    pub fn database_urls(&self) -> Vec<(String, &str)> {
-        let mut urls = vec![("database_url".to_string(), self.database_url.as_str())];
+    /// datasets' own.
+    pub fn database_urls(&self) -> Vec<DatabaseUrl<'_>> {
+        let mut urls = vec![DatabaseUrl {
+            dataset: None,
+            url: &self.database_url,
+        }];
         for (dataset, url) in self.dataset_databases() {
-            if !urls.iter().any(|(_, known)| *known == url) {
-                urls.push((format!("database_url of dataset {dataset}"), url));
+            if !urls.iter().any(|known| known.url == url) {
+                urls.push(DatabaseUrl {
+                    dataset: Some(dataset),
+                    url,
+                });
             }
         }
         urls
@@ -398,6 +404,32 @@ pub fn load_from(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         migrations_path,
         source,
     })
+}
+
+/// One database of a configuration: `database_url` (no dataset) or the first dataset that
+/// names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseUrl<'a> {
+    pub dataset: Option<&'a str>,
+    pub url: &'a str,
+}
+
+impl DatabaseUrl<'_> {
+    /// What names it in messages: `database_url`, or `database_url of dataset NAME`.
+    pub fn label(&self) -> String {
+        match self.dataset {
+            None => "database_url".into(),
+            Some(dataset) => format!("database_url of dataset {dataset}"),
+        }
+    }
+
+    /// The environment variable that sets it.
+    pub fn variable(&self) -> String {
+        match self.dataset {
+            None => "PENSTOCK_DATABASE_URL".into(),
+            Some(dataset) => dataset_database_variable(dataset),
+        }
+    }
 }
 
 /// The variable that overrides a dataset's `database_url`: `PENSTOCK_DATABASE_URL_` and

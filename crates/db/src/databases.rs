@@ -43,6 +43,8 @@ pub struct Database {
     pub shard: i32,
     /// What names it in messages: `database_url`, or `database_url of dataset NAME`.
     pub label: String,
+    /// Its `database_identity` id: two URLs of one database have the same.
+    identity: String,
 }
 
 /// Every database of a configuration, each once (two URLs of one database share a pool).
@@ -63,6 +65,7 @@ impl Databases {
                 pool,
                 shard: 0,
                 label: "database_url".into(),
+                identity: String::new(),
             }],
             by_dataset: HashMap::new(),
         }
@@ -73,39 +76,48 @@ impl Databases {
     /// the database and the fix, when one is not migrated, or already holds file versions
     /// numbered by another database, or shares a number with another.
     pub async fn connect(home: &str, datasets: &[(&str, &str)], max_connections: u32) -> Result<Databases, DbError> {
-        let pool = connect(home, max_connections).await?;
-        let (id, shard) = claim(&pool, "database_url", 0, &[]).await?;
-        let mut identities = vec![id];
-        let mut databases = Databases::single(pool);
-        databases.all[0].shard = shard;
+        let mut databases = Databases {
+            all: Vec::new(),
+            by_dataset: HashMap::new(),
+        };
+        databases.add("database_url".into(), home, max_connections).await?;
         let mut urls: HashMap<&str, usize> = HashMap::from([(home, 0)]);
         for (dataset, url) in datasets {
-            if let Some(&index) = urls.get(url) {
-                if index != 0 {
-                    databases.by_dataset.insert(dataset.to_string(), index);
+            let index = match urls.get(url) {
+                Some(&index) => index,
+                None => {
+                    let label = format!("database_url of dataset {dataset}");
+                    let index = databases.add(label, url, max_connections).await?;
+                    urls.insert(url, index);
+                    index
                 }
-                continue;
+            };
+            if index != 0 {
+                databases.by_dataset.insert(dataset.to_string(), index);
             }
-            let label = format!("database_url of dataset {dataset}");
-            let pool = connect(url, max_connections).await?;
-            let (id, _) = identity(&pool, &label).await?;
-            if let Some(index) = identities.iter().position(|known| *known == id) {
-                // Another URL of a database already connected.
-                pool.close().await;
-                urls.insert(url, index);
-                if index != 0 {
-                    databases.by_dataset.insert(dataset.to_string(), index);
-                }
-                continue;
-            }
-            let next = databases.all.iter().map(|d| d.shard).max().unwrap_or(0) + 1;
-            let (_, shard) = claim(&pool, &label, next, &databases.all).await?;
-            identities.push(id);
-            urls.insert(url, databases.all.len());
-            databases.by_dataset.insert(dataset.to_string(), databases.all.len());
-            databases.all.push(Database { pool, shard, label });
         }
         Ok(databases)
+    }
+
+    /// Connects to `url` and returns its index in `all`: an existing one when it is another
+    /// URL of a database already connected (same identity), else a new one with its shard
+    /// (the next free one when it needs one; 0 for the first, home).
+    async fn add(&mut self, label: String, url: &str, max_connections: u32) -> Result<usize, DbError> {
+        let pool = connect(url, max_connections).await?;
+        let (identity, shard) = identity(&pool, &label).await?;
+        if let Some(index) = self.all.iter().position(|d| d.identity == identity) {
+            pool.close().await;
+            return Ok(index);
+        }
+        let wanted = self.all.iter().map(|d| d.shard + 1).max().unwrap_or(0);
+        let shard = claim(&pool, &label, shard, wanted, &self.all).await?;
+        self.all.push(Database {
+            pool,
+            shard,
+            label,
+            identity,
+        });
+        Ok(self.all.len() - 1)
     }
 
     /// The home database (`database_url`): ignored objects, dead items, alerts.
@@ -124,9 +136,10 @@ impl Databases {
         &self.all[self.index_of(file_id)].pool
     }
 
-    /// Whether a file or event id was given out by the home database.
+    /// Whether a file or event id belongs to the home database (as [`Databases::for_file`]
+    /// decides: an id of no known database counts as home's).
     pub fn is_home(&self, id: i64) -> bool {
-        shard_of(id) == self.all[0].shard
+        self.index_of(id) == 0
     }
 
     /// Every database, home first.
@@ -234,13 +247,12 @@ fn choose(current: Option<i32>, taken: &[i32], wanted: i32, numbered: i64) -> Ch
     }
 }
 
-/// The database's identity and shard (see [`choose`]); a shard given sets where its file and
-/// event ids start. `known` are the configuration's databases connected so far.
-async fn claim(pool: &PgPool, label: &str, wanted: i32, known: &[Database]) -> Result<(String, i32), DbError> {
+/// The database's shard (see [`choose`]), `seen` being what a read without a lock found; a
+/// shard given sets where its file and event ids start. `known` are the configuration's databases connected so far.
+async fn claim(pool: &PgPool, label: &str, seen: Option<i32>, wanted: i32, known: &[Database]) -> Result<i32, DbError> {
     let taken: Vec<i32> = known.iter().map(|d| d.shard).collect();
-    let (id, shard) = identity(pool, label).await?;
-    if let Some(shard) = shard.filter(|s| !taken.contains(s)) {
-        return Ok((id, shard));
+    if let Some(shard) = seen.filter(|s| !taken.contains(s)) {
+        return Ok(shard);
     }
     let mut tx = pool.begin().await?;
     // Locked: another process of the same configuration may be deciding too.
@@ -287,7 +299,7 @@ async fn claim(pool: &PgPool, label: &str, wanted: i32, known: &[Database]) -> R
         }
     };
     tx.commit().await?;
-    Ok((id, shard))
+    Ok(shard)
 }
 
 #[cfg(test)]

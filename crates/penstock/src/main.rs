@@ -120,7 +120,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let wait = config.startup_wait;
             let is_transient = penstock_db::DbError::is_transient;
             let urls = config.database_urls();
-            for (label, url) in &urls {
+            for db in &urls {
+                let (label, url) = (db.label(), db.url);
                 waiting_for("PostgreSQL", wait, is_transient, async || {
                     penstock_db::ensure_database(url).await
                 })

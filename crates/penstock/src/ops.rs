@@ -39,23 +39,15 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
     );
     let timeout = Duration::from_secs(5);
     let urls = config.database_urls();
-    for (label, url) in &urls {
+    for db in &urls {
+        let url = db.url;
         // `database` for database_url alone (as before datasets could have their own).
-        let what = if urls.len() == 1 {
-            "database".to_string()
-        } else {
-            label.replace("database_url of dataset ", "database of ")
+        let what = match db.dataset {
+            _ if urls.len() == 1 => "database".to_string(),
+            None => "database_url".to_string(),
+            Some(dataset) => format!("database of {dataset}"),
         };
-        let (variable, shown) = match label.strip_prefix("database_url of dataset ") {
-            Some(dataset) => (
-                penstock_config::dataset_database_variable(dataset),
-                penstock_core::redact::password(url),
-            ),
-            None => (
-                "PENSTOCK_DATABASE_URL".to_string(),
-                penstock_core::redact::password(url),
-            ),
-        };
+        let (variable, shown) = (db.variable(), penstock_core::redact::password(url));
         let pool = match tokio::time::timeout(timeout, penstock_db::connect(url, 2)).await {
             Ok(Ok(pool)) => {
                 let version = penstock_db::server_version(&pool).await?;
@@ -100,7 +92,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         let here = config
             .datasets
             .iter()
-            .filter(|d| d.database_url.as_deref().unwrap_or(&config.database_url) == *url);
+            .filter(|d| d.database_url.as_deref().unwrap_or(&config.database_url) == url);
         for spec in here {
             match penstock_db::check_spec(&pool, spec).await {
                 Ok(warnings) => {
@@ -355,14 +347,14 @@ fn parse_since(s: &str) -> anyhow::Result<SystemTime> {
 pub async fn migrate_status(config: &Config) -> anyhow::Result<()> {
     let urls = config.database_urls();
     let mut pending = 0;
-    for (label, url) in &urls {
-        let pool = penstock_db::connect(url, 2)
+    for db in &urls {
+        let pool = penstock_db::connect(db.url, 2)
             .await
-            .with_context(|| format!("connecting to {label}"))?;
+            .with_context(|| format!("connecting to {}", db.label()))?;
         let states = penstock_db::migration_status(&pool, config.migrations_path.as_deref()).await?;
         pool.close().await;
         if urls.len() > 1 {
-            println!("{label} ({})", penstock_core::redact::password(url));
+            println!("{} ({})", db.label(), penstock_core::redact::password(db.url));
         }
         println!("{:>16}  {:<26} {:<30} source", "version", "applied", "description");
         for m in &states {
@@ -388,13 +380,15 @@ pub async fn migrate_status(config: &Config) -> anyhow::Result<()> {
 /// `penstock migrate revert`: undoes the latest applied migration, in every database (they
 /// keep one schema).
 pub async fn migrate_revert(config: &Config) -> anyhow::Result<()> {
-    for (label, url) in config.database_urls() {
-        let pool = penstock_db::connect(url, 2)
+    let urls = config.database_urls();
+    for db in &urls {
+        let label = db.label();
+        let pool = penstock_db::connect(db.url, 2)
             .await
             .with_context(|| format!("connecting to {label}"))?;
         let reverted = penstock_db::revert_latest(&pool, config.migrations_path.as_deref()).await?;
         pool.close().await;
-        let place = if config.database_urls().len() > 1 {
+        let place = if urls.len() > 1 {
             format!(" in {label}")
         } else {
             String::new()
