@@ -254,6 +254,15 @@ async fn claim(pool: &PgPool, label: &str, seen: Option<i32>, wanted: i32, known
     if let Some(shard) = seen.filter(|s| !taken.contains(s)) {
         return Ok(shard);
     }
+    if known.is_empty() {
+        // Home keeps what it has or takes 0, whatever others do: one statement, so no
+        // process ever holds this row locked across a round trip (a role partitioned while
+        // starting must not stop the others from starting).
+        let shard = sqlx::query_scalar!("UPDATE database_identity SET shard = coalesce(shard, 0) RETURNING shard")
+            .fetch_one(pool)
+            .await?;
+        return Ok(shard.unwrap_or(0));
+    }
     let mut tx = pool.begin().await?;
     // Locked: another process of the same configuration may be deciding too.
     let current = sqlx::query_scalar!("SELECT shard FROM database_identity FOR UPDATE")

@@ -95,17 +95,21 @@ async fn victim_mid_transaction(pool: &PgPool) -> bool {
     .unwrap()
 }
 
-/// Waits until the victim is in the middle of a chunk's transaction, and partitions it there:
-/// both proxies stop forwarding while its transaction is still open.
-async fn partition_mid_transaction(env: &TestEnv, pg: &Proxy, amqp: &Proxy) {
+/// Waits until the victim is in the middle of a chunk's transaction of `key`'s version (the
+/// chunker has taken it, so what the victim has open is a load, not anything of its start), and
+/// partitions it there: both proxies stop forwarding while its transaction is still open.
+async fn partition_mid_transaction(env: &TestEnv, key: &str, pg: &Proxy, amqp: &Proxy) {
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut taken = false;
     loop {
         assert!(
             Instant::now() < deadline,
             "the victim never had a chunk's transaction open: {:#?}",
             env.files().await
         );
-        if victim_mid_transaction(&env.pool).await {
+        if !taken {
+            taken = file_by_key(env, key).await.is_some_and(|f| f.status != "discovered");
+        } else if victim_mid_transaction(&env.pool).await {
             pg.stall(true);
             amqp.stall(true);
             // Still open once nothing gets through: caught in the middle.
@@ -200,7 +204,7 @@ async fn a_database_consumer_partitioned_mid_transaction_hands_its_chunk_to_the_
     // 1. The victim, alone, loads the first file; partitioned mid-chunk, its chunk goes to
     //    two other consumers; then the partition heals and its late COMMIT arrives.
     env.drop_file(FIRST, &bytes);
-    partition_mid_transaction(&env, &pg, &amqp).await;
+    partition_mid_transaction(&env, FIRST, &pg, &amqp).await;
     procs.spawn("others-1", "database", &[]);
     procs.spawn("others-2", "database", &[]);
     // The others load the rest of the file; the victim's chunk is theirs once RabbitMQ drops
@@ -235,7 +239,7 @@ async fn a_database_consumer_partitioned_mid_transaction_hands_its_chunk_to_the_
     let mut second_bytes = bytes.clone();
     second_bytes.extend_from_slice(b"\r\n"); // other bytes, the same rows: a new version
     env.drop_file(SECOND, &second_bytes);
-    partition_mid_transaction(&env, &pg, &amqp).await;
+    partition_mid_transaction(&env, SECOND, &pg, &amqp).await;
     procs.spawn("others-3", "database", &[]);
     procs.spawn("others-4", "database", &[]);
     let took_over = async |file: &FileStatus| all_but_one(file);
