@@ -23,17 +23,51 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
     let migrator = penstock_db::connect(&primary_url, 1).await.unwrap();
     penstock_db::migrate(&migrator).await.unwrap();
     migrator.close().await;
+    // Before `penstock migrate` has numbered the primary, an API cannot start on the standby,
+    // and says what to run.
+    let standby_url = pg.standby_url("penstock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let error = penstock_db::Databases::connect(&standby_url, &[], 1)
+            .await
+            .err()
+            .expect("a standby of an unnumbered primary is refused")
+            .to_string();
+        // Until the standby has replayed the database and its migration, it is refused for that.
+        if error.contains("hot standby") || Instant::now() > deadline {
+            break error;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        refused.contains("hot standby") && refused.contains("penstock migrate"),
+        "{refused}"
+    );
+    penstock_db::Databases::connect(&primary_url, &[], 1)
+        .await
+        .unwrap()
+        .close()
+        .await;
     let primary = penstock_db::connect(&primary_url, 2).await.unwrap();
     let config = env.config(&[
         ("PENSTOCK_DATABASE_URL", &primary_url),
-        ("PENSTOCK_API_DATABASE_URL", &pg.standby_url("penstock")),
+        ("PENSTOCK_API_DATABASE_URL", &standby_url),
         // Far longer than the test: only a heard change can refresh a cached answer.
         ("PENSTOCK_API_CACHE_TTL", "1h"),
         ("PENSTOCK_API_REPLICA_MAX_LAG", "3s"),
         ("PENSTOCK_ADMIN_TOKEN", TOKEN),
     ]);
-    let fleet = env.start(config, &Role::ALL).await;
+    // The whole fleet in one process, its health also on a port of its own; and an API
+    // alone, as a read host would run it.
+    let with_health = penstock_config::Config {
+        health_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..config.clone()
+    };
+    let fleet = env.start(with_health, &Role::ALL).await;
     let api = Http::new(fleet.api_addr().unwrap());
+    let health = Http::new(fleet.health_addrs()[0]);
+    let reader = env.start(config, &[Role::Api]).await;
+    let read_api = Http::new(reader.api_addr().unwrap());
 
     let ready = until(&api, "/ready", |r| r.status == 200).await.json();
     assert_eq!(ready["replica"]["streaming"], true, "{ready}");
@@ -41,6 +75,12 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
         ready["replica"]["lag_seconds"].as_f64().is_some_and(|lag| lag <= 3.0),
         "{ready}"
     );
+    let ready = until(&health, "/ready", |r| r.status == 200).await.json();
+    assert_eq!(
+        ready["replica"]["streaming"], true,
+        "the fleet's health port gives the same answer: {ready}"
+    );
+    until(&read_api, "/ready", |r| r.status == 200).await;
 
     // One small file, then an aggregate kept in the cache.
     let small = egrid::file(&[(2023, "TX", "Alpha", "G1", "100")], &STANDARD_ORDER, "\n");
@@ -92,6 +132,11 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
     let behind = until(&api, "/ready", |r| r.status == 503).await.json();
     assert!(behind["replica"]["lag_seconds"].as_f64().unwrap() > 3.0, "{behind}");
     assert_eq!(behind["database"], true, "{behind}");
+    let behind = until(&health, "/ready", |r| r.status == 503).await.json();
+    assert!(
+        behind["replica"]["lag_seconds"].as_f64().unwrap() > 3.0,
+        "the health port applies the standby's lag rule too: {behind}"
+    );
     assert_eq!(
         api.get("/files").await.json()["total"],
         before,
@@ -99,6 +144,7 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
     );
     pg.standby_sql("SELECT pg_wal_replay_resume()");
     until(&api, "/ready", |r| r.status == 200).await;
+    until(&health, "/ready", |r| r.status == 200).await;
     let alerts = until(&api, "/alerts", |r| r.json()["total"].as_i64() > Some(0))
         .await
         .json();
@@ -115,15 +161,30 @@ async fn an_api_reading_from_a_hot_standby_sees_each_load_reports_the_lag_and_wr
         .unwrap();
     assert_eq!(status, "acknowledged");
 
-    // The primary goes away: the API keeps answering from the standby (the file list is
-    // read on every request), and /ready says the standby stopped streaming.
+    // The primary goes away: both APIs keep answering from the standby (the file list is
+    // read on every request). The API alone says only that the standby stopped streaming
+    // (and is unready once that is longer ago than the max lag); the whole fleet's process
+    // also that its loaders' database does not answer.
     primary.close().await;
     pg.stop_primary();
-    let files = api.get("/files").await;
-    assert_eq!(files.status, 200, "{}", files.text);
-    assert_eq!(files.json()["total"], 3, "{}", files.text);
-    let cut_off = until(&api, "/ready", |r| r.json()["replica"]["streaming"] == false).await;
+    for api in [&api, &read_api] {
+        let files = api.get("/files").await;
+        assert_eq!(files.status, 200, "{}", files.text);
+        assert_eq!(files.json()["total"], 3, "{}", files.text);
+    }
+    let cut_off = until(&read_api, "/ready", |r| r.json()["replica"]["streaming"] == false).await;
     assert_eq!(cut_off.json()["database"], true, "{}", cut_off.text);
+    // Unready once what it serves may be older than the max lag.
+    let stale = until(&read_api, "/ready", |r| r.status == 503).await;
+    assert_eq!(stale.json()["database"], true, "{}", stale.text);
+    let down = until(&health, "/ready", |r| r.json()["database"] == false).await;
+    assert_eq!(down.status, 503, "{}", down.text);
+    assert_eq!(
+        api.get("/ready").await.json()["database"],
+        false,
+        "one answer per process"
+    );
+    reader.stop().await;
     fleet.stop().await;
 }
 

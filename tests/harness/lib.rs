@@ -89,6 +89,12 @@ impl TestEnv {
         // test that reads PostgreSQL's counters must not see the migrations' index builds
         // and scans arrive in the middle of its measurement.
         create_migrated(&database_url).await;
+        // Numbered as `penstock migrate` does, so the roles of a test find it numbered.
+        penstock_db::Databases::connect(&database_url, &[], 1)
+            .await
+            .expect("number the test database")
+            .close()
+            .await;
         let pool = penstock_db::connect(&database_url, 5)
             .await
             .expect("connect test database");

@@ -160,7 +160,8 @@ async fn follow_replay(
     tracing::info!("the API reads from a hot standby; watching its replay position for data changes");
     let lag = ::metrics::gauge!(crate::metrics::REPLICA_LAG);
     // Unknown (not streaming, nothing replayed) shows as NaN rather than a stale value.
-    let shown = |status: &ReplicaStatus| status.lag_seconds.unwrap_or(f64::NAN);
+    let caught_up = crate::health::CaughtUp::default();
+    let shown = |status: &ReplicaStatus| caught_up.lag(status).unwrap_or(f64::NAN);
     lag.set(shown(&first));
     let mut replayed = first.replay_lsn;
     cache.set_listening(true);

@@ -2,11 +2,13 @@
 //! roles it runs. The api role serves it on `api_addr` (with the rest of the API); a fleet
 //! serves [`router`] on `health_addr` / `metrics_addr`.
 //!
-//! The readiness rule: ready when every database of the process (`database_url` and the
-//! datasets' own) answers a query and every role of this process
-//! that needs the broker holds its connection (roles report through [`RoleHealth`]); for an
-//! API reading from a hot standby, also while the standby is at most `api_replica_max_lag`
-//! behind. The answer is reused for 2 s, so a busy prober does not load the database.
+//! The readiness rule: ready when every database the process's roles use answers a query
+//! (for the loading roles `database_url` and the datasets' own; for the api role its own
+//! pools, on `api_database_url` when set) and every role of this process that needs the
+//! broker holds its connection (roles report through [`RoleHealth`]); when the api role reads
+//! from a hot standby, also while the standby is at most `api_replica_max_lag` behind. A
+//! process has one [`Health`]: `health_addr`, `metrics_addr` and `api_addr` give the same
+//! answer. It is reused for 2 s, so a busy prober does not load the database.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -73,21 +75,64 @@ pub struct Replica {
 
 /// What the health answers need: the databases, the roles' connections, the latest answer.
 pub struct Health {
-    dbs: Databases,
+    /// Every pool the process's roles use (each database once per user: the API's own pools
+    /// are apart from the loaders').
+    pools: Vec<PgPool>,
     roles: Arc<RoleHealth>,
     /// Set for the API's own answer: the pool whose standby status is asked too.
     replica: Option<(PgPool, Duration)>,
+    /// When the standby was last seen with everything it received replayed.
+    caught_up: CaughtUp,
     last: Mutex<Option<(Instant, Readiness)>>,
 }
 
+/// When a streaming standby was last seen caught up (everything received replayed), so a lag
+/// can be bounded by it: after a quiet spell the first WAL to arrive is replayed in moments,
+/// yet while it is, the age of the last transaction replayed is the whole spell, which is not
+/// how far behind the data is. Whatever was committed before the standby was last caught up
+/// is readable on it.
+#[derive(Default)]
+pub(crate) struct CaughtUp(Mutex<Option<Instant>>);
+
+impl CaughtUp {
+    /// The lag to report for `status`, read now.
+    pub(crate) fn lag(&self, status: &penstock_db::ReplicaStatus) -> Option<f64> {
+        let mut seen = self.0.lock().expect("caught-up lock");
+        if !status.streaming {
+            *seen = None;
+        } else if status.lag_seconds == Some(0.0) {
+            *seen = Some(Instant::now());
+        }
+        bounded_lag(status.lag_seconds, seen.map(|at| at.elapsed().as_secs_f64()))
+    }
+}
+
+/// A standby's lag as it reports it, but at most the time since it was last seen caught up
+/// while streaming (`caught_up_ago`; none when not seen so since it last streamed).
+fn bounded_lag(reported: Option<f64>, caught_up_ago: Option<f64>) -> Option<f64> {
+    match (reported, caught_up_ago) {
+        (Some(lag), Some(ago)) => Some(lag.min(ago)),
+        (reported, _) => reported,
+    }
+}
+
 impl Health {
-    pub fn new(dbs: Databases, roles: Arc<RoleHealth>) -> Health {
+    /// Readiness of a process whose broker-using roles report to `roles`; it watches no
+    /// database until told which ([`Health::watching`]).
+    pub fn new(roles: Arc<RoleHealth>) -> Health {
         Health {
-            dbs,
+            pools: Vec::new(),
             roles,
             replica: None,
+            caught_up: CaughtUp::default(),
             last: Mutex::new(None),
         }
+    }
+
+    /// Readiness also needs every database of `dbs` to answer.
+    pub fn watching(mut self, dbs: &Databases) -> Health {
+        self.pools.extend(dbs.pools().cloned());
+        self
     }
 
     /// Readiness also asks whether `pool` is a hot standby, and how far behind it is.
@@ -100,7 +145,7 @@ impl Health {
 
     /// Whether every database answers, and the standby status when that is asked for.
     async fn database(&self) -> (bool, Option<Replica>) {
-        for pool in self.dbs.pools() {
+        for pool in &self.pools {
             if penstock_db::ping(pool).await.is_err() {
                 return (false, None);
             }
@@ -114,7 +159,7 @@ impl Health {
                 true,
                 status.map(|s| Replica {
                     streaming: s.streaming,
-                    lag_seconds: s.lag_seconds,
+                    lag_seconds: self.caught_up.lag(&s),
                     max_lag_seconds: max_lag.as_secs_f64(),
                 }),
             ),
@@ -228,6 +273,35 @@ mod tests {
             lag_seconds: Some(lag_seconds),
             max_lag_seconds: 30.0,
         })
+    }
+
+    #[test]
+    fn a_standby_seen_caught_up_a_moment_ago_is_at_most_that_moment_behind() {
+        assert_eq!(bounded_lag(Some(3600.0), Some(0.5)), Some(0.5), "after a quiet hour");
+        assert_eq!(bounded_lag(Some(2.0), Some(10.0)), Some(2.0));
+        assert_eq!(bounded_lag(Some(3600.0), None), Some(3600.0), "never seen caught up");
+        assert_eq!(bounded_lag(None, Some(1.0)), None, "a lag that cannot be told stays so");
+    }
+
+    #[test]
+    fn a_standby_that_stops_streaming_is_no_longer_bounded_by_when_it_was_caught_up() {
+        let caught_up = CaughtUp::default();
+        let status = |streaming, lag| penstock_db::ReplicaStatus {
+            replay_lsn: "0/1".into(),
+            streaming,
+            lag_seconds: Some(lag),
+        };
+        assert_eq!(caught_up.lag(&status(true, 0.0)), Some(0.0));
+        assert!(
+            caught_up.lag(&status(true, 3600.0)).unwrap() < 1.0,
+            "caught up a moment ago"
+        );
+        assert_eq!(caught_up.lag(&status(false, 3600.0)), Some(3600.0));
+        assert_eq!(
+            caught_up.lag(&status(true, 3600.0)),
+            Some(3600.0),
+            "not seen caught up since"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::cache::Cache;
 use crate::error::{ApiError, ApiResult};
-use crate::health::{Health, RoleHealth};
+use crate::health::Health;
 use crate::params::Params;
 use crate::plant_index::{PlantIndex, Snapshot};
 
@@ -45,12 +45,11 @@ pub struct Api {
 
 impl Api {
     /// The API reading from `dbs` (its own pools, apart from the loaders') and writing alert
-    /// actions to `writes`; `roles` are the broker-using roles of the same process, whose
-    /// connections its readiness includes (none when the api runs alone).
-    pub fn new(config: &Config, dbs: Databases, writes: PgPool, roles: Arc<RoleHealth>) -> Api {
+    /// actions to `writes`; `health` is its process's readiness (see [`Api::health`]).
+    pub fn new(config: &Config, dbs: Databases, writes: PgPool, health: Arc<Health>) -> Api {
         let pool = dbs.for_dataset(READ_MODEL_DATASET).clone();
         Api {
-            health: Arc::new(Health::new(dbs.clone(), roles).with_replica(pool.clone(), config.api_replica_max_lag)),
+            health,
             dbs,
             pool,
             writes,
@@ -60,6 +59,15 @@ impl Api {
             plants: PlantIndex::default(),
             request_timeout: config.api_request_timeout,
         }
+    }
+
+    /// What readiness adds for an API reading from `dbs`: every one of them answers, and
+    /// `database_url`'s (a hot standby when `api_database_url` names one) is at most
+    /// `api_replica_max_lag` behind.
+    pub fn health(health: Health, config: &Config, dbs: &Databases) -> Health {
+        health
+            .watching(dbs)
+            .with_replica(dbs.home().clone(), config.api_replica_max_lag)
     }
 
     /// Every plant in memory as of the latest data change (see `plant_index.rs`), or None

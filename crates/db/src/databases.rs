@@ -254,6 +254,15 @@ async fn claim(pool: &PgPool, label: &str, seen: Option<i32>, wanted: i32, known
     if let Some(shard) = seen.filter(|s| !taken.contains(s)) {
         return Ok(shard);
     }
+    if sqlx::query_scalar!(r#"SELECT pg_is_in_recovery() AS "standby!""#)
+        .fetch_one(pool)
+        .await?
+    {
+        return Err(DbError::Invalid(format!(
+            "{label} is a hot standby whose primary has not been given its shard number yet (table \
+             database_identity); run `penstock migrate` against the primary (database_url) first"
+        )));
+    }
     if known.is_empty() {
         // Home keeps what it has or takes 0, whatever others do: one statement, so no
         // process ever holds this row locked across a round trip (a role partitioned while

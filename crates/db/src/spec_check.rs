@@ -109,6 +109,14 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>
         .collect();
     let partitioning = sqlx::query!(
         r#"SELECT pg_get_partkeydef(c.oid) AS partition_key,
+                  -- The key's columns from the catalog, in order ('' for an expression), so
+                  -- quoting, COLLATE and operator classes in the definition do not matter.
+                  array(SELECT coalesce(a.attname::text, '')
+                          FROM pg_partitioned_table pt
+                         CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n)
+                          LEFT JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum
+                         WHERE pt.partrelid = c.oid
+                         ORDER BY k.n) AS "key_columns!",
                   EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
                           WHERE i.inhparent = c.oid AND p.relpartbound IS NOT NULL
                             AND pg_get_expr(p.relpartbound, p.oid) = 'DEFAULT') AS "has_default!"
@@ -121,7 +129,10 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>
     match partitioning_problem(
         table,
         spec.partition_by.as_deref(),
-        partitioning.partition_key.as_deref(),
+        partitioning
+            .partition_key
+            .as_deref()
+            .map(|def| (def, partitioning.key_columns.as_slice())),
         partitioning.has_default,
     ) {
         Some(Problem::Fatal(message)) => return fail(message),
@@ -136,17 +147,20 @@ enum Problem {
     Warning(String),
 }
 
-/// Whether the table's partitioning (`partition_key` as `pg_get_partkeydef` gives it, e.g.
-/// `LIST (year)`; none for a plain table) agrees with the spec's `partition_by`.
+/// Whether the table's partitioning agrees with the spec's `partition_by`. `live` is none
+/// for a plain table, else the key as `pg_get_partkeydef` gives it (e.g. `LIST (year)`) and
+/// its columns from the catalog (`""` for an expression): it agrees when it is the one
+/// declared column.
 fn partitioning_problem(
     table: &str,
     declared: Option<&str>,
-    partition_key: Option<&str>,
+    live: Option<(&str, &[String])>,
     has_default: bool,
 ) -> Option<Problem> {
-    let live_column = partition_key.map(|def| {
-        let inside = def.split_once('(').map_or(def, |(_, rest)| rest.trim_end_matches(')'));
-        inside.trim().trim_matches('"').to_string()
+    let partition_key = live.map(|(def, _)| def);
+    let live_column = live.map(|(_, columns)| match columns {
+        [column] => column.clone(),
+        _ => String::new(), // several columns, or an expression: never the declared column
     });
     match (declared, live_column) {
         (None, None) => None,
@@ -271,29 +285,44 @@ mod tests {
         assert!(warning.contains("rounded"), "{warning}");
     }
 
-    fn problem(declared: Option<&str>, key: Option<&str>, has_default: bool) -> Option<(bool, String)> {
-        partitioning_problem("t", declared, key, has_default).map(|p| match p {
+    fn problem(declared: Option<&str>, key: Option<(&str, &[&str])>, has_default: bool) -> Option<(bool, String)> {
+        let columns: Option<(&str, Vec<String>)> =
+            key.map(|(def, columns)| (def, columns.iter().map(|c| c.to_string()).collect()));
+        let live = columns.as_ref().map(|(def, columns)| (*def, columns.as_slice()));
+        partitioning_problem("t", declared, live, has_default).map(|p| match p {
             Problem::Fatal(m) => (true, m),
             Problem::Warning(m) => (false, m),
         })
     }
 
     #[test]
-    fn a_partitioned_table_must_be_partitioned_by_the_declared_column() {
+    fn a_partitioned_table_must_be_partitioned_by_the_declared_column_alone() {
         assert!(problem(None, None, false).is_none());
-        assert!(problem(Some("year"), Some("LIST (year)"), true).is_none());
-        assert!(problem(Some("year"), Some("RANGE (\"year\")"), true).is_none());
+        assert!(problem(Some("year"), Some(("LIST (year)", &["year"])), true).is_none());
+        assert!(problem(Some("year"), Some(("RANGE (\"year\")", &["year"])), true).is_none());
+        let collated = ("LIST (region COLLATE \"C\" text_pattern_ops)", &["region"][..]);
+        assert!(
+            problem(Some("region"), Some(collated), true).is_none(),
+            "COLLATE, opclass"
+        );
         let (fatal, message) = problem(Some("year"), None, false).unwrap();
         assert!(fatal && message.contains("PARTITION BY LIST (year)"), "{message}");
-        let (fatal, message) = problem(Some("year"), Some("LIST (state)"), true).unwrap();
+        let (fatal, message) = problem(Some("year"), Some(("LIST (state)", &["state"])), true).unwrap();
         assert!(fatal && message.contains("partitioned by LIST (state)"), "{message}");
+        let (fatal, message) = problem(Some("year"), Some(("RANGE (year, state)", &["year", "state"])), true).unwrap();
+        assert!(
+            fatal && message.contains("RANGE (year, state)"),
+            "several columns: {message}"
+        );
+        let (fatal, message) = problem(Some("year"), Some(("RANGE ((year + 1))", &[""])), true).unwrap();
+        assert!(fatal && message.contains("(year + 1)"), "an expression: {message}");
     }
 
     #[test]
     fn a_partitioned_table_without_a_default_partition_or_declaration_is_warned_about() {
-        let (fatal, message) = problem(Some("year"), Some("LIST (year)"), false).unwrap();
+        let (fatal, message) = problem(Some("year"), Some(("LIST (year)", &["year"])), false).unwrap();
         assert!(!fatal && message.contains("no DEFAULT partition"), "{message}");
-        let (fatal, message) = problem(None, Some("LIST (year)"), true).unwrap();
+        let (fatal, message) = problem(None, Some(("LIST (year)", &["year"])), true).unwrap();
         assert!(!fatal && message.contains("partition_by"), "{message}");
     }
 

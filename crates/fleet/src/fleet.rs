@@ -7,7 +7,7 @@ use std::time::Duration;
 use penstock_api::{Health, RoleHealth};
 use penstock_broker::{BrokerError, RabbitMq, WorkQueue};
 use penstock_config::Config;
-use penstock_db::DbError;
+use penstock_db::{Databases, DbError, PgPool};
 use penstock_workers::context::{Context, connect_broker};
 use penstock_workers::outcome::RunError;
 use penstock_workers::startup::waiting_for;
@@ -23,6 +23,7 @@ pub struct Fleet {
     tasks: JoinSet<()>,
     ctx: Arc<Context>,
     api_addr: Option<std::net::SocketAddr>,
+    health_addrs: Vec<std::net::SocketAddr>,
 }
 
 impl Fleet {
@@ -33,9 +34,6 @@ impl Fleet {
         penstock_api::prometheus();
         penstock_workers::metrics::describe();
         let ctx = Context::open(config).await?;
-        let pool = ctx.home().clone();
-        let roles_health = Arc::new(RoleHealth::default());
-        let health = Arc::new(Health::new(ctx.dbs.clone(), roles_health.clone()));
         // A broker still starting is waited for (startup_wait); one that refuses, or stays
         // unreachable, stops the start with the error (later failures reconnect).
         waiting_for(
@@ -52,8 +50,25 @@ impl Fleet {
         })?
         .close()
         .await;
+        let mut api = match ctx.config.api_addr {
+            Some(addr) if roles.contains(&Role::Api) => Some((addr, connect_api(&ctx).await?)),
+            _ => None,
+        };
+        // One readiness answer for the process, on every port it serves: the databases its
+        // roles use (the API's own pools, and whether its standby keeps up), and the
+        // connections of its broker-using roles.
+        let roles_health = Arc::new(RoleHealth::default());
+        let mut health = Health::new(roles_health.clone());
+        if roles.iter().any(|r| *r != Role::Api) || api.is_none() {
+            health = health.watching(&ctx.dbs);
+        }
+        if let Some((_, (dbs, _))) = &api {
+            health = penstock_api::Api::health(health, &ctx.config, dbs);
+        }
+        let health = Arc::new(health);
         let mut tasks = JoinSet::new();
         let mut served = Vec::new();
+        let mut health_addrs = Vec::new();
         for (key, addr) in [
             ("health_addr", ctx.config.health_addr),
             ("metrics_addr", ctx.config.metrics_addr),
@@ -65,6 +80,7 @@ impl Fleet {
                 .await
                 .map_err(|e| RunError::Startup(format!("cannot listen on {key} {addr}: {e}")))?;
             served.push(addr);
+            health_addrs.extend(listener.local_addr().ok());
             tasks.spawn(serve_health(listener, health.clone(), shutdown.clone()));
         }
         if roles.iter().any(|r| *r != Role::Api) {
@@ -76,46 +92,15 @@ impl Fleet {
         let mut api_addr = None;
         for role in unique {
             if role == Role::Api {
-                let Some(addr) = ctx.config.api_addr else {
-                    tracing::warn!("the api role has no address (api_addr is empty); it serves nothing");
-                    continue;
-                };
-                let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
-                api_addr = listener.local_addr().ok();
-                // Its own pool: however many clients call, they cannot take the loaders'
-                // connections. It reads from a standby when api_database_url names one.
-                let (read_url, key) = match &ctx.config.api_database_url {
-                    Some(url) => (url.as_str(), "api_database_url"),
-                    None => (ctx.config.database_url.as_str(), "database_url"),
-                };
-                let api_dbs = waiting_for(
-                    "PostgreSQL",
-                    ctx.config.startup_wait,
-                    DbError::is_transient,
-                    async || {
-                        penstock_db::Databases::connect(
-                            read_url,
-                            &ctx.config.dataset_databases(),
-                            ctx.config.api_database_connections,
-                        )
-                        .await
-                    },
-                )
-                .await
-                .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL at {key}: {e}")))?;
-                // Alert actions write: to the primary, on the process's own pool.
-                let writes = if ctx.config.api_database_url.is_some() {
-                    pool.clone()
-                } else {
-                    api_dbs.home().clone()
-                };
-                let api = Arc::new(penstock_api::Api::new(
-                    &ctx.config,
-                    api_dbs,
-                    writes,
-                    roles_health.clone(),
-                ));
-                tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
+                match api.take() {
+                    Some((addr, (dbs, writes))) => {
+                        let listener = penstock_api::bind(addr).await.map_err(RunError::Startup)?;
+                        api_addr = listener.local_addr().ok();
+                        let api = Arc::new(penstock_api::Api::new(&ctx.config, dbs, writes, health.clone()));
+                        tasks.spawn(penstock_api::serve(listener, api, shutdown.clone()));
+                    }
+                    None => tracing::warn!("the api role has no address (api_addr is empty); it serves nothing"),
+                }
                 continue;
             }
             // Listed as not connected until it is: readiness must not say "ready" while a
@@ -128,12 +113,19 @@ impl Fleet {
             tasks,
             ctx,
             api_addr,
+            health_addrs,
         })
     }
 
     /// Where the api role listens, when this fleet runs it.
     pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
         self.api_addr
+    }
+
+    /// Where this fleet serves `/health`, `/ready` and `/metrics` apart from the API
+    /// (`health_addr`, and `metrics_addr` when it differs).
+    pub fn health_addrs(&self) -> &[std::net::SocketAddr] {
+        &self.health_addrs
     }
 
     /// Asks every role to stop (same as a signal).
@@ -152,6 +144,28 @@ impl Fleet {
         self.shutdown.cancel();
         self.wait().await;
     }
+}
+
+/// The api role's own pools (however many clients call, they cannot take the loaders'
+/// connections), on a standby when `api_database_url` names one, and where its few writes
+/// (alert actions) go: the primary.
+async fn connect_api(ctx: &Context) -> Result<(Databases, PgPool), RunError> {
+    let config = &ctx.config;
+    let (read_url, key) = match &config.api_database_url {
+        Some(url) => (url.as_str(), "api_database_url"),
+        None => (config.database_url.as_str(), "database_url"),
+    };
+    let dbs = waiting_for("PostgreSQL", config.startup_wait, DbError::is_transient, async || {
+        Databases::connect(read_url, &config.dataset_databases(), config.api_database_connections).await
+    })
+    .await
+    .map_err(|e| RunError::Startup(format!("cannot connect the API to PostgreSQL at {key}: {e}")))?;
+    let writes = if config.api_database_url.is_some() {
+        ctx.home().clone()
+    } else {
+        dbs.home().clone()
+    };
+    Ok((dbs, writes))
 }
 
 /// Every 5 s, records how many messages wait in each work queue (consumer lag).

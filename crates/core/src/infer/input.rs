@@ -43,10 +43,11 @@ pub(super) struct Record {
 }
 
 /// A partitioned table proposed for a large file: by which key column, and the one value
-/// the sample holds.
+/// the sample holds, as loading coerces it.
 pub(super) struct Partition {
     pub(super) column: String,
+    /// The value as loading stores it (an ISO date, a number without separators).
     pub(super) value: String,
-    /// Whether the column is an integer (the value is written bare, not quoted).
-    pub(super) integer: bool,
+    /// That value as an SQL literal: bare for numbers and booleans, quoted otherwise.
+    pub(super) literal: String,
 }

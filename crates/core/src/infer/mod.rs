@@ -51,10 +51,30 @@ fn partition_proposal(options: &InferOptions, columns: &[Column], key: &key::Key
         .collect();
     let integer = |c: &Column| matches!(c.ty, crate::spec::ColumnType::Integer | crate::spec::ColumnType::Bigint);
     let chosen = constant.iter().find(|c| integer(c)).or_else(|| constant.first())?;
+    let (value, literal) = partition_value(chosen, chosen.examples.first()?)?;
     Some(Partition {
         column: chosen.name.clone(),
-        value: chosen.examples.first()?.trim().to_string(),
-        integer: integer(chosen),
+        value,
+        literal,
+    })
+}
+
+/// A sampled value of `column` as loading stores it, and as an SQL literal (the partition's
+/// bound must be the stored value: `2023-01-05` for `1/5/2023`, `2023` for `"2,023"`).
+fn partition_value(column: &Column, raw: &str) -> Option<(String, String)> {
+    use crate::coerce::Value;
+    let spec = crate::spec::ColumnSpec {
+        thousands: column.thousands.then_some(','),
+        accounting_negatives: column.accounting,
+        ..column::probe(column.ty, false)
+    };
+    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    Some(match crate::coerce::coerce(raw, &spec, &[]).ok()? {
+        Value::Null => return None,
+        Value::Integer(i) => (i.to_string(), i.to_string()),
+        Value::Numeric(n) => (n.clone(), n),
+        Value::Boolean(b) => (b.to_string(), b.to_string()),
+        Value::Date(s) | Value::Timestamp(s) | Value::Text(s) => (s.clone(), quoted(&s)),
     })
 }
 

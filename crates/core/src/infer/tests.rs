@@ -120,6 +120,28 @@ fn a_file_without_a_header_or_not_in_utf8_is_refused_with_the_fix() {
 }
 
 #[test]
+fn a_partition_bound_is_the_value_as_loading_stores_it_not_as_the_file_writes_it() {
+    let mut csv = String::from("day,station,reading\n");
+    for i in 0..50 {
+        csv.push_str(&format!("1/5/2023,S{i},{}.5\n", i * 3));
+    }
+    let large = InferOptions {
+        file_bytes: 3 << 30,
+        ..options()
+    };
+    let inferred = infer(csv.as_bytes(), &large).unwrap();
+    let spec = DatasetSpec::from_toml("readings.toml", &inferred.spec_toml).unwrap();
+    assert_eq!(spec.partition_by.as_deref(), Some("day"));
+    assert!(
+        inferred
+            .up_sql
+            .contains("CREATE TABLE readings_2023_01_05 PARTITION OF readings FOR VALUES IN ('2023-01-05')"),
+        "{}",
+        inferred.up_sql
+    );
+}
+
+#[test]
 fn a_large_file_gets_a_table_partitioned_by_its_constant_key_column() {
     let mut csv = String::from("year,station,reading\n");
     for i in 0..50 {

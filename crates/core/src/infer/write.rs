@@ -189,11 +189,7 @@ pub(super) fn migration(
          -- (add one before its files arrive, or move its rows out of DEFAULT with DETACH / ATTACH).",
         p.column
     );
-    let literal = if p.integer {
-        p.value.clone()
-    } else {
-        format!("'{}'", p.value.replace('\'', "''"))
-    };
+    let literal = &p.literal;
     // After the table's name, so it may start with a digit (a year); never the name of the
     // key's index or of the DEFAULT partition.
     let mut suffix: String = p
