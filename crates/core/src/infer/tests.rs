@@ -119,17 +119,27 @@ fn a_file_without_a_header_or_not_in_utf8_is_refused_with_the_fix() {
     assert!(err.contains("iconv"), "{err}");
 }
 
-#[test]
-fn a_partition_bound_is_the_value_as_loading_stores_it_not_as_the_file_writes_it() {
-    let mut csv = String::from("day,station,reading\n");
+/// Fifty readings of stations, every one with the same `value` in column `first`.
+fn readings_of_one(first: &str, value: &str) -> String {
+    let mut csv = format!("{first},station,reading\n");
     for i in 0..50 {
-        csv.push_str(&format!("1/5/2023,S{i},{}.5\n", i * 3));
+        csv.push_str(&format!("{value},S{i},{}.5\n", i * 3));
     }
-    let large = InferOptions {
+    csv
+}
+
+/// The options for a file large enough to be proposed a partitioned table.
+fn large_file() -> InferOptions {
+    InferOptions {
         file_bytes: 3 << 30,
         ..options()
-    };
-    let inferred = infer(csv.as_bytes(), &large).unwrap();
+    }
+}
+
+#[test]
+fn a_partition_bound_is_the_value_as_loading_stores_it_not_as_the_file_writes_it() {
+    let csv = readings_of_one("day", "1/5/2023");
+    let inferred = infer(csv.as_bytes(), &large_file()).unwrap();
     let spec = DatasetSpec::from_toml("readings.toml", &inferred.spec_toml).unwrap();
     assert_eq!(spec.partition_by.as_deref(), Some("day"));
     assert!(
@@ -143,19 +153,12 @@ fn a_partition_bound_is_the_value_as_loading_stores_it_not_as_the_file_writes_it
 
 #[test]
 fn a_large_file_gets_a_table_partitioned_by_its_constant_key_column() {
-    let mut csv = String::from("year,station,reading\n");
-    for i in 0..50 {
-        csv.push_str(&format!("2023,S{i},{}.5\n", i * 3));
-    }
+    let csv = readings_of_one("year", "2023");
     let small = infer(csv.as_bytes(), &options()).unwrap();
     assert!(!small.spec_toml.contains("partition_by"), "{}", small.spec_toml);
     assert!(!small.up_sql.contains("PARTITION"), "{}", small.up_sql);
 
-    let large = InferOptions {
-        file_bytes: 3 << 30,
-        ..options()
-    };
-    let inferred = infer(csv.as_bytes(), &large).unwrap();
+    let inferred = infer(csv.as_bytes(), &large_file()).unwrap();
     let spec = DatasetSpec::from_toml("readings.toml", &inferred.spec_toml).unwrap();
     assert_eq!(spec.partition_by.as_deref(), Some("year"));
     assert!(
