@@ -41,6 +41,7 @@ pub(crate) async fn try_load(
     let header = HeaderMap {
         field_count: 6,
         columns: vec![1, 2, 3, 4, 5],
+        new_columns: vec![],
     };
     let prepared = prepare_chunk(body.as_bytes(), &spec, &header, 3, file_id);
     assert!(prepared.quarantined.is_empty(), "{:?}", prepared.quarantined);
@@ -58,6 +59,7 @@ pub(crate) async fn try_load(
         records: prepared.records,
         field_count: header.field_count,
         columns: header.columns.clone(),
+        new_columns: vec![],
         sha256: String::new(),
     };
     penstock_db::load_chunk(&env.pool, &MergeSql::new(&spec), &item, &prepared, body.as_bytes()).await

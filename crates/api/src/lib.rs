@@ -55,6 +55,7 @@ pub use state::Api;
         pipeline::files,
         pipeline::file,
         pipeline::file_errors,
+        pipeline::file_diff,
         alerts::alerts,
         alerts::acknowledge,
         alerts::resolve,
@@ -153,6 +154,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/files", get(pipeline::files))
         .route("/files/{id}", get(pipeline::file))
         .route("/files/{id}/errors", get(pipeline::file_errors))
+        .route("/files/{id}/diff", get(pipeline::file_diff))
         .route("/alerts", get(alerts::alerts))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))

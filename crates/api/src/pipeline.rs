@@ -46,6 +46,8 @@ pub struct DatasetColumn {
     #[serde(rename = "type")]
     pub ty: String,
     pub nullable: bool,
+    /// Whether a file must have it (false: a file without it loads NULL there).
+    pub required: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,6 +58,14 @@ pub struct Dataset {
     pub key_prefix: String,
     pub conflict_key: Vec<String>,
     pub columns: Vec<DatasetColumn>,
+    /// What a file with columns the spec does not declare does: alert, rescue, ignore or
+    /// reject (see each file's `new_columns`).
+    pub on_new_columns: String,
+    /// With `on_new_columns = "rescue"`: the jsonb column that keeps them.
+    pub rescue_column: Option<String>,
+    /// Which row stands when a key meets itself again: update (the later file version),
+    /// keep (the earliest) or record (the later, and the replaced row in history).
+    pub on_conflict: String,
     /// File versions seen, by status.
     pub files: std::collections::BTreeMap<String, i64>,
     pub rows_loaded: i64,
@@ -189,6 +199,118 @@ pub async fn file_errors(
     }))
 }
 
+/// One row of a diff: its conflict key and, per column, its value in each file version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiffRow {
+    #[schema(value_type = Object)]
+    pub key: serde_json::Map<String, serde_json::Value>,
+    /// Column → `{"old": …, "new": …}`; a changed row lists only the columns that differ,
+    /// an added or absent row every column (the missing side null).
+    #[schema(value_type = Object)]
+    pub columns: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What changed from file version `against` to file version `id`, by conflict key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileDiff {
+    pub dataset: String,
+    /// The older side (`against`) and the newer one (`id`).
+    pub from: i64,
+    pub to: i64,
+    pub added_total: i64,
+    pub changed_total: i64,
+    pub absent_total: i64,
+    pub unchanged: i64,
+    /// False when some of a side's rows are no longer known (replaced, and the dataset's
+    /// on_conflict is not "record"); `note` says which.
+    pub complete: bool,
+    pub note: Option<String>,
+    /// At most `limit` rows of each kind, by key.
+    pub added: Vec<DiffRow>,
+    pub changed: Vec<DiffRow>,
+    pub absent: Vec<DiffRow>,
+}
+
+impl FileDiff {
+    /// The API's form of a diff of `dataset` from `from` to `to`.
+    pub fn new(dataset: &str, from: i64, to: i64, diff: penstock_db::read::Diff) -> FileDiff {
+        let rows = |rows: Vec<penstock_db::read::DiffRow>| {
+            rows.into_iter()
+                .map(|r| DiffRow {
+                    key: r.key,
+                    columns: r
+                        .columns
+                        .into_iter()
+                        .map(|(c, (old, new))| (c, serde_json::json!({ "old": old, "new": new })))
+                        .collect(),
+                })
+                .collect()
+        };
+        FileDiff {
+            dataset: dataset.to_string(),
+            from,
+            to,
+            added_total: diff.added_total as i64,
+            changed_total: diff.changed_total as i64,
+            absent_total: diff.absent_total as i64,
+            unchanged: diff.unchanged as i64,
+            complete: diff.complete,
+            note: diff.note,
+            added: rows(diff.added),
+            changed: rows(diff.changed),
+            absent: rows(diff.absent),
+        }
+    }
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct DiffQuery {
+    /// The file version to compare with (the older side), of the same dataset.
+    #[param(minimum = 0)]
+    against: i64,
+    /// Rows listed of each kind (the totals count them all).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i32>,
+}
+
+/// The rows added, changed (old → new values) and absent from file version `against` to
+/// file version `id`.
+#[utoipa::path(get, path = "/files/{id}/diff", tag = "pipeline",
+    params(("id" = i64, Path, description = "File id (the newer side)", minimum = 0), DiffQuery),
+    responses(
+        (status = 200, description = "The diff, by conflict key", body = FileDiff),
+        (status = 400, description = "A parameter is invalid, or the files are of different datasets", body = ErrorBody),
+        (status = 404, description = "No file has this id", body = ErrorBody),
+    ))]
+pub async fn file_diff(
+    State(api): State<Arc<Api>>,
+    Segment(id): Segment,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<FileDiff>> {
+    let p = Params::parse(raw.as_deref(), &["against", "limit"])?;
+    let id = parse_id(&id, "file id", ID_MAX)?;
+    let against = p
+        .int("against", 0, ID_MAX)?
+        .ok_or_else(|| ApiError::bad_parameter("against is required: the id of the file version to compare with"))?;
+    let limit = p.int("limit", 1, 1000)?.unwrap_or(100) as usize;
+    let (to, from) = (find_file(&api, id).await?, find_file(&api, against).await?);
+    if to.dataset != from.dataset {
+        return Err(ApiError::bad_parameter(format!(
+            "file {id} is of dataset {} and file {against} of {}: a diff compares versions of one dataset",
+            to.dataset, from.dataset
+        )));
+    }
+    let spec = api
+        .datasets
+        .iter()
+        .find(|d| d.name == to.dataset)
+        .ok_or_else(|| ApiError::not_found(format!("dataset {:?} is not configured", to.dataset)))?;
+    let diff = penstock_db::read::diff(api.dbs.for_file(id), spec, against, id, limit).await?;
+    Ok(Json(FileDiff::new(&spec.name, against, id, diff)))
+}
+
 /// The configured datasets with their files and row counts.
 #[utoipa::path(get, path = "/datasets", tag = "pipeline",
     responses(
@@ -216,8 +338,12 @@ pub async fn datasets(State(api): State<Arc<Api>>, RawQuery(raw): RawQuery) -> A
                         source: c.source.clone(),
                         ty: c.ty.name().to_string(),
                         nullable: c.nullable,
+                        required: c.required,
                     })
                     .collect(),
+                on_new_columns: spec.on_new_columns.as_str().to_string(),
+                rescue_column: spec.rescue().map(str::to_string),
+                on_conflict: spec.on_conflict.as_str().to_string(),
                 files: mine.iter().map(|c| (c.status.to_string(), c.files)).collect(),
                 rows_loaded: mine.iter().map(|c| c.rows_loaded).sum(),
                 rows_quarantined: mine.iter().map(|c| c.rows_quarantined).sum(),

@@ -167,7 +167,8 @@ impl Config {
     }
 }
 
-const BUILTIN_CONFIG: &str = include_str!("../../../config/penstock.toml");
+/// The defaults compiled into the binary (`config/penstock.toml` of this repository).
+pub const BUILTIN_CONFIG: &str = include_str!("../../../config/penstock.toml");
 const BUILTIN_DATASETS: &[(&str, &str)] = &[(
     "egrid_generators.toml",
     include_str!("../../../config/datasets/egrid_generators.toml"),

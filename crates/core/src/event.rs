@@ -73,6 +73,14 @@ pub enum EventKind {
     Parked {
         queue: String,
     },
+    /// A file version's header has columns its dataset does not declare (schema drift,
+    /// `on_new_columns = "alert"`); its declared columns load as usual.
+    NewColumns {
+        file_id: i64,
+        key: String,
+        dataset: String,
+        columns: Vec<String>,
+    },
     /// The reconciler republished the lost items of a file that made no progress.
     FileRecovered {
         file_id: i64,
@@ -146,6 +154,24 @@ impl Event {
         Event::new(kind, "chunker", format!("{key} rejected: {reason}"), metadata)
     }
 
+    /// A file version with columns its dataset does not declare: one event (and one alert)
+    /// per file version, naming them.
+    pub fn new_columns(file_id: i64, key: &str, dataset: &str, columns: Vec<String>) -> Event {
+        let metadata = serde_json::json!({ "file_id": file_id, "key": key, "dataset": dataset, "columns": columns });
+        let listed = columns.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+        let message = format!(
+            "{key} has column(s) {listed} that dataset {dataset} does not declare; its declared columns load as usual. \
+             Add them with `penstock infer --update {dataset} FILE`, or set on_new_columns (rescue, ignore, reject)"
+        );
+        let kind = EventKind::NewColumns {
+            file_id,
+            key: key.to_string(),
+            dataset: dataset.to_string(),
+            columns,
+        };
+        Event::new(kind, "chunker", message, metadata)
+    }
+
     /// A dead work item the error consumer recorded.
     pub fn dead_item(
         queue: Option<&str>,
@@ -169,7 +195,9 @@ impl Event {
             }
             EventKind::Parked { .. } => Severity::Critical,
             EventKind::ReconnectLoop { failures, .. } if *failures >= 10 => Severity::Critical,
-            EventKind::ReconnectLoop { .. } | EventKind::FileRecovered { .. } => Severity::Warning,
+            EventKind::ReconnectLoop { .. } | EventKind::FileRecovered { .. } | EventKind::NewColumns { .. } => {
+                Severity::Warning
+            }
         }
     }
 
@@ -184,6 +212,7 @@ impl Event {
             EventKind::Parked { queue } => format!("parked:{queue}"),
             EventKind::ReconnectLoop { role, .. } => format!("reconnect-loop:{role}"),
             EventKind::FileRecovered { file_id, .. } => format!("file-recovered:{file_id}"),
+            EventKind::NewColumns { file_id, .. } => format!("new-columns:{file_id}"),
         }
     }
 }

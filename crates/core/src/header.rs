@@ -1,15 +1,58 @@
 //! Finding a dataset's columns in a file's header, by name: column order may differ between
-//! files, extra columns are ignored, and a missing or ambiguous column rejects the file.
+//! files; a missing required or an ambiguous column rejects the file; a missing optional
+//! column (`required = false`) loads NULL; columns the spec does not declare are new columns,
+//! which the dataset's `on_new_columns` alerts on, rescues, ignores or rejects.
 
-use crate::spec::DatasetSpec;
+use crate::spec::{DatasetSpec, OnNewColumns};
+
+/// The field index of a spec column the file does not have (`required = false`): it loads
+/// NULL. As `i32` (the stored plan) it is -1.
+pub const ABSENT: u32 = u32::MAX;
 
 /// Where each of the spec's columns sits in the file's records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderMap {
     /// Fields per record, as the header declares.
     pub field_count: u32,
-    /// For each spec column (in spec order), its 0-based field index in the file.
+    /// For each spec column (in spec order), its 0-based field index in the file, or
+    /// [`ABSENT`].
     pub columns: Vec<u32>,
+    /// The header's columns the spec does not declare, in file order.
+    pub new_columns: Vec<NewColumn>,
+}
+
+/// A column of the file that the spec does not declare.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewColumn {
+    /// The header as written (surrounding spaces and a byte order mark removed); a field
+    /// with a blank header is named `field_<n>` (1-based).
+    pub name: String,
+    /// Its 0-based field index.
+    pub field: u32,
+}
+
+impl HeaderMap {
+    /// The spec's columns this file does not have (each loads NULL).
+    pub fn absent<'s>(&self, spec: &'s DatasetSpec) -> Vec<&'s str> {
+        spec.columns
+            .iter()
+            .zip(&self.columns)
+            .filter(|(_, i)| **i == ABSENT)
+            .map(|(c, _)| c.name.as_str())
+            .collect()
+    }
+
+    /// New columns with a header (a blank-headed field is not announced: it is usually a
+    /// trailing delimiter; `rescue` still keeps its values).
+    pub fn named_new_columns(&self) -> impl Iterator<Item = &NewColumn> {
+        self.new_columns.iter().filter(|c| !c.blank())
+    }
+}
+
+impl NewColumn {
+    fn blank(&self) -> bool {
+        self.name == format!("field_{}", self.field + 1)
+    }
 }
 
 /// Why a header does not fit the dataset; messages name the line and the fix.
@@ -25,6 +68,17 @@ pub enum HeaderError {
         missing: Vec<String>,
         found: Vec<String>,
         hint: Option<String>,
+    },
+    #[error(
+        "header on line {line} has column(s) {} that the dataset does not declare, and its on_new_columns is \"reject\"; \
+         add them to the spec (`penstock infer --update {dataset} FILE` proposes them and their migration), or set \
+         on_new_columns to \"alert\", \"rescue\" or \"ignore\"",
+        quoted(new)
+    )]
+    NewColumns {
+        line: u64,
+        dataset: String,
+        new: Vec<String>,
     },
     #[error(
         "header on line {line} has column {name:?} more than once (fields {first} and {second}); penstock cannot tell which one to load"
@@ -66,6 +120,7 @@ pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Re
     let found: Vec<String> = names.iter().map(|n| normalise(n)).collect();
     let mut columns = Vec::with_capacity(spec.columns.len());
     let mut missing = Vec::new();
+    let mut mapped = vec![false; found.len()];
     for column in &spec.columns {
         let wanted = normalise(&column.source);
         let mut positions = found
@@ -74,7 +129,10 @@ pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Re
             .filter(|(_, f)| **f == wanted)
             .map(|(i, _)| i as u32);
         match (positions.next(), positions.next()) {
-            (Some(first), None) => columns.push(first),
+            (Some(first), None) => {
+                mapped[first as usize] = true;
+                columns.push(first)
+            }
             (Some(first), Some(second)) => {
                 return Err(HeaderError::DuplicateColumn {
                     line,
@@ -83,6 +141,7 @@ pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Re
                     second: second + 1,
                 });
             }
+            (None, _) if !column.required => columns.push(ABSENT),
             (None, _) => missing.push(column.source.clone()),
         }
     }
@@ -97,10 +156,42 @@ pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Re
                 .collect(),
         });
     }
-    Ok(HeaderMap {
+    let new_columns = new_columns(names, &mapped);
+    let map = HeaderMap {
         field_count: names.len() as u32,
         columns,
-    })
+        new_columns,
+    };
+    if spec.on_new_columns == OnNewColumns::Reject && map.named_new_columns().next().is_some() {
+        return Err(HeaderError::NewColumns {
+            line,
+            dataset: spec.name.clone(),
+            new: map.named_new_columns().map(|c| c.name.clone()).collect(),
+        });
+    }
+    Ok(map)
+}
+
+/// The header's fields that no spec column maps, named as written; a repeated name gets
+/// its field number (`note (field 7)`), so each keeps its own key in a rescued object.
+fn new_columns(names: &[String], mapped: &[bool]) -> Vec<NewColumn> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !mapped[*i])
+        .map(|(i, raw)| {
+            let written = raw.trim_start_matches('\u{feff}').trim();
+            let name = if written.is_empty() {
+                format!("field_{}", i + 1)
+            } else if seen.insert(written.to_lowercase()) {
+                written.to_string()
+            } else {
+                format!("{written} (field {})", i + 1)
+            };
+            NewColumn { name, field: i as u32 }
+        })
+        .collect()
 }
 
 /// If the column names sit on another row than the spec says, say so: it is the usual cause
@@ -158,6 +249,32 @@ type = "numeric"
         fields.iter().map(|s| s.to_string()).collect()
     }
 
+    fn drifting(extra: &str) -> DatasetSpec {
+        let text = format!(
+            r#"
+name = "t"
+key_prefix = "t/"
+conflict_key = ["id"]
+{extra}
+[[columns]]
+name = "id"
+source = "ID"
+type = "integer"
+nullable = false
+[[columns]]
+name = "v"
+source = "Value"
+type = "numeric"
+[[columns]]
+name = "note"
+source = "Note"
+type = "text"
+required = false
+"#
+        );
+        DatasetSpec::from_toml("t", &text).unwrap()
+    }
+
     #[test]
     fn columns_are_found_by_name_in_any_order() {
         let map = resolve(&spec(1), &[row(&["extra", "value", " ID "])], &[1]).unwrap();
@@ -165,9 +282,49 @@ type = "numeric"
             map,
             HeaderMap {
                 field_count: 3,
-                columns: vec![2, 1]
+                columns: vec![2, 1],
+                new_columns: vec![NewColumn {
+                    name: "extra".into(),
+                    field: 0
+                }],
             }
         );
+    }
+
+    #[test]
+    fn an_optional_column_the_file_lacks_is_absent_and_a_required_one_still_rejects() {
+        let map = resolve(&drifting(""), &[row(&["ID", "Value"])], &[1]).unwrap();
+        assert_eq!(map.columns, vec![0, 1, ABSENT]);
+        assert_eq!(map.absent(&drifting("")), vec!["note"]);
+        let err = resolve(&drifting(""), &[row(&["ID", "Note"])], &[1]).unwrap_err();
+        assert!(err.to_string().contains("lacks column(s) \"Value\""), "{err}");
+    }
+
+    #[test]
+    fn new_columns_are_named_as_written_with_blank_and_repeated_headers_told_apart() {
+        let map = resolve(
+            &drifting(""),
+            &[row(&["ID", " Region ", "Value", "", "region", "Note"])],
+            &[1],
+        )
+        .unwrap();
+        let names: Vec<&str> = map.new_columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["Region", "field_4", "region (field 5)"]);
+        let announced: Vec<&str> = map.named_new_columns().map(|c| c.name.as_str()).collect();
+        assert_eq!(announced, vec!["Region", "region (field 5)"]);
+    }
+
+    #[test]
+    fn on_new_columns_reject_names_them_and_the_fix() {
+        let spec = drifting("on_new_columns = \"reject\"");
+        let err = resolve(&spec, &[row(&["ID", "Value", "Region", "Plant type"])], &[3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("\"Region\", \"Plant type\""), "{err}");
+        assert!(err.contains("penstock infer --update t FILE"), "{err}");
+        // A trailing delimiter (a blank header) is not a new column.
+        assert!(resolve(&spec, &[row(&["ID", "Value", ""])], &[1]).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod coerce;
 pub mod copy_text;
 pub mod dedupe;
+pub mod dry_run;
 pub mod endpoints;
 pub mod event;
 pub mod header;

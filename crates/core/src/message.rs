@@ -43,8 +43,12 @@ pub struct ChunkItem {
     pub records: u64,
     /// Fields per record, from the header.
     pub field_count: u32,
-    /// For each spec column, its field index in this file.
+    /// For each spec column, its field index in this file ([`crate::header::ABSENT`]: the
+    /// file lacks that optional column).
     pub columns: Vec<u32>,
+    /// The file's columns the spec does not declare (a rescuing dataset keeps their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_columns: Vec<crate::header::NewColumn>,
     /// SHA-256 of the range, so a chunk is never loaded from bytes that changed.
     pub sha256: String,
 }

@@ -5,9 +5,9 @@
 use crate::coerce::{Value, coerce};
 use crate::copy_text;
 use crate::dedupe::LastWins;
-use crate::header::HeaderMap;
+use crate::header::{ABSENT, HeaderMap};
 use crate::scan::{Record, scan_all};
-use crate::spec::{CsvDialect, DatasetSpec};
+use crate::spec::{CsvDialect, DatasetSpec, OnConflict};
 
 /// A record that could not be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,8 @@ pub struct QuarantinedRecord {
 /// A chunk parsed, coerced and deduplicated, ready to load.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PreparedChunk {
-    /// Rows in COPY text format: the spec's columns, then source_file_id, source_line.
+    /// Rows in COPY text format: the spec's columns, the rescue column if the spec rescues,
+    /// then source_file_id, source_line.
     pub copy: Vec<u8>,
     pub rows: u64,
     pub superseded: u64,
@@ -46,7 +47,10 @@ pub fn prepare_chunk(
     let mut copy = Vec::with_capacity(bytes.len() + bytes.len() / 4);
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut dead: Vec<usize> = Vec::new();
-    let mut dedupe = LastWins::new();
+    let mut dedupe = match spec.on_conflict {
+        OnConflict::Keep => LastWins::keep_first(),
+        OnConflict::Update | OnConflict::Record => LastWins::new(),
+    };
     let mut key = Vec::new();
     let (records, quarantined) = coerce_records(bytes, spec, header, first_line, |line, values| {
         key.clear();
@@ -82,7 +86,7 @@ pub fn prepare_chunk(
 
 /// Scans and coerces every record, handing each good row (its line and its values in spec
 /// order) to `on_row`; returns the record count and the quarantined records.
-fn coerce_records(
+pub(crate) fn coerce_records(
     bytes: &[u8],
     spec: &DatasetSpec,
     header: &HeaderMap,
@@ -178,6 +182,10 @@ pub fn coerce_record(
     let mut first_bad: Option<String> = None;
     let mut reasons = Vec::new();
     for (column, &index) in spec.columns.iter().zip(&header.columns) {
+        if index == ABSENT {
+            values.push(Value::Null);
+            continue;
+        }
         let result = match std::str::from_utf8(record.field(index as usize)) {
             Ok(text) => coerce(text, column, &spec.null_tokens).map_err(|e| e.0),
             Err(e) => Err(format!(
@@ -193,10 +201,31 @@ pub fn coerce_record(
             }
         }
     }
-    if reasons.is_empty() {
-        Ok(())
+    if !reasons.is_empty() {
+        return Err((first_bad, reasons.join("; ")));
+    }
+    if spec.rescue().is_some() {
+        values.push(rescued(record, header));
+    }
+    Ok(())
+}
+
+/// The rescue column's value of a record: its non-empty values of the header's new columns,
+/// as written (`{"Region": "West"}`), or NULL when it has none. A value that is not UTF-8
+/// is kept with its invalid bytes replaced (U+FFFD).
+fn rescued(record: &Record<'_>, header: &HeaderMap) -> Value {
+    let mut object = serde_json::Map::new();
+    for column in &header.new_columns {
+        let raw = record.field(column.field as usize);
+        if !raw.is_empty() {
+            let text = String::from_utf8_lossy(raw).into_owned();
+            object.insert(column.name.clone(), serde_json::Value::String(text));
+        }
+    }
+    if object.is_empty() {
+        Value::Null
     } else {
-        Err((first_bad, reasons.join("; ")))
+        Value::Text(serde_json::Value::Object(object).to_string())
     }
 }
 

@@ -46,7 +46,70 @@ pub struct DatasetSpec {
     /// whole table. Kept only to refuse it with a message that says what to do instead.
     #[serde(default)]
     refresh_views: Option<toml::Value>,
+    /// Which row stands when a file's row meets a row of the same key already in the table.
+    #[serde(default)]
+    pub on_conflict: OnConflict,
+    /// What a file whose header has columns the spec does not declare does (schema drift).
+    #[serde(default)]
+    pub on_new_columns: OnNewColumns,
+    /// With `on_new_columns = "rescue"`: the `jsonb` column that keeps each row's values of
+    /// the columns the spec does not declare, as `{"header": "value as written"}`.
+    #[serde(default = "default_rescue_column")]
+    pub rescue_column: String,
     pub columns: Vec<ColumnSpec>,
+}
+
+/// Which row stands when two rows share a conflict key. Every policy is decided by lineage
+/// (file version id, then line), never by arrival, so the table does not depend on the
+/// order files and chunks are processed in.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// The row of the later file version (or the later line) replaces the earlier one.
+    #[default]
+    Update,
+    /// The row of the earliest file version (or line) stays; later ones are counted as
+    /// kept-existing, not as errors.
+    Keep,
+    /// As `update`, and every replaced row is written to `row_history` with its old and new
+    /// lineage (by the table's `penstock_record_history` trigger).
+    Record,
+}
+
+impl OnConflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnConflict::Update => "update",
+            OnConflict::Keep => "keep",
+            OnConflict::Record => "record",
+        }
+    }
+}
+
+/// What happens to a file whose header has columns the spec does not declare.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNewColumns {
+    /// Load the declared columns and raise one alert per file version naming the new ones.
+    #[default]
+    Alert,
+    /// Load the declared columns and keep every row's other values in `rescue_column`.
+    Rescue,
+    /// Load the declared columns; say nothing (the file's record still names them).
+    Ignore,
+    /// Reject the file, naming the new columns.
+    Reject,
+}
+
+impl OnNewColumns {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnNewColumns::Alert => "alert",
+            OnNewColumns::Rescue => "rescue",
+            OnNewColumns::Ignore => "ignore",
+            OnNewColumns::Reject => "reject",
+        }
+    }
 }
 
 /// How the dataset's files are written.
@@ -131,6 +194,10 @@ pub struct ColumnSpec {
     /// Change the case of text values.
     #[serde(default)]
     pub case: Option<Case>,
+    /// Whether a file must have this column (default true). `false`: a file without it
+    /// loads NULL there (a column added to the spec after older files were written).
+    #[serde(default = "yes")]
+    pub required: bool,
 }
 
 /// The value types penstock coerces to; each maps to one PostgreSQL type.
@@ -159,6 +226,11 @@ impl ColumnType {
             ColumnType::Date => "date",
             ColumnType::Timestamp => "timestamp",
         }
+    }
+
+    /// Whether values are numbers (thousands separators and accounting negatives apply).
+    pub fn is_number(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Bigint | ColumnType::Numeric)
     }
 
     /// PostgreSQL type names (as `information_schema.columns.data_type` reports them) that
@@ -208,6 +280,9 @@ fn default_max_field_bytes() -> u64 {
 fn default_null_tokens() -> Vec<String> {
     vec![String::new()]
 }
+fn default_rescue_column() -> String {
+    "_rescued_data".to_string()
+}
 fn yes() -> bool {
     true
 }
@@ -232,6 +307,11 @@ impl DatasetSpec {
     /// Whether an object key belongs to this dataset.
     pub fn matches(&self, key: &str) -> bool {
         key.starts_with(&self.key_prefix)
+    }
+
+    /// The `jsonb` column that keeps values of undeclared columns, if the spec rescues them.
+    pub fn rescue(&self) -> Option<&str> {
+        (self.on_new_columns == OnNewColumns::Rescue).then_some(self.rescue_column.as_str())
     }
 
     /// Indexes (into `columns`) of the conflict-key columns, in key order.
@@ -316,6 +396,23 @@ impl DatasetSpec {
             }
             if c.source.trim().is_empty() {
                 return Err(format!("column {:?} has an empty source header", c.name));
+            }
+            if !c.required && !c.nullable {
+                return Err(format!(
+                    "column {:?} sets required = false but nullable = false: a file without it would load NULL there; \
+                     make it nullable, or required",
+                    c.name
+                ));
+            }
+        }
+        if let Some(rescue) = self.rescue() {
+            if !ident_ok(rescue) {
+                return Err(format!("rescue_column {rescue:?} must be a lowercase SQL identifier"));
+            }
+            if seen.contains(rescue) || ["source_file_id", "source_line", "loaded_at"].contains(&rescue) {
+                return Err(format!(
+                    "rescue_column {rescue:?} is also a declared or lineage column; name another jsonb column"
+                ));
             }
         }
         if self.conflict_key.is_empty() {

@@ -41,11 +41,18 @@ pub struct FileStatus {
     pub rows_quarantined: i64,
     /// Rows replaced by a later row with the same key in the same file.
     pub rows_superseded: i64,
+    /// Rows an earlier file version's row of the same key kept out (`on_conflict = "keep"`).
+    pub rows_kept: i64,
     pub discovered_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// From start to finish (or to now, while loading), seconds.
     pub duration_seconds: Option<f64>,
+    /// Columns of the file's header that its dataset does not declare (schema drift): alerted
+    /// on, rescued, or ignored as the dataset's `on_new_columns` says. Known once chunked.
+    pub new_columns: Vec<String>,
+    /// Optional columns of the dataset (`required = false`) the file lacks: loaded as NULL.
+    pub absent_columns: Vec<String>,
 }
 
 impl FileStatus {
@@ -66,8 +73,10 @@ macro_rules! select_file_status {
     CASE WHEN status IN ('done', 'done_with_errors') THEN 1.0::float8
          WHEN coalesce(chunks_total, 0) = 0 THEN 0.0::float8
          ELSE chunks_done::float8 / chunks_total END AS "progress!",
-    records_total, rows_loaded, rows_quarantined, rows_superseded, discovered_at, started_at, finished_at,
-    extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds
+    records_total, rows_loaded, rows_quarantined, rows_superseded, rows_kept, discovered_at, started_at, finished_at,
+    extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds,
+    array(SELECT c->>'name' FROM jsonb_array_elements(coalesce(plan_new_columns, '[]')) AS c) AS "new_columns!",
+    coalesce(absent_columns, '{}') AS "absent_columns!"
     FROM ingest_files"# $(+ $tail)+
             $(, $arg)*
         )
@@ -261,8 +270,8 @@ pub async fn reset_for_replay(pool: &PgPool, id: i64) -> Result<FileStatus, DbEr
         .await?;
     sqlx::query!(
         "UPDATE ingest_files SET status = 'discovered', reason = NULL, chunks_total = NULL, chunks_done = 0,
-            plan_field_count = NULL, plan_columns = NULL,
-            records_total = NULL, rows_loaded = 0, rows_quarantined = 0, rows_superseded = 0,
+            plan_field_count = NULL, plan_columns = NULL, plan_new_columns = NULL, absent_columns = NULL,
+            records_total = NULL, rows_loaded = 0, rows_quarantined = 0, rows_superseded = 0, rows_kept = 0,
             published_at = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
          WHERE id = $1",
         id

@@ -41,7 +41,7 @@ pub use file_state::FileState;
 pub use ledger::*;
 pub use load::{ChunkOutcome, DATA_CHANGED_CHANNEL, Finished, LoadPath, MergeSql, load_chunk};
 pub use outbox::{Unsent, enqueue_event, prune_outbox};
-pub use plan::{ChunkInPlan, PlannedRange, StoredPlan, chunk_in_plan, store_plan, stored_plan};
+pub use plan::{ChunkInPlan, PlanNotes, PlannedRange, StoredPlan, chunk_in_plan, store_plan, stored_plan};
 pub use reconcile::{Reconciliation, Stalled, StalledPlan, touch};
 pub use setup::{
     MIGRATOR, MigrationState, connect, connect_lazy, ensure_database, migrate, migrate_with, migration_status, ping,

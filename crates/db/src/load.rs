@@ -42,6 +42,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use penstock_core::spec::OnConflict;
 use penstock_core::{ChunkItem, CsvDialect, DatasetSpec, PreparedChunk, QuarantinedRecord, raw_records};
 use sqlx::PgPool;
 
@@ -57,6 +58,9 @@ pub struct MergeSql {
     /// straight to the merge. (A direct COPY that fails has already written a batch of rows,
     /// up to about a thousand, that become dead tuples.)
     conflicted_file: Arc<AtomicI64>,
+    /// `on_conflict = "keep"`: a row the merge did not write was kept out by an earlier
+    /// row of its key, and is counted as kept-existing.
+    keep: bool,
     /// The files' dialect: to find a refused row's record as written.
     dialect: CsvDialect,
     copy_direct: String,
@@ -74,7 +78,14 @@ pub const DATA_CHANGED_CHANNEL: &str = "penstock_data";
 impl MergeSql {
     pub fn new(spec: &DatasetSpec) -> MergeSql {
         let table = ident(spec.table());
-        let columns: Vec<String> = spec.columns.iter().map(|c| ident(&c.name)).collect();
+        // The rescue column (a rescuing spec) follows the spec's columns, as in the COPY rows.
+        let columns: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(spec.rescue())
+            .map(ident)
+            .collect();
         let key: Vec<String> = spec.conflict_key.iter().map(|c| ident(c)).collect();
         let list = columns.join(", ");
         let updates: Vec<String> = columns
@@ -90,18 +101,25 @@ impl MergeSql {
             )
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
+        // The lineage rule: a later row replaces (update, record), or an earlier one does
+        // (keep); the same line again (a replay) rewrites the row under every policy.
+        let replaces = match spec.on_conflict {
+            OnConflict::Keep => ">=",
+            OnConflict::Update | OnConflict::Record => "<=",
+        };
         let merge_from = |from: &str| {
             format!(
                 "INSERT INTO {table} AS t ({list}, source_file_id, source_line, loaded_at)
                  SELECT {list}, source_file_id, source_line, now() FROM {from}
                  ON CONFLICT ({keys}) DO UPDATE SET {updates}
-                 WHERE (t.source_file_id, t.source_line) <= (EXCLUDED.source_file_id, EXCLUDED.source_line)",
+                 WHERE (t.source_file_id, t.source_line) {replaces} (EXCLUDED.source_file_id, EXCLUDED.source_line)",
                 keys = key.join(", "),
                 updates = updates.join(", "),
             )
         };
         MergeSql {
             conflicted_file: Arc::new(AtomicI64::new(-1)),
+            keep: spec.on_conflict == OnConflict::Keep,
             dialect: spec.csv.clone(),
             create_stage: format!(
                 "CREATE TEMP TABLE penstock_stage ON COMMIT DROP AS SELECT {list}, source_file_id, source_line FROM {table} WITH NO DATA"
@@ -130,6 +148,8 @@ pub enum ChunkOutcome {
         path: LoadPath,
         /// Rows PostgreSQL refused, quarantined with its reason.
         refused: u64,
+        /// Rows an earlier row of their key kept out (`on_conflict = "keep"`).
+        kept: u64,
         /// Set when this chunk finished the file (its event is in the outbox).
         finished: Option<Finished>,
     },
@@ -292,10 +312,27 @@ async fn load_once(
         .await?;
     }
 
-    let (loaded, quarantined) = (
+    let (mut loaded, quarantined) = (
         chunk.rows - refused.len() as u64,
         (chunk.quarantined.len() + refused.len()) as i64,
     );
+    // Keeping the first row of a key: the rows an earlier one kept out are not loaded.
+    let kept = if sql.keep {
+        loaded.saturating_sub(rows_changed)
+    } else {
+        0
+    };
+    if kept > 0 {
+        loaded -= kept;
+        sqlx::query!(
+            "UPDATE ingest_chunks SET rows_loaded = rows_loaded - $3, rows_kept = $3 WHERE file_id = $1 AND chunk = $2",
+            item.file_id,
+            item.chunk as i32,
+            kept as i64
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     // The states are bound (from FileState) rather than spelled in the SQL.
     let file = sqlx::query!(
         r#"UPDATE ingest_files SET
@@ -303,6 +340,7 @@ async fn load_once(
             rows_loaded = rows_loaded + $2,
             rows_quarantined = rows_quarantined + $3,
             rows_superseded = rows_superseded + $4,
+            rows_kept = rows_kept + $8,
             status = CASE
                 WHEN status = $5 AND chunks_done + 1 >= chunks_total THEN
                     CASE WHEN rows_quarantined + $3 > 0 THEN $6 ELSE $7 END
@@ -321,7 +359,8 @@ async fn load_once(
         chunk.superseded as i64,
         FileState::Loading.as_str(),
         FileState::DoneWithErrors.as_str(),
-        FileState::Done.as_str()
+        FileState::Done.as_str(),
+        kept as i64
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -352,6 +391,7 @@ async fn load_once(
         rows_changed,
         path,
         refused: refused.len() as u64,
+        kept,
         finished,
     }))
 }

@@ -2,6 +2,8 @@
 //! that moves a file to `loading`, republished as it is on a re-plan (whatever `chunk_bytes`
 //! is now), and the reference every chunk item is checked against before it is loaded.
 
+use penstock_core::event::Event;
+use penstock_core::header::NewColumn;
 use sqlx::PgPool;
 
 use crate::error::DbError;
@@ -22,17 +24,39 @@ pub struct PlannedRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPlan {
     pub field_count: i32,
+    /// Each spec column's field, -1 for one the file lacks ([`penstock_core::header::ABSENT`]).
     pub columns: Vec<i32>,
+    /// The header's columns the spec does not declare.
+    pub new_columns: Vec<NewColumn>,
     pub chunks: Vec<PlannedRange>,
+}
+
+/// What else a plan records: the spec columns the file lacks (by name), and the event the
+/// file's new columns raise (`on_new_columns = "alert"`), written to the outbox with it.
+#[derive(Debug, Clone, Default)]
+pub struct PlanNotes<'a> {
+    pub absent: Vec<&'a str>,
+    pub event: Option<Event>,
 }
 
 /// Stores the plan and moves the file from `chunking` to `loading` (or straight to `done`
 /// when it holds no data records), in one transaction. Returns false, storing nothing, if
 /// the file is no longer `chunking` (another chunker stored a plan first, or it ended).
-pub async fn store_plan(pool: &PgPool, id: i64, plan: &StoredPlan, records_total: u64) -> Result<bool, DbError> {
+pub async fn store_plan(
+    pool: &PgPool,
+    id: i64,
+    plan: &StoredPlan,
+    records_total: u64,
+    notes: &PlanNotes<'_>,
+) -> Result<bool, DbError> {
     let mut tx = pool.begin().await?;
+    let new_columns =
+        (!plan.new_columns.is_empty()).then(|| serde_json::to_value(&plan.new_columns).expect("new columns serialise"));
+    let absent: Option<Vec<String>> =
+        (!notes.absent.is_empty()).then(|| notes.absent.iter().map(|c| c.to_string()).collect());
     let moved = sqlx::query!(
         "UPDATE ingest_files SET chunks_total = $2, records_total = $3, plan_field_count = $4, plan_columns = $5,
+            plan_new_columns = $6, absent_columns = $7,
             status = CASE WHEN $2 = 0 THEN 'done' ELSE 'loading' END,
             finished_at = CASE WHEN $2 = 0 THEN now() END, updated_at = now()
          WHERE id = $1 AND status = 'chunking'",
@@ -40,12 +64,17 @@ pub async fn store_plan(pool: &PgPool, id: i64, plan: &StoredPlan, records_total
         plan.chunks.len() as i32,
         records_total as i64,
         plan.field_count,
-        &plan.columns
+        &plan.columns,
+        new_columns,
+        absent.as_deref()
     )
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() != 1 {
         return Ok(false);
+    }
+    if let Some(event) = &notes.event {
+        crate::outbox::write(&mut tx, event).await?;
     }
     let column = |f: fn(&PlannedRange) -> i64| plan.chunks.iter().map(f).collect::<Vec<i64>>();
     let numbers: Vec<i32> = plan.chunks.iter().map(|c| c.chunk).collect();
@@ -70,7 +99,8 @@ pub async fn store_plan(pool: &PgPool, id: i64, plan: &StoredPlan, records_total
 /// The stored plan of a file (None: none was stored, e.g. planned before migration 0010).
 pub async fn stored_plan(pool: &PgPool, id: i64) -> Result<Option<StoredPlan>, DbError> {
     let header = sqlx::query!(
-        r#"SELECT plan_field_count AS "field_count!", plan_columns AS "columns!" FROM ingest_files
+        r#"SELECT plan_field_count AS "field_count!", plan_columns AS "columns!", plan_new_columns AS new_columns
+         FROM ingest_files
          WHERE id = $1 AND plan_field_count IS NOT NULL AND plan_columns IS NOT NULL"#,
         id
     )
@@ -90,8 +120,21 @@ pub async fn stored_plan(pool: &PgPool, id: i64) -> Result<Option<StoredPlan>, D
     Ok(Some(StoredPlan {
         field_count: header.field_count,
         columns: header.columns,
+        new_columns: new_columns(header.new_columns)?,
         chunks,
     }))
+}
+
+/// A stored plan's new columns (`plan_new_columns`; NULL: none).
+pub(crate) fn new_columns(stored: Option<serde_json::Value>) -> Result<Vec<NewColumn>, DbError> {
+    match stored {
+        None => Ok(Vec::new()),
+        Some(value) => serde_json::from_value(value).map_err(|e| {
+            DbError::Invalid(format!(
+                "ingest_files.plan_new_columns is not a list of new columns: {e}"
+            ))
+        }),
+    }
 }
 
 /// What the plan says about one chunk of a file.

@@ -35,6 +35,7 @@ pub struct Stalled {
 pub struct StalledPlan {
     pub field_count: i32,
     pub columns: Vec<i32>,
+    pub new_columns: Vec<penstock_core::header::NewColumn>,
     pub chunks_total: i32,
     pub missing: Vec<PlannedRange>,
 }
@@ -55,7 +56,7 @@ impl Reconciliation {
         let mut tx = pool.begin().await?;
         let rows = sqlx::query!(
             r#"SELECT f.id, f.key, f.version, f.dataset, f.size_bytes, f.status AS "status: FileState", f.recoveries,
-                f.chunks_total, f.plan_field_count, f.plan_columns,
+                f.chunks_total, f.plan_field_count, f.plan_columns, f.plan_new_columns,
                 CASE WHEN f.status = 'loading'
                     THEN EXISTS (SELECT 1 FROM ingest_chunks c WHERE c.file_id > f.id AND c.committed_at > f.updated_at)
                     ELSE EXISTS (SELECT 1 FROM ingest_files g WHERE g.id > f.id AND g.started_at > f.updated_at)
@@ -89,6 +90,7 @@ impl Reconciliation {
                     Some(StalledPlan {
                         field_count,
                         columns,
+                        new_columns: crate::plan::new_columns(row.plan_new_columns)?,
                         chunks_total,
                         missing,
                     })

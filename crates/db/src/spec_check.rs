@@ -67,6 +67,40 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>
             Some(_) => {}
         }
     }
+    if let Some(rescue) = spec.rescue()
+        && find(rescue) != Some("jsonb")
+    {
+        return fail(match find(rescue) {
+            None => format!(
+                "on_new_columns = \"rescue\" keeps undeclared columns in {rescue:?}, which table {table:?} lacks; \
+                 add it in a migration: ALTER TABLE {table} ADD COLUMN {rescue} jsonb"
+            ),
+            Some(ty) => format!("the rescue column {rescue:?} is {ty} in table {table:?}; it must be jsonb"),
+        });
+    }
+    if spec.on_conflict == penstock_core::spec::OnConflict::Record {
+        let recorded = sqlx::query_scalar!(
+            r#"SELECT EXISTS (
+                SELECT 1 FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid
+                 WHERE tg.tgrelid = to_regclass(quote_ident($1)) AND p.proname = 'penstock_record_history'
+                   AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'
+                   AND tg.tgtype & 1 = 1 AND tg.tgtype & 16 = 16 -- FOR EACH ROW, ON UPDATE
+                   AND encode(tg.tgargs, 'escape') = $2 || '\000'
+            ) AS "recorded!""#,
+            table,
+            &spec.name
+        )
+        .fetch_one(pool)
+        .await?;
+        if !recorded {
+            return fail(format!(
+                "on_conflict = \"record\" writes every replaced row to row_history by the table's trigger, which table \
+                 {table:?} lacks; add it in a migration: CREATE TRIGGER {table}_history AFTER UPDATE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION penstock_record_history('{}')",
+                spec.name
+            ));
+        }
+    }
     for (lineage, ty) in [
         ("source_file_id", "bigint"),
         ("source_line", "bigint"),
@@ -239,6 +273,7 @@ mod tests {
             thousands: None,
             accounting_negatives: false,
             case: None,
+            required: true,
         }
     }
 

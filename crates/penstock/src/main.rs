@@ -7,9 +7,11 @@ use penstock_workers::startup::waiting_for;
 use tokio_util::sync::CancellationToken;
 
 mod allocator;
+mod diff;
 mod infer;
 mod ops;
 mod status;
+mod validate;
 mod watch;
 
 #[derive(Parser)]
@@ -55,6 +57,23 @@ enum Command {
     /// Propose a dataset spec and a migration for a CSV file, from a sample of it, with the
     /// evidence for every choice as comments; writes them to datasets_dir and migrations_dir.
     Infer(infer::Args),
+    /// The rows added, changed (old → new values) and absent from one file version of a
+    /// dataset to another, by conflict key.
+    Diff {
+        /// The older file version (see `penstock status`).
+        from: i64,
+        /// The newer one.
+        to: i64,
+        /// Rows shown of each kind.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dry-run loading a CSV file: the same validation and coercion as a load, touching no
+    /// table; prints what would load, be superseded and be quarantined (exit 1: rejected).
+    Validate(validate::Args),
     /// Run roles in this process: `all`, or any of scanner, chunker, database, errors, notifications, reconciler, api.
     Run {
         #[arg(required = true, value_name = "ROLE")]
@@ -149,6 +168,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Infer(args) => infer::run(&config, args),
+        Command::Diff { from, to, limit, json } => diff::run(&config, from, to, limit, json).await,
+        Command::Validate(args) => {
+            let strict = args.strict;
+            if validate::run(&config, args)? {
+                Ok(())
+            } else if strict {
+                bail!("the file would be rejected, or some of its records quarantined (--strict)")
+            } else {
+                bail!("the file would be rejected")
+            }
+        }
         Command::Run { roles } => {
             let mut selected = Vec::new();
             for name in &roles {

@@ -117,10 +117,13 @@ pub(crate) mod tests {
             rows_loaded: 1200,
             rows_quarantined: 0,
             rows_superseded: 0,
+            rows_kept: 0,
             discovered_at: chrono::Utc::now(),
             started_at: None,
             finished_at: None,
             duration_seconds: None,
+            new_columns: vec![],
+            absent_columns: vec![],
         }
     }
 

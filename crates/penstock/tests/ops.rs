@@ -82,13 +82,26 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
     );
     assert!(!said.contains("pending"), "{said}");
 
-    // The latest migration adds database_identity; reverting it drops the table, and
-    // migrating again brings it back.
-    let column = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'database_identity'";
+    // Reverting undoes the latest migration with its down script; migrating again applies
+    // it again (which fails if the down script left what the up script creates).
+    let (version, description): (i64, String) =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version DESC LIMIT 1")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    let applied = |n: i64| format!("SELECT count(*) FROM _sqlx_migrations WHERE version = {n}");
     let out = run(&vars, &["migrate", "revert"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reverted 13 database identity"), "{}", text(&out));
-    assert_eq!(env.scalar::<i64>(column).await, 0, "the table is gone");
+    assert!(
+        text(&out).contains(&format!("reverted {version} {description}")),
+        "{}",
+        text(&out)
+    );
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(applied(version)))
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "no longer applied");
     let said = text(&run(&vars, &["migrate", "status"]));
     assert!(
         said.contains("pending") && said.contains("1 pending: run `penstock migrate`"),
@@ -97,7 +110,11 @@ async fn migrate_status_lists_every_migration_and_revert_undoes_the_latest() {
 
     let out = run(&vars, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(env.scalar::<i64>(column).await, 1, "re-applied");
+    let again: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(applied(version)))
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(again, 1, "re-applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,4 +331,51 @@ async fn migrate_check_status_and_replay_reach_a_dataset_on_its_own_database() {
     }
     fleet.stop().await;
     other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_prints_what_changed_between_two_versions_of_a_recording_dataset() {
+    let env = TestEnv::new().await;
+    let dir = penstock_tests::config_with_egrid_spec(|spec| {
+        spec.replace("conflict_key =", "on_conflict = \"record\"\nconflict_key =")
+    });
+    sqlx::raw_sql(
+        "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
+         FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let config = dir.path().join("penstock.toml").display().to_string();
+    let vars = env.env(&[("PENSTOCK_CONFIG", &config)]);
+    let fleet = env.start(penstock_config::load_from(&vars).unwrap(), &Role::ALL).await;
+    let v1 = real_egrid_file();
+    env.drop_file(KEY, &v1);
+    env.wait_for_files(1, Duration::from_secs(90)).await;
+    // The next version: the first generator's value changed, the last record gone.
+    let csv = String::from_utf8(v1).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[2].starts_with("1,2023,AK,Alakanuk,UNIT4,"), "{}", lines[2]);
+    let changed = "1,2023,AK,Alakanuk,UNIT4,12".to_string();
+    lines[2] = &changed;
+    lines.pop();
+    env.drop_file(KEY, (lines.join("\r\n") + "\r\n").as_bytes());
+    let files = env.wait_for_files(2, Duration::from_secs(90)).await;
+    fleet.stop().await;
+    let (old, new) = (files[0].id.min(files[1].id), files[0].id.max(files[1].id));
+
+    let out = run(&vars, &["diff", &old.to_string(), &new.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("0 added, 1 changed, 1 absent, 26597 unchanged"), "{said}");
+    assert!(
+        said.contains(
+            "~ year=2023 state=\"AK\" plant_name=\"Alakanuk\" generator_id=\"UNIT4\"  net_generation_mwh: 0 → 12"
+        ),
+        "{said}"
+    );
+    let out = run(&vars, &["diff", &old.to_string(), &new.to_string(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["complete"], true, "{json:#}");
+    assert_eq!(json["absent"].as_array().unwrap().len(), 1);
 }

@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use penstock_broker::{Meta, SharedQueue, WorkQueue};
 use penstock_core::event::Event;
+use penstock_core::header::{HeaderMap, NewColumn};
 use penstock_core::message::{self, VERSION};
+use penstock_core::spec::OnNewColumns;
 use penstock_core::validate::{Expected, PlannedChunk, Validator, Verdict};
 use penstock_core::{ChunkItem, DatasetSpec, FileItem};
-use penstock_db::{FileState, PlannedRange, StoredPlan};
+use penstock_db::{FileState, PlanNotes, PlannedRange, StoredPlan};
 use tokio::io::AsyncReadExt;
 
 use crate::context::Context;
@@ -131,7 +133,9 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
     };
     let plan = StoredPlan {
         field_count: header.field_count as i32,
+        // ABSENT (u32::MAX) is stored as -1 and read back as ABSENT.
         columns: header.columns.iter().map(|&c| c as i32).collect(),
+        new_columns: header.new_columns.clone(),
         chunks: chunks
             .into_iter()
             .map(|PlannedChunk { plan, sha256 }| PlannedRange {
@@ -145,8 +149,9 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
             .collect(),
     };
     if !replan {
+        let notes = plan_notes(spec, item, &header);
         let stored = retrying(|| async {
-            Ok(penstock_db::store_plan(ctx.file_db(item.file_id), item.file_id, &plan, records).await?)
+            Ok(penstock_db::store_plan(ctx.file_db(item.file_id), item.file_id, &plan, records, &notes).await?)
         })
         .await?;
         if !stored {
@@ -166,6 +171,20 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
         "chunk items published"
     );
     Ok(())
+}
+
+/// What the plan records beside its chunks: the optional columns the file lacks, and the
+/// alert its new columns raise when the dataset alerts on them.
+fn plan_notes<'s>(spec: &'s DatasetSpec, item: &FileItem, header: &HeaderMap) -> PlanNotes<'s> {
+    let new: Vec<String> = header.named_new_columns().map(|c| c.name.clone()).collect();
+    if !new.is_empty() {
+        tracing::info!(file_id = item.file_id, columns = ?new, policy = spec.on_new_columns.as_str(), "the file has columns the spec does not declare");
+    }
+    PlanNotes {
+        absent: header.absent(spec),
+        event: (spec.on_new_columns == OnNewColumns::Alert && !new.is_empty())
+            .then(|| Event::new_columns(item.file_id, &item.key, &spec.name, new)),
+    }
 }
 
 /// Runs `work` while telling the ledger now and then that the file is still being worked on
@@ -200,6 +219,7 @@ async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> R
     let header = PlanHeader {
         field_count: plan.field_count,
         columns: &plan.columns,
+        new_columns: &plan.new_columns,
         chunks_total: plan.chunks.len() as u32,
     };
     let chunks_queue = &queue.queues().chunks;
@@ -213,6 +233,7 @@ async fn publish(queue: &dyn WorkQueue, item: &FileItem, plan: &StoredPlan) -> R
 pub(crate) struct PlanHeader<'a> {
     pub field_count: i32,
     pub columns: &'a [i32],
+    pub new_columns: &'a [NewColumn],
     pub chunks_total: u32,
 }
 
@@ -237,6 +258,7 @@ pub(crate) fn chunk_items(item: &FileItem, plan: &PlanHeader<'_>, ranges: &[Plan
                 records: range.records as u64,
                 field_count: plan.field_count as u32,
                 columns: columns.clone(),
+                new_columns: plan.new_columns.to_vec(),
                 sha256: range.sha256.clone(),
             };
             (format!("chunk-{}-{}", item.file_id, range.chunk), chunk)

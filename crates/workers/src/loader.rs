@@ -109,6 +109,7 @@ impl Loader {
         let header = HeaderMap {
             field_count: item.field_count,
             columns: item.columns.clone(),
+            new_columns: item.new_columns.clone(),
         };
         let (first_line, file_id) = (item.first_line, item.file_id);
         // Parsing and coercion are CPU work: keep them off the async workers.
@@ -144,13 +145,14 @@ impl Loader {
                 rows_changed,
                 path,
                 refused,
+                kept,
                 finished,
             } => {
                 Occurrence::ChunkCommitted {
                     file_id: item.file_id,
                     chunk: item.chunk,
                     dataset: &item.dataset,
-                    rows: prepared.rows - refused,
+                    rows: prepared.rows - refused - kept,
                     rows_changed,
                     path: path.as_str(),
                     quarantined: prepared.quarantined.len() as u64 + refused,
@@ -260,6 +262,7 @@ mod tests {
             records: 1,
             field_count: 5,
             columns: vec![0, 1, 2, 3, 4],
+            new_columns: vec![],
             sha256: "00".into(),
         };
         serde_json::to_vec(&item).unwrap()

@@ -112,6 +112,7 @@ async fn pass_on(
                 let header = PlanHeader {
                     field_count: plan.field_count,
                     columns: &plan.columns,
+                    new_columns: &plan.new_columns,
                     chunks_total: plan.chunks_total.max(0) as u32,
                 };
                 for (id, chunk) in chunk_items(&item, &header, &plan.missing) {

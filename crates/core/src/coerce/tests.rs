@@ -10,6 +10,7 @@ fn column(ty: ColumnType) -> ColumnSpec {
         thousands: Some(','),
         accounting_negatives: true,
         case: None,
+        required: true,
     }
 }
 fn nulls() -> Vec<String> {

@@ -15,6 +15,8 @@ pub(super) struct Column {
     pub(super) thousands: bool,
     pub(super) accounting: bool,
     pub(super) nullable: bool,
+    /// False for a column added to an existing spec (older files lack it).
+    pub(super) required: bool,
     pub(super) nulls: usize,
     pub(super) values: usize,
     pub(super) distinct: usize,
@@ -50,6 +52,18 @@ impl Column {
         });
         let thousands = present.iter().any(|v| v.contains(','));
         let accounting = present.iter().any(|v| v.starts_with('('));
+        // Whole numbers as a spreadsheet writes them: `"85,463"`, `(2,443)`.
+        let spreadsheet_integers = !plain_integers
+            && present.iter().all(|v| {
+                let v = v.strip_prefix('(').and_then(|v| v.strip_suffix(')')).unwrap_or(v);
+                let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+                !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b',')
+            });
+        let whole = plain_integers || spreadsheet_integers;
+        // A sample cannot prove the rest of the file fits: integer only with headroom.
+        let near_limit = present
+            .iter()
+            .any(|v| whole_value(v).is_none_or(|n| n.unsigned_abs() > INTEGER_HEADROOM));
         let mut with_zone = false;
         let (ty, evidence) = if present.is_empty() {
             (
@@ -61,25 +75,30 @@ impl Column {
                 ColumnType::Text,
                 format!("digits only, but {v:?} has a leading zero that a number would lose: an identifier"),
             )
-        } else if plain_integers && all(ColumnType::Integer, false) {
+        } else if whole && !near_limit && all(ColumnType::Integer, spreadsheet_integers) {
             (
                 ColumnType::Integer,
-                "every value is a whole number within integer range".into(),
+                format!(
+                    "every value is a whole number{}, well within integer range",
+                    written_as(thousands, accounting)
+                ),
             )
-        } else if plain_integers && all(ColumnType::Bigint, false) {
+        } else if whole && all(ColumnType::Bigint, spreadsheet_integers) {
             (
                 ColumnType::Bigint,
-                "every value is a whole number, some beyond integer range".into(),
+                format!(
+                    "every value is a whole number{}, some beyond a tenth of integer's range (a sample cannot prove the rest fits)",
+                    written_as(thousands, accounting)
+                ),
             )
         } else if all(ColumnType::Numeric, true) {
-            let mut forms = vec!["every value is a number"];
-            if thousands {
-                forms.push("with ',' thousands separators (\"1,234\")");
-            }
-            if accounting {
-                forms.push("with accounting negatives (\"(12)\")");
-            }
-            (ColumnType::Numeric, forms.join(", ") + "; kept exact")
+            (
+                ColumnType::Numeric,
+                format!(
+                    "every value is a number{}; kept exact",
+                    written_as(thousands, accounting)
+                ),
+            )
         } else if present.iter().any(|v| v.chars().any(|c| c.is_ascii_alphabetic())) && all(ColumnType::Boolean, false)
         {
             (
@@ -127,9 +146,10 @@ impl Column {
             description,
             ty,
             with_zone,
-            thousands: ty == ColumnType::Numeric && thousands,
-            accounting: ty == ColumnType::Numeric && accounting,
+            thousands: ty.is_number() && thousands,
+            accounting: ty.is_number() && accounting,
             nullable: nulls > 0,
+            required: true,
             nulls,
             values: raw.len(),
             distinct: distinct.len(),
@@ -162,6 +182,30 @@ impl Column {
     }
 }
 
+/// The largest magnitude a sampled value may have for the column to be typed `integer`: a
+/// tenth of its range, so a file whose sample tops out near the limit gets `bigint`.
+const INTEGER_HEADROOM: u64 = i32::MAX as u64 / 10;
+
+/// A whole number in any form the spreadsheet probe reads, or None.
+fn whole_value(v: &str) -> Option<i64> {
+    match coerce(v, &probe(ColumnType::Bigint, true), &[]) {
+        Ok(Value::Integer(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// How the sample writes its numbers, for the evidence line.
+fn written_as(thousands: bool, accounting: bool) -> String {
+    let mut forms = String::new();
+    if thousands {
+        forms.push_str(", with ',' thousands separators (\"1,234\")");
+    }
+    if accounting {
+        forms.push_str(", with accounting negatives (\"(12)\")");
+    }
+    forms
+}
+
 /// Looks like a number in any form penstock reads (spreadsheet forms included).
 pub(super) fn numberish(s: &str) -> bool {
     let s = s.trim();
@@ -178,5 +222,6 @@ pub(super) fn probe(ty: ColumnType, spreadsheet: bool) -> ColumnSpec {
         thousands: spreadsheet.then_some(','),
         accounting_negatives: spreadsheet,
         case: None,
+        required: true,
     }
 }

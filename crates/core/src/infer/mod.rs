@@ -17,6 +17,8 @@
 mod column;
 mod input;
 mod key;
+mod sample;
+mod update;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +26,9 @@ use std::collections::{HashMap, HashSet};
 use column::{Column, numberish};
 pub use input::{InferOptions, PARTITION_PROPOSAL_BYTES};
 use input::{Layout, Partition, Record};
+pub use sample::snake_case;
+use sample::{read_records, unique_names, utf8_sample};
+pub use update::{Update, update};
 
 /// The proposed spec (TOML) and migration (up and down SQL).
 #[derive(Debug, Clone)]
@@ -80,16 +85,7 @@ fn partition_value(column: &Column, raw: &str) -> Option<(String, String)> {
 
 /// Infers a spec and a migration from the first bytes of a file.
 pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Err(e) = std::str::from_utf8(bytes) {
-        // A sample cut mid-character is fine; anything else is not UTF-8.
-        if e.error_len().is_some() {
-            return Err(format!(
-                "the file is not UTF-8 (invalid byte at offset {}); penstock reads UTF-8 only: convert it first, e.g. `iconv -f latin1 -t utf-8`",
-                e.valid_up_to()
-            ));
-        }
-    }
+    let bytes = utf8_sample(bytes)?;
     let (delimiter, delimiter_evidence) = sniff_delimiter(bytes)?;
     let records = read_records(bytes, delimiter, options.max_records + MAX_HEADER_ROWS);
     if records.is_empty() {
@@ -175,28 +171,6 @@ pub fn infer(bytes: &[u8], options: &InferOptions) -> Result<Inferred, String> {
         down_sql,
         summary,
     })
-}
-
-fn read_records(bytes: &[u8], delimiter: u8, limit: usize) -> Vec<Record> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(bytes);
-    let mut out = Vec::new();
-    let mut record = csv::StringRecord::new();
-    // Stops at the end, or at a sample cut mid-record: what was read is enough.
-    while let Ok(true) = reader.read_record(&mut record) {
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        out.push(Record {
-            line,
-            fields: record.iter().map(str::to_string).collect(),
-        });
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
 }
 
 fn mode(values: impl Iterator<Item = usize>) -> usize {
@@ -295,52 +269,7 @@ fn names_row(headers: &[Record]) -> (usize, String) {
 
 /// snake_case names, unique, never clashing with the lineage columns.
 fn column_names(headers: &[String]) -> Vec<(String, String)> {
-    let mut used: HashSet<String> = ["source_file_id", "source_line", "loaded_at"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let source = h.trim().to_string();
-            let mut base = snake_case(&source);
-            if base.is_empty() {
-                base = format!("column_{}", i + 1);
-            }
-            let mut name = base.clone();
-            let mut n = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
-            (name, source)
-        })
-        .collect()
-}
-
-/// `Plant state abbreviation` → `plant_state_abbreviation`; `PNAME` → `pname`;
-/// `NetGen (MWh)` → `net_gen_mwh`.
-pub fn snake_case(s: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_alphanumeric() {
-            let boundary = c.is_ascii_uppercase() && i > 0 && chars[i - 1].is_ascii_lowercase() && !out.ends_with('_');
-            if boundary {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    let mut out = out.trim_end_matches('_').to_string();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out = format!("c_{out}");
-    }
-    out.truncate(63);
-    out.trim_end_matches('_').to_string()
+    unique_names(headers, std::iter::empty())
 }
 
 #[cfg(test)]

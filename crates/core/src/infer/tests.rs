@@ -60,6 +60,47 @@ fn types_nullability_and_spreadsheet_numbers_are_inferred_with_evidence() {
 }
 
 #[test]
+fn whole_numbers_with_thousands_separators_are_integers_and_bigint_when_they_may_not_fit() {
+    let csv = "plant,net generation,capacity,total\n\
+               A,\"85,463\",\"(2,443)\",\"1,999,000,000\"\n\
+               B,\"1,200\",17,\"12,000,000,000\"\n\
+               C,300,\"4,001\",5\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    let generation = column(&spec, "net_generation");
+    assert_eq!(generation.ty, ColumnType::Integer, "{}", out.spec_toml);
+    assert_eq!(generation.thousands, Some(','));
+    let capacity = column(&spec, "capacity");
+    assert_eq!(capacity.ty, ColumnType::Integer);
+    assert!(capacity.accounting_negatives && capacity.thousands == Some(','));
+    assert_eq!(column(&spec, "total").ty, ColumnType::Bigint, "{}", out.spec_toml);
+    assert!(out.up_sql.contains("net_generation integer NOT NULL"), "{}", out.up_sql);
+    assert!(out.up_sql.contains("total bigint NOT NULL"), "{}", out.up_sql);
+    assert!(
+        out.spec_toml.contains("whole number, with ',' thousands separators"),
+        "{}",
+        out.spec_toml
+    );
+}
+
+#[test]
+fn a_whole_number_sample_near_the_integer_limit_is_typed_bigint() {
+    let csv = "id,count\na,1\nb,2000000000\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    assert_eq!(column(&spec, "count").ty, ColumnType::Bigint);
+}
+
+#[test]
+fn misplaced_separators_or_fractions_keep_a_column_numeric_or_text() {
+    let csv = "id,a,b\nx,\"1,5\",\"1,234.5\"\ny,2,3\n";
+    let out = infer(csv.as_bytes(), &options()).unwrap();
+    let spec = DatasetSpec::from_toml("inferred", &out.spec_toml).unwrap();
+    assert_eq!(column(&spec, "a").ty, ColumnType::Text, "{}", out.spec_toml);
+    assert_eq!(column(&spec, "b").ty, ColumnType::Numeric);
+}
+
+#[test]
 fn a_constant_column_joins_the_key_and_the_fewest_duplicates_win() {
     let csv = "year,state,plant,unit,mwh\n\
                2023,TX,Alpha,1,10\n\

@@ -101,36 +101,85 @@ pub(super) fn spec_toml(
     let _ = writeln!(t, "names_row = {names_row}");
     let _ = writeln!(t, "encoding = \"utf-8\"");
     for c in columns {
-        let _ = writeln!(t);
-        let _ = writeln!(t, "[[columns]]");
-        if !c.description.is_empty() {
-            let _ = writeln!(t, "# {}", comment(&c.description));
-        }
-        let _ = writeln!(t, "# {}", comment(&c.evidence));
-        let _ = writeln!(
-            t,
-            "# {} values, {} empty, {} distinct; e.g. {}",
-            c.values,
-            c.nulls,
-            c.distinct,
-            c.examples
-                .iter()
-                .map(|e| format!("{e:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let _ = writeln!(t, "name = {}", toml_string(&c.name));
-        let _ = writeln!(t, "source = {}", toml_string(&c.source));
-        let _ = writeln!(t, "type = \"{}\"", c.type_word());
-        let _ = writeln!(t, "nullable = {}", c.nullable);
-        if c.thousands {
-            let _ = writeln!(t, "thousands = \",\"");
-        }
-        if c.accounting {
-            let _ = writeln!(t, "accounting_negatives = true");
-        }
+        column_block(&mut t, c);
     }
     t
+}
+
+/// One `[[columns]]` table, its evidence as comments.
+fn column_block(t: &mut String, c: &Column) {
+    let _ = writeln!(t);
+    let _ = writeln!(t, "[[columns]]");
+    if !c.description.is_empty() {
+        let _ = writeln!(t, "# {}", comment(&c.description));
+    }
+    let _ = writeln!(t, "# {}", comment(&c.evidence));
+    let _ = writeln!(
+        t,
+        "# {} values, {} empty, {} distinct; e.g. {}",
+        c.values,
+        c.nulls,
+        c.distinct,
+        c.examples
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(t, "name = {}", toml_string(&c.name));
+    let _ = writeln!(t, "source = {}", toml_string(&c.source));
+    let _ = writeln!(t, "type = \"{}\"", c.type_word());
+    let _ = writeln!(t, "nullable = {}", c.nullable);
+    if c.thousands {
+        let _ = writeln!(t, "thousands = \",\"");
+    }
+    if c.accounting {
+        let _ = writeln!(t, "accounting_negatives = true");
+    }
+    if !c.required {
+        let _ = writeln!(t, "# older files lack it: they load NULL here");
+        let _ = writeln!(t, "required = false");
+    }
+}
+
+/// The `[[columns]]` tables `penstock infer --update` appends to a spec.
+pub(super) fn added_columns_toml(source: &str, sampled: usize, columns: &[Column]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Columns added by `penstock infer --update` from {} ({sampled} data records sampled).",
+        comment(source)
+    );
+    for c in columns {
+        column_block(&mut t, c);
+    }
+    t
+}
+
+/// The migration that adds `columns` to the spec's table (and removes them again).
+pub(super) fn add_columns_migration(
+    spec: &crate::spec::DatasetSpec,
+    source: &str,
+    columns: &[Column],
+) -> (String, String) {
+    if columns.is_empty() {
+        return (String::new(), String::new());
+    }
+    let table = quote_ident(spec.table());
+    let list = |each: &dyn Fn(&Column) -> String| columns.iter().map(each).collect::<Vec<_>>().join(",\n");
+    let up = format!(
+        "-- Columns of {} that dataset {:?} did not declare, proposed by `penstock infer --update`.\n\
+         -- Nullable: the rows loaded before have no value for them.\n\
+         ALTER TABLE {table}\n{};\n",
+        comment(source),
+        spec.name,
+        list(&|c| format!("    ADD COLUMN {} {}", quote_ident(&c.name), c.sql_type()))
+    );
+    let down = format!(
+        "ALTER TABLE {table}\n{};\n",
+        list(&|c| format!("    DROP COLUMN IF EXISTS {}", quote_ident(&c.name)))
+    );
+    (up, down)
 }
 
 pub(super) fn migration(

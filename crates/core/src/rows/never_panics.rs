@@ -47,7 +47,7 @@ proptest! {
         let _ = scanner.unterminated_quote_line();
         scanner.finish(&mut on);
         let _ = crate::header::resolve(&spec, &headers, &lines);
-        let header = HeaderMap { field_count: 6, columns: vec![1, 2, 3, 4, 5] };
+        let header = HeaderMap { field_count: 6, columns: vec![1, 2, 3, 4, 5], new_columns: vec![] };
         plans.extend(planner.finish(bytes.len() as u64));
         for plan in plans {
             let _ = prepare_chunk(&bytes[plan.start as usize..plan.end as usize], &spec, &header, plan.first_line, 1);

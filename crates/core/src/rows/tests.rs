@@ -63,6 +63,7 @@ fn header() -> HeaderMap {
     HeaderMap {
         field_count: 2,
         columns: vec![0, 1],
+        new_columns: vec![],
     }
 }
 
@@ -145,6 +146,68 @@ fn a_prepared_chunk_keeps_the_last_duplicate_and_appends_lineage() {
     assert_eq!(prepared.copy, b"B\t2\t42\t4\nA\t-3\t42\t5\n");
     assert_eq!((prepared.rows, prepared.superseded, prepared.records), (2, 1, 4));
     assert_eq!(prepared.quarantined[0].line, 6);
+}
+
+#[test]
+fn a_keep_spec_keeps_the_first_duplicate_of_a_chunk_instead() {
+    let mut spec = spec();
+    spec.on_conflict = crate::spec::OnConflict::Keep;
+    let prepared = prepare_chunk(b"A,1\nB,2\nA,3\n", &spec, &header(), 3, 42);
+    assert_eq!(prepared.copy, b"A\t1\t42\t3\nB\t2\t42\t4\n");
+    assert_eq!((prepared.rows, prepared.superseded), (2, 1));
+}
+
+fn rescuing() -> DatasetSpec {
+    let mut spec = spec();
+    spec.on_new_columns = crate::spec::OnNewColumns::Rescue;
+    spec
+}
+
+/// A header `Region,Name,MWh,Note` for `spec()`: two new columns around the known ones.
+fn drifted_header() -> HeaderMap {
+    let new = |name: &str, field| crate::header::NewColumn {
+        name: name.into(),
+        field,
+    };
+    HeaderMap {
+        field_count: 4,
+        columns: vec![1, 2],
+        new_columns: vec![new("Region", 0), new("Note", 3)],
+    }
+}
+
+#[test]
+fn a_rescuing_spec_keeps_each_rows_new_column_values_as_a_json_object_after_its_columns() {
+    let prepared = prepare_chunk(
+        b"West,A,1,\"said \"\"hi\"\"\"\n,B,2,\nEast,C,x,\n",
+        &rescuing(),
+        &drifted_header(),
+        2,
+        7,
+    );
+    assert_eq!(
+        String::from_utf8(prepared.copy).unwrap(),
+        "A\t1\t{\"Note\":\"said \\\\\"hi\\\\\"\",\"Region\":\"West\"}\t7\t2\nB\t2\t\\N\t7\t3\n"
+    );
+    // A row that fails coercion is quarantined whole, as written: nothing is lost either way.
+    assert_eq!(prepared.quarantined[0].raw, "East,C,x,");
+}
+
+#[test]
+fn without_rescue_new_columns_are_not_loaded() {
+    let prepared = prepare_chunk(b"West,A,1,n\n", &spec(), &drifted_header(), 2, 7);
+    assert_eq!(prepared.copy, b"A\t1\t7\t2\n");
+}
+
+#[test]
+fn an_absent_optional_column_loads_null() {
+    let header = HeaderMap {
+        field_count: 1,
+        columns: vec![0, crate::header::ABSENT],
+        new_columns: vec![],
+    };
+    let prepared = prepare_chunk(b"A\nB\n", &spec(), &header, 2, 7);
+    assert_eq!(prepared.copy, b"A\t\\N\t7\t2\nB\t\\N\t7\t3\n");
 }
 
 #[test]

@@ -1,0 +1,3 @@
+ALTER TABLE ingest_files
+    DROP COLUMN plan_new_columns,
+    DROP COLUMN absent_columns;
