@@ -1,9 +1,10 @@
 -- Conflict policies (a dataset's on_conflict).
 --
 -- "record": every row a later file version (or line) replaces is kept here, with its old
--- and its new lineage. The table's own trigger writes it, so it is exact whatever the order
--- and concurrency of loads: the replaced values are OLD of the very UPDATE that replaced
--- them. A dataset that records attaches the trigger in its migration:
+-- and its new lineage. The table's own trigger writes the rows an UPDATE replaced (OLD of
+-- that very UPDATE, whatever the concurrency); the merge writes the rows of an older version
+-- that loaded after a newer one (they lose and never enter the table). A dataset that
+-- records attaches the trigger in its migration:
 --   CREATE TRIGGER <table>_history AFTER UPDATE ON <table>
 --       FOR EACH ROW EXECUTE FUNCTION penstock_record_history('<dataset>');
 -- (the start-up check refuses a recording dataset whose table lacks it).

@@ -204,3 +204,54 @@ async fn a_recording_dataset_whose_table_lacks_the_history_trigger_is_refused_wi
     .unwrap();
     penstock_db::check_spec(&env.pool, &spec).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_keeps_an_older_versions_row_that_loaded_after_the_newer_one_and_the_diff_stays_complete() {
+    let env = penstock_tests::TestEnv::new().await;
+    sqlx::raw_sql(
+        "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
+         FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let dir = config_with_egrid_spec(|spec| spec.replace("conflict_key =", "on_conflict = \"record\"\nconflict_key ="));
+    let config_path = dir.path().join("penstock.toml").display().to_string();
+    let config = env.config(&[("PENSTOCK_CONFIG", &config_path), ("PENSTOCK_CHUNK_BYTES", "1")]);
+    let v1 = egrid::file(&[(2022, "TX", "Alpha", "1", "1")], &STANDARD_ORDER, "\r\n");
+    let v2 = egrid::file(&[(2022, "TX", "Alpha", "1", "2")], &STANDARD_ORDER, "\r\n");
+    // The newer version's chunk loads first: the older row never enters the table.
+    let files = load_newest_chunks_first(&env, config.clone(), &[("a.csv", &v1), ("b.csv", &v2)], 2).await;
+    let (first, second) = (files[0].id.min(files[1].id), files[0].id.max(files[1].id));
+    let history: Vec<(i64, i64, serde_json::Value)> =
+        sqlx::query_as("SELECT old_file_id, new_file_id, old_row->'net_generation_mwh' FROM row_history")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(history, vec![(first, second, serde_json::json!(1))]);
+    let spec = config.dataset("egrid_generators").unwrap();
+    let diff = penstock_db::read::diff(&env.pool, spec, first, second, 10)
+        .await
+        .unwrap();
+    assert!(diff.complete, "{diff:?}");
+    assert_eq!((diff.changed_total, diff.added_total, diff.absent_total), (1, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_keep_a_diff_with_rows_kept_out_says_it_is_incomplete() {
+    let Drift { env, fleet, .. } = start_with("on_conflict = \"keep\"", "").await;
+    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,1\n");
+    let v1 = env.wait_for_files(1, Duration::from_secs(60)).await[0].id;
+    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,2\nM2,2024-01-02,3\n");
+    let v2 = env
+        .wait_for_files(2, Duration::from_secs(60))
+        .await
+        .iter()
+        .map(|f| f.id)
+        .max()
+        .unwrap();
+    let http = Http::new(fleet.api_addr().unwrap());
+    let diff = http.get(&format!("/files/{v2}/diff?against={v1}")).await.json();
+    assert_eq!(diff["complete"], false, "{diff:#}");
+    fleet.stop().await;
+}

@@ -29,6 +29,9 @@ pub struct NewColumn {
     pub name: String,
     /// Its 0-based field index.
     pub field: u32,
+    /// The header is blank (usually a trailing delimiter): not announced, not rejected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blank: bool,
 }
 
 impl HeaderMap {
@@ -51,7 +54,7 @@ impl HeaderMap {
 
 impl NewColumn {
     fn blank(&self) -> bool {
-        self.name == format!("field_{}", self.field + 1)
+        self.blank
     }
 }
 
@@ -189,7 +192,11 @@ fn new_columns(names: &[String], mapped: &[bool]) -> Vec<NewColumn> {
             } else {
                 format!("{written} (field {})", i + 1)
             };
-            NewColumn { name, field: i as u32 }
+            NewColumn {
+                name,
+                field: i as u32,
+                blank: written.is_empty(),
+            }
         })
         .collect()
 }
@@ -285,7 +292,8 @@ required = false
                 columns: vec![2, 1],
                 new_columns: vec![NewColumn {
                     name: "extra".into(),
-                    field: 0
+                    field: 0,
+                    blank: false,
                 }],
             }
         );

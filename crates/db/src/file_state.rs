@@ -199,6 +199,7 @@ mod tests {
             "[]",
             "{}",
             "name",
+            "blank",
         ];
         for literal in &seen {
             assert!(

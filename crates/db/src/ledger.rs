@@ -75,7 +75,8 @@ macro_rules! select_file_status {
          ELSE chunks_done::float8 / chunks_total END AS "progress!",
     records_total, rows_loaded, rows_quarantined, rows_superseded, rows_kept, discovered_at, started_at, finished_at,
     extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds,
-    array(SELECT c->>'name' FROM jsonb_array_elements(coalesce(plan_new_columns, '[]')) AS c) AS "new_columns!",
+    array(SELECT c->>'name' FROM jsonb_array_elements(coalesce(plan_new_columns, '[]')) AS c
+          WHERE NOT coalesce((c->>'blank')::bool, false)) AS "new_columns!",
     coalesce(absent_columns, '{}') AS "absent_columns!"
     FROM ingest_files"# $(+ $tail)+
             $(, $arg)*

@@ -61,6 +61,10 @@ pub struct MergeSql {
     /// `on_conflict = "keep"`: a row the merge did not write was kept out by an earlier
     /// row of its key, and is counted as kept-existing.
     keep: bool,
+    /// `on_conflict = "record"`: records the staged rows that lost to a later row already in
+    /// the table (an older version loading after a newer one); the trigger records the rows
+    /// the merge replaced.
+    record_losers: Option<String>,
     /// The files' dialect: to find a refused row's record as written.
     dialect: CsvDialect,
     copy_direct: String,
@@ -120,6 +124,20 @@ impl MergeSql {
         MergeSql {
             conflicted_file: Arc::new(AtomicI64::new(-1)),
             keep: spec.on_conflict == OnConflict::Keep,
+            record_losers: (spec.on_conflict == OnConflict::Record).then(|| {
+                let on = key
+                    .iter()
+                    .map(|k| format!("t.{k} = s.{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                format!(
+                    "INSERT INTO row_history (dataset, old_row, old_file_id, old_line, new_file_id, new_line)
+                     SELECT '{dataset}', to_jsonb(s), s.source_file_id, s.source_line, t.source_file_id, t.source_line
+                       FROM penstock_stage s JOIN {table} t ON {on}
+                      WHERE (t.source_file_id, t.source_line) > (s.source_file_id, s.source_line)",
+                    dataset = spec.name,
+                )
+            }),
             dialect: spec.csv.clone(),
             create_stage: format!(
                 "CREATE TEMP TABLE penstock_stage ON COMMIT DROP AS SELECT {list}, source_file_id, source_line FROM {table} WITH NO DATA"
@@ -433,6 +451,11 @@ async fn write_rows(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    if let Some(losers) = &sql.record_losers {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(losers.clone()))
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok((rows, LoadPath::Merged))
 }
 

@@ -83,8 +83,10 @@ pub async fn check_spec(pool: &PgPool, spec: &DatasetSpec) -> Result<Vec<String>
             r#"SELECT EXISTS (
                 SELECT 1 FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid
                  WHERE tg.tgrelid = to_regclass(quote_ident($1)) AND p.proname = 'penstock_record_history'
-                   AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'
-                   AND tg.tgtype & 1 = 1 AND tg.tgtype & 16 = 16 -- FOR EACH ROW, ON UPDATE
+                   AND NOT tg.tgisinternal AND tg.tgenabled IN ('O', 'A')
+                   -- AFTER UPDATE, FOR EACH ROW, on every update (no WHEN, no UPDATE OF)
+                   AND tg.tgtype & 1 = 1 AND tg.tgtype & 16 = 16 AND tg.tgtype & 2 = 0 AND tg.tgtype & 64 = 0
+                   AND tg.tgqual IS NULL AND tg.tgattr = ''::int2vector
                    AND encode(tg.tgargs, 'escape') = $2 || '\000'
             ) AS "recorded!""#,
             table,

@@ -7,6 +7,9 @@ use penstock_db::read::{DiffRow, diff};
 
 /// Prints the diff from file version `from` to `to`, at most `limit` rows of each kind.
 pub async fn run(config: &Config, from: i64, to: i64, limit: usize, json: bool) -> anyhow::Result<()> {
+    if limit == 0 {
+        bail!("--limit must be at least 1");
+    }
     let dbs = crate::ops::connect_databases(config).await?;
     let file = |id: i64| {
         let dbs = &dbs;

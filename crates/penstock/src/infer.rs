@@ -91,6 +91,12 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         (Some(datasets), Some(migrations)) => Some((datasets.clone(), migrations.clone())),
         _ => None,
     };
+    if folders.is_none() && !args.print && config.source != "built-in defaults" {
+        bail!(
+            "the configuration from {} names no datasets_dir or migrations_dir to write to; set them, or pass --print",
+            config.source
+        );
+    }
     let print = args.print || (folders.is_none() && !args.write && !std::io::stdout().is_terminal());
     if print {
         if folders.is_none() && !args.print {

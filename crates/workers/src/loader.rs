@@ -88,7 +88,10 @@ impl Loader {
             Ok(penstock_db::chunk_in_plan(ctx.file_db(item.file_id), item.file_id, item.chunk as i32).await?)
         })
         .await?;
-        if let Some(reason) = disagreement(item, &in_plan).or_else(|| oversized(item, spec)) {
+        if let Some(reason) = disagreement(item, &in_plan)
+            .or_else(|| oversized(item, spec))
+            .or_else(|| misfit(item, spec))
+        {
             return Err(Step::Permanent(reason));
         }
         let started = std::time::Instant::now();
@@ -108,7 +111,7 @@ impl Loader {
         let spec_owned = spec.clone();
         let header = HeaderMap {
             field_count: item.field_count,
-            columns: item.columns.clone(),
+            columns: columns_for(item, spec),
             new_columns: item.new_columns.clone(),
         };
         let (first_line, file_id) = (item.first_line, item.file_id);
@@ -176,6 +179,45 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// The item's column map for the spec as it is now: a plan made before optional columns were
+/// added to the spec (`penstock infer --update`, then a restart) lacks them, and they load
+/// NULL ([`misfit`] has refused every other difference).
+fn columns_for(item: &ChunkItem, spec: &penstock_core::DatasetSpec) -> Vec<u32> {
+    let mut columns = item.columns.clone();
+    columns.resize(spec.columns.len(), penstock_core::header::ABSENT);
+    columns
+}
+
+/// Why an item's column map cannot be read against the spec, if it cannot: a field index
+/// outside its records (a forged or corrupt item), or a plan made against another spec than
+/// this one, other than optional columns added at the end.
+fn misfit(item: &ChunkItem, spec: &penstock_core::DatasetSpec) -> Option<String> {
+    use penstock_core::header::ABSENT;
+    let outside = item
+        .columns
+        .iter()
+        .chain(item.new_columns.iter().map(|c| &c.field))
+        .any(|&i| i != ABSENT && i >= item.field_count);
+    if outside {
+        return Some(format!(
+            "chunk {} of file {} maps a column to a field beyond its {} fields; refused unread",
+            item.chunk, item.file_id, item.field_count
+        ));
+    }
+    let added = spec.columns.get(item.columns.len()..).unwrap_or_default();
+    (item.columns.len() > spec.columns.len() || added.iter().any(|c| c.required)).then(|| {
+        format!(
+            "file {} was planned against another spec of dataset {} ({} columns; it has {} now): replay it \
+             (`penstock replay {}`) to plan it against this one",
+            item.file_id,
+            spec.name,
+            item.columns.len(),
+            spec.columns.len(),
+            item.file_id
+        )
+    })
 }
 
 /// Why an item's byte range is wider than any chunk may be (whatever `chunk_bytes` planned
@@ -294,6 +336,30 @@ mod tests {
             reason.starts_with("chunk 1 of file 7 spans 1099511627776 bytes, more than any chunk may"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_plan_made_before_optional_columns_were_added_loads_them_null_and_any_other_mismatch_is_refused() {
+        let egrid = include_str!("../../../config/datasets/egrid_generators.toml");
+        let grown = format!(
+            "{egrid}\n[[columns]]\nname = \"fuel\"\nsource = \"PLFUELCT\"\ntype = \"text\"\nrequired = false\n"
+        );
+        let spec = penstock_core::DatasetSpec::from_toml("egrid", &grown).unwrap();
+        let mut item: ChunkItem = serde_json::from_slice(&chunk("egrid_generators")).unwrap();
+        assert_eq!(misfit(&item, &spec), None);
+        assert_eq!(
+            columns_for(&item, &spec),
+            vec![0, 1, 2, 3, 4, penstock_core::header::ABSENT]
+        );
+        let required = spec_with_required_column(&grown);
+        assert!(misfit(&item, &required).unwrap().contains("penstock replay 7"));
+        item.columns[0] = 9;
+        assert!(misfit(&item, &spec).unwrap().contains("beyond its 5 fields"));
+    }
+
+    fn spec_with_required_column(text: &str) -> penstock_core::DatasetSpec {
+        let text = text.replace("required = false\n", "");
+        penstock_core::DatasetSpec::from_toml("egrid", &text).unwrap()
     }
 
     #[test]

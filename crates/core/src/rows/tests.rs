@@ -168,6 +168,7 @@ fn drifted_header() -> HeaderMap {
     let new = |name: &str, field| crate::header::NewColumn {
         name: name.into(),
         field,
+        blank: false,
     };
     HeaderMap {
         field_count: 4,

@@ -63,11 +63,12 @@ pub async fn diff(pool: &PgPool, spec: &DatasetSpec, from: i64, to: i64, limit: 
     let side = |file: &str| {
         format!(
             "SELECT DISTINCT ON (k) k, r FROM (
-                 SELECT jsonb_build_object({table_key}) AS k, to_jsonb(t) - 'loaded_at' - 'source_file_id' - 'source_line' AS r,
+                 SELECT jsonb_build_object({table_key}) AS k,
+                        jsonb_strip_nulls(to_jsonb(t) - 'loaded_at' - 'source_file_id' - 'source_line') AS r,
                         0::int8 AS o
                    FROM {table} t WHERE source_file_id = {file}
                  UNION ALL
-                 SELECT jsonb_build_object({history_key}), old_row - 'source_file_id' - 'source_line', h.id
+                 SELECT jsonb_build_object({history_key}), jsonb_strip_nulls(old_row - 'source_file_id' - 'source_line'), h.id
                    FROM row_history h WHERE old_file_id = {file} AND dataset = $3
              ) x ORDER BY k, o = 0 DESC, o DESC",
             table_key = key_of("to_jsonb(t)"),
@@ -84,7 +85,7 @@ pub async fn diff(pool: &PgPool, spec: &DatasetSpec, from: i64, to: i64, limit: 
              SELECT kind, k, old, new, count(*) OVER (PARTITION BY kind) AS total,
                     row_number() OVER (PARTITION BY kind ORDER BY k) AS n
                FROM d) x
-          WHERE n <= $4 OR (kind = 'unchanged' AND n = 1)
+          WHERE (kind <> 'unchanged' AND n <= $4) OR (kind = 'unchanged' AND n = 1)
           ORDER BY kind, k",
         a = side("$1"),
         b = side("$2"),
@@ -96,10 +97,11 @@ pub async fn diff(pool: &PgPool, spec: &DatasetSpec, from: i64, to: i64, limit: 
         .bind(limit as i64)
         .fetch_all(pool)
         .await?;
-    let loaded: Vec<(i64, i64)> = sqlx::query_as("SELECT id, rows_loaded FROM ingest_files WHERE id = ANY($1)")
-        .bind(vec![from, to])
-        .fetch_all(pool)
-        .await?;
+    let loaded: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, rows_loaded + rows_kept FROM ingest_files WHERE id = ANY($1)")
+            .bind(vec![from, to])
+            .fetch_all(pool)
+            .await?;
     let mut diff = Diff {
         added: Vec::new(),
         changed: Vec::new(),
@@ -152,11 +154,15 @@ pub async fn diff(pool: &PgPool, spec: &DatasetSpec, from: i64, to: i64, limit: 
             (expected > known(id)).then(|| format!("file {id} loaded {expected} rows, {} are known", known(id)))
         })
         .collect();
-    if !short.is_empty() {
+    // Recorded, every row a version ever stood with is known (a key's standing line; the
+    // rows a later line of the same file replaced are the file's own history). Otherwise a
+    // side with fewer rows than it brought is short: replaced, or kept out, and gone.
+    if spec.on_conflict != penstock_core::spec::OnConflict::Record && !short.is_empty() {
         diff.complete = false;
         diff.note = Some(format!(
-            "{}: rows a later file version replaced are kept only with on_conflict = \"record\" (this dataset's is \
-             {:?}), so the missing ones show as added or absent",
+            "{}: rows a later file version replaced (or, under keep, an earlier one kept out) are kept only with \
+             on_conflict = \"record\" (this dataset's is {:?}), so missing ones show as added or absent (a key repeated \
+             in two chunks of one file also counts twice here)",
             short.join("; "),
             spec.on_conflict.as_str()
         ));
