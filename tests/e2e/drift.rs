@@ -130,6 +130,17 @@ async fn by_default_new_columns_raise_one_alert_per_file_version_and_the_declare
     assert_eq!((alert.1.as_str(), alert.2), ("warning", 1));
     assert!(alert.3.contains("\"Region\", \"Meter type\""), "{}", alert.3);
     assert!(alert.3.contains("penstock infer --update readings FILE"), "{}", alert.3);
+    // The next version of the file raises its own alert; the first stays at one.
+    env.drop_file("readings/a.csv", format!("{DRIFTED}M3,,7,x,2024-01-03\n").as_bytes());
+    let files = env.wait_for_files(2, Duration::from_secs(60)).await;
+    let second = format!("new-columns:{}", files.iter().map(|f| f.id).max().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !alerts(&env).await.iter().any(|a| a.0 == second) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", alerts(&env).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = alerts(&env).await.into_iter().find(|a| a.0 == key).unwrap();
+    assert_eq!(first.2, 1, "one alert per file version");
 
     // /files/{id} and /datasets show it.
     let http = penstock_tests::http::Http::new(fleet.api_addr().unwrap());
@@ -218,15 +229,37 @@ async fn reject_rejects_a_file_with_new_columns_naming_them_and_loads_nothing() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_without_a_required_column_is_still_rejected_with_its_name() {
+async fn ignore_loads_a_drifted_file_silently_and_a_missing_required_column_still_rejects() {
     let Drift { env, fleet, .. } = start("on_new_columns = \"ignore\"").await;
+    env.drop_file("readings/b.csv", DRIFTED.as_bytes());
     env.drop_file("readings/a.csv", b"Meter,Day,Note\nM1,2024-01-02,x\n");
-    let files = env.wait_for_files(1, Duration::from_secs(60)).await;
-    assert_eq!(files[0].status, "rejected");
-    assert!(
-        files[0].reason.as_deref().unwrap().contains("lacks column(s) \"kWh\""),
-        "{:?}",
-        files[0].reason
+    let files = env.wait_for_files(2, Duration::from_secs(60)).await;
+    let by_key = |key: &str| files.iter().find(|f| f.key == key).unwrap();
+    let drifted = by_key("readings/b.csv");
+    assert_eq!(drifted.status, "done", "{drifted:#?}");
+    assert_eq!(
+        drifted.new_columns,
+        vec!["Region", "Meter type"],
+        "still on the file's record"
     );
+    let rejected = by_key("readings/a.csv");
+    assert_eq!(rejected.status, "rejected");
+    assert!(
+        rejected.reason.as_deref().unwrap().contains("lacks column(s) \"kWh\""),
+        "{:?}",
+        rejected.reason
+    );
+    // Both files' own alerts land; none is about new columns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env
+        .scalar::<i64>("SELECT count(*) FROM outbox WHERE alerted_at IS NULL")
+        .await
+        > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the events were never alerted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alerts = alerts(&env).await;
+    assert!(!alerts.iter().any(|a| a.0.starts_with("new-columns:")), "{alerts:?}");
     fleet.stop().await;
 }
