@@ -160,27 +160,34 @@ async fn record_keeps_every_replaced_row_with_both_lineages_and_the_diff_shows_e
     fleet.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_update_a_diff_with_a_replaced_version_says_it_is_incomplete() {
-    let Drift { env, fleet, .. } = start_with("", "").await;
-    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,1\n");
+/// Loads two versions of `readings/a.csv` under `policy`, one after the other, and returns
+/// the API's diff from the first to the second.
+async fn diff_of_two_versions(policy: &str, first: &[u8], second: &[u8]) -> serde_json::Value {
+    let Drift { env, fleet, .. } = start_with(policy, "").await;
+    env.drop_file("readings/a.csv", first);
     let v1 = env.wait_for_files(1, Duration::from_secs(60)).await[0].id;
-    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,2\n");
-    let v2 = env
-        .wait_for_files(2, Duration::from_secs(60))
-        .await
-        .iter()
-        .map(|f| f.id)
-        .max()
-        .unwrap();
+    env.drop_file("readings/a.csv", second);
+    let files = env.wait_for_files(2, Duration::from_secs(60)).await;
+    let v2 = files.iter().map(|f| f.id).max().unwrap();
     let http = Http::new(fleet.api_addr().unwrap());
     let diff = http.get(&format!("/files/{v2}/diff?against={v1}")).await.json();
+    fleet.stop().await;
+    diff
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_update_a_diff_with_a_replaced_version_says_it_is_incomplete() {
+    let diff = diff_of_two_versions(
+        "",
+        b"Meter,Day,kWh\nM1,2024-01-02,1\n",
+        b"Meter,Day,kWh\nM1,2024-01-02,2\n",
+    )
+    .await;
     assert_eq!(diff["complete"], false, "{diff:#}");
     assert!(
         diff["note"].as_str().unwrap().contains("on_conflict = \"record\""),
         "{diff:#}"
     );
-    fleet.stop().await;
 }
 
 #[tokio::test]
@@ -195,26 +202,20 @@ async fn a_recording_dataset_whose_table_lacks_the_history_trigger_is_refused_wi
         err.contains("FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')"),
         "{err}"
     );
-    sqlx::raw_sql(
-        "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
-         FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')",
-    )
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    sqlx::raw_sql(penstock_tests::EGRID_HISTORY_TRIGGER)
+        .execute(&env.pool)
+        .await
+        .unwrap();
     penstock_db::check_spec(&env.pool, &spec).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_keeps_an_older_versions_row_that_loaded_after_the_newer_one_and_the_diff_stays_complete() {
     let env = penstock_tests::TestEnv::new().await;
-    sqlx::raw_sql(
-        "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
-         FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')",
-    )
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    sqlx::raw_sql(penstock_tests::EGRID_HISTORY_TRIGGER)
+        .execute(&env.pool)
+        .await
+        .unwrap();
     let dir = config_with_egrid_spec(|spec| spec.replace("conflict_key =", "on_conflict = \"record\"\nconflict_key ="));
     let config_path = dir.path().join("penstock.toml").display().to_string();
     let config = env.config(&[("PENSTOCK_CONFIG", &config_path), ("PENSTOCK_CHUNK_BYTES", "1")]);
@@ -239,19 +240,11 @@ async fn record_keeps_an_older_versions_row_that_loaded_after_the_newer_one_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_keep_a_diff_with_rows_kept_out_says_it_is_incomplete() {
-    let Drift { env, fleet, .. } = start_with("on_conflict = \"keep\"", "").await;
-    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,1\n");
-    let v1 = env.wait_for_files(1, Duration::from_secs(60)).await[0].id;
-    env.drop_file("readings/a.csv", b"Meter,Day,kWh\nM1,2024-01-02,2\nM2,2024-01-02,3\n");
-    let v2 = env
-        .wait_for_files(2, Duration::from_secs(60))
-        .await
-        .iter()
-        .map(|f| f.id)
-        .max()
-        .unwrap();
-    let http = Http::new(fleet.api_addr().unwrap());
-    let diff = http.get(&format!("/files/{v2}/diff?against={v1}")).await.json();
+    let diff = diff_of_two_versions(
+        "on_conflict = \"keep\"",
+        b"Meter,Day,kWh\nM1,2024-01-02,1\n",
+        b"Meter,Day,kWh\nM1,2024-01-02,2\nM2,2024-01-02,3\n",
+    )
+    .await;
     assert_eq!(diff["complete"], false, "{diff:#}");
-    fleet.stop().await;
 }

@@ -43,6 +43,10 @@ pub fn real_egrid_file() -> Vec<u8> {
 
 /// A copy of the repository's configuration in a temporary folder, with the eGRID dataset
 /// spec edited by `edit`; `PENSTOCK_CONFIG` should name the returned folder's `penstock.toml`.
+/// The trigger a recording (`on_conflict = "record"`) eGRID dataset's table needs.
+pub const EGRID_HISTORY_TRIGGER: &str = "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
+    FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')";
+
 pub fn config_with_egrid_spec(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();

@@ -48,13 +48,13 @@ impl HeaderMap {
     /// New columns with a header (a blank-headed field is not announced: it is usually a
     /// trailing delimiter; `rescue` still keeps its values).
     pub fn named_new_columns(&self) -> impl Iterator<Item = &NewColumn> {
-        self.new_columns.iter().filter(|c| !c.blank())
+        self.new_columns.iter().filter(|c| !c.blank)
     }
-}
 
-impl NewColumn {
-    fn blank(&self) -> bool {
-        self.blank
+    /// The names of [`HeaderMap::named_new_columns`]: what an alert, a rejection or a
+    /// report names.
+    pub fn new_column_names(&self) -> Vec<String> {
+        self.named_new_columns().map(|c| c.name.clone()).collect()
     }
 }
 
@@ -109,8 +109,23 @@ fn normalise(name: &str) -> String {
 }
 
 /// Resolves the spec's columns in the header records (`headers[i]` is header record `i+1`,
-/// starting on physical line `lines[i]`).
+/// starting on physical line `lines[i]`), refusing new columns if the spec rejects them.
 pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Result<HeaderMap, HeaderError> {
+    let map = resolve_declared(spec, headers, lines)?;
+    let new = map.new_column_names();
+    if spec.on_new_columns == OnNewColumns::Reject && !new.is_empty() {
+        return Err(HeaderError::NewColumns {
+            line: lines[spec.csv.names_row() as usize - 1],
+            dataset: spec.name.clone(),
+            new,
+        });
+    }
+    Ok(map)
+}
+
+/// [`resolve`] whatever the spec's `on_new_columns`: only the declared columns can make
+/// the header not fit (what `infer --update` and `validate`'s dataset choice ask).
+pub fn resolve_declared(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Result<HeaderMap, HeaderError> {
     let names_row = spec.csv.names_row() as usize;
     if headers.len() < spec.csv.header_rows as usize {
         return Err(HeaderError::TooFewHeaderRows {
@@ -159,20 +174,11 @@ pub fn resolve(spec: &DatasetSpec, headers: &[Vec<String>], lines: &[u64]) -> Re
                 .collect(),
         });
     }
-    let new_columns = new_columns(names, &mapped);
-    let map = HeaderMap {
+    Ok(HeaderMap {
         field_count: names.len() as u32,
         columns,
-        new_columns,
-    };
-    if spec.on_new_columns == OnNewColumns::Reject && map.named_new_columns().next().is_some() {
-        return Err(HeaderError::NewColumns {
-            line,
-            dataset: spec.name.clone(),
-            new: map.named_new_columns().map(|c| c.name.clone()).collect(),
-        });
-    }
-    Ok(map)
+        new_columns: new_columns(names, &mapped),
+    })
 }
 
 /// The header's fields that no spec column maps, named as written; a repeated name gets

@@ -118,7 +118,7 @@ fn dry_run(config: &Config, spec: &DatasetSpec, args: &Args) -> anyhow::Result<R
         }
         Verdict::Chunks { header, chunks, .. } => (header, chunks),
     };
-    report.new_columns = header.named_new_columns().map(|c| c.name.clone()).collect();
+    report.new_columns = header.new_column_names();
     report.absent_columns = header.absent(spec).into_iter().map(String::from).collect();
     report.chunks = chunks.len();
     let mut run = DryRun::new(spec, header, args.reasons);
@@ -200,9 +200,7 @@ fn header_fits(spec: &DatasetSpec, head: &[u8]) -> bool {
         lines.push(record.position().map_or(0, |p| p.line()));
         headers.push(record.iter().map(String::from).collect::<Vec<_>>());
     }
-    let mut lenient = spec.clone();
-    lenient.on_new_columns = penstock_core::spec::OnNewColumns::Ignore;
-    penstock_core::header::resolve(&lenient, &headers, &lines).is_ok()
+    penstock_core::header::resolve_declared(spec, &headers, &lines).is_ok()
 }
 
 fn print(r: &Report) {

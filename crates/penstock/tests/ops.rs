@@ -339,13 +339,10 @@ async fn diff_prints_what_changed_between_two_versions_of_a_recording_dataset() 
     let dir = penstock_tests::config_with_egrid_spec(|spec| {
         spec.replace("conflict_key =", "on_conflict = \"record\"\nconflict_key =")
     });
-    sqlx::raw_sql(
-        "CREATE TRIGGER egrid_generators_history AFTER UPDATE ON egrid_generators
-         FOR EACH ROW EXECUTE FUNCTION penstock_record_history('egrid_generators')",
-    )
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    sqlx::raw_sql(penstock_tests::EGRID_HISTORY_TRIGGER)
+        .execute(&env.pool)
+        .await
+        .unwrap();
     let config = dir.path().join("penstock.toml").display().to_string();
     let vars = env.env(&[("PENSTOCK_CONFIG", &config)]);
     let fleet = env.start(penstock_config::load_from(&vars).unwrap(), &Role::ALL).await;

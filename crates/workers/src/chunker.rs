@@ -176,7 +176,7 @@ async fn chunk_file(ctx: &Context, queue: &dyn WorkQueue, spec: &DatasetSpec, it
 /// What the plan records beside its chunks: the optional columns the file lacks, and the
 /// alert its new columns raise when the dataset alerts on them.
 fn plan_notes<'s>(spec: &'s DatasetSpec, item: &FileItem, header: &HeaderMap) -> PlanNotes<'s> {
-    let new: Vec<String> = header.named_new_columns().map(|c| c.name.clone()).collect();
+    let new = header.new_column_names();
     if !new.is_empty() {
         tracing::info!(file_id = item.file_id, columns = ?new, policy = spec.on_new_columns.as_str(), "the file has columns the spec does not declare");
     }

@@ -8,7 +8,7 @@ use super::column::Column;
 use super::sample::{read_records_with, unique_names, utf8_sample};
 use super::write::{add_columns_migration, added_columns_toml};
 use crate::header;
-use crate::spec::{DatasetSpec, OnNewColumns};
+use crate::spec::DatasetSpec;
 
 /// What `--update` proposes.
 #[derive(Debug, Clone)]
@@ -30,15 +30,13 @@ pub fn update(bytes: &[u8], spec: &DatasetSpec, source: &str, max_records: usize
     let header_rows = spec.csv.header_rows as usize;
     let records = read_records_with(&spec.csv.reader_builder(), bytes, max_records + header_rows);
     let (headers, data) = records.split_at(header_rows.min(records.len()));
-    // Resolved as loading resolves it, but never rejected for the new columns themselves.
-    let mut lenient = spec.clone();
-    lenient.on_new_columns = OnNewColumns::Ignore;
     let fields: Vec<Vec<String>> = headers.iter().map(|r| r.fields.clone()).collect();
     let lines: Vec<u64> = headers.iter().map(|r| r.line).collect();
-    let map = header::resolve(&lenient, &fields, &lines).map_err(|e| e.to_string())?;
+    // Resolved as loading resolves it, but never rejected for the new columns themselves.
+    let map = header::resolve_declared(spec, &fields, &lines).map_err(|e| e.to_string())?;
     let width = map.field_count as usize;
     let new: Vec<&header::NewColumn> = map.named_new_columns().collect();
-    let sources: Vec<String> = new.iter().map(|c| c.name.clone()).collect();
+    let sources = map.new_column_names();
     let taken = spec.columns.iter().map(|c| c.name.as_str()).chain(spec.rescue());
     let columns: Vec<Column> = unique_names(&sources, taken)
         .into_iter()
